@@ -1,0 +1,20 @@
+import './koa-augment.js';
+// Public exports only.
+export { telemetryPlugin, SESSION_MISSING_MESSAGE, TEMPLATES_PATH, type TelemetryHandle } from './plugin.js';
+export { PRIVACY_NOTICE_VERSION, DEFAULT_MOUNT_PATHS, type TelemetryOptions, type ResolvedOptions } from './options.js';
+export { migrationSource } from './db/migration-source.js';
+export { MIGRATIONS_TABLE } from './db/tables.js';
+export { BASE_SCHEMA_KEYS, BASE_EVENTS } from './telemetry/base-schema.js';
+export type { StatusReport } from './runtime.js';
+export type {
+  ConsentCategory,
+  ConsentState,
+  EventProps,
+  EventValue,
+  KillSwitchState,
+  Logger,
+  RequestTelemetry,
+  SinkStats,
+  TelemetryUser,
+  TrackOptions,
+} from './types.js';

@@ -1,0 +1,40 @@
+// The default logger and a guard so a failing background path logs once, not once per attempt.
+import type { Logger } from './types.js';
+
+const noop = (): void => {};
+
+/** Quiet by default: a host hears from the package only when something needs attention. */
+export const quietConsoleLogger: Logger = {
+  debug: noop,
+  info: noop,
+  warn: (...args: unknown[]) => console.warn('[koa-consent-telemetry]', ...args),
+  error: (...args: unknown[]) => console.error('[koa-consent-telemetry]', ...args),
+};
+
+const MAX_REMEMBERED_KEYS = 256;
+
+/**
+ * Logs each distinct failure key once until `reset(key)` (called when the path recovers),
+ * so an outage produces one warning and one recovery note instead of a log storm.
+ */
+export class OnceLogger {
+  readonly #seen = new Set<string>();
+  constructor(private readonly logger: Logger) {}
+
+  warn(key: string, err: unknown, message: string): void {
+    if (this.#seen.has(key)) return;
+    if (this.#seen.size >= MAX_REMEMBERED_KEYS) this.#seen.clear();
+    this.#seen.add(key);
+    this.logger.warn({ err: describeError(err) }, message);
+  }
+
+  reset(key: string, message?: string): void {
+    if (this.#seen.delete(key) && message) this.logger.info(message);
+  }
+}
+
+/** A short error description safe to log or show to an admin (no stack, no header values). */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 300);
+  return String(err).slice(0, 300);
+}

@@ -1,0 +1,41 @@
+// Counts one page view per answered request, keyed by the route template @koa/router matched
+// (e.g. /projects/:id) — never the raw URL or query string. Runs after the host has answered.
+import type { Context, Next } from 'koa';
+import type { AnalyticsLayer } from '../telemetry/analytics.js';
+
+/** Requests no router matched share one bucket, so unknown paths never become keys. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+export function routeTemplateOf(ctx: Context): string {
+  const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
+}
+
+/** While an error propagates Koa has not set the response status yet: take it from the error. */
+function statusOf(ctx: Context, error: unknown): number {
+  if (error === undefined) return ctx.status;
+  const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+export function trackRequest(analytics: AnalyticsLayer, ctx: Context, error?: unknown): void {
+  try {
+    analytics.pageView(routeTemplateOf(ctx), ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
+  } catch {
+    // Counting a page view must never affect the response.
+  }
+}
+
+export function requestTracking(analytics: AnalyticsLayer) {
+  return async function telemetryRequestTracking(ctx: Context, next: Next): Promise<void> {
+    let failure: unknown;
+    try {
+      await next();
+    } catch (err) {
+      failure = err ?? new Error('non-error thrown');
+      throw err;
+    } finally {
+      trackRequest(analytics, ctx, failure);
+    }
+  };
+}

@@ -1,0 +1,245 @@
+// Every option of telemetryPlugin(), declared once as a zod schema with a default on every field.
+// Parsed once at construction: a bad option is a TypeError naming the field, never a per-request error.
+import { z } from 'zod';
+import type { Context } from 'koa';
+import type { Knex } from 'knex';
+import type { Environment } from 'nunjucks';
+import type { ConsentState, Logger, TelemetryUser } from './types.js';
+import { quietConsoleLogger } from './logging.js';
+
+/** Raised when the package's privacy notice changes in a way that needs consent again. */
+export const PRIVACY_NOTICE_VERSION = 1;
+export const DEFAULT_DATA_DIR = './data';
+export const DEFAULT_RELEASE_CHANNEL = 'stable';
+export const DEFAULT_OTLP_TIMEOUT_MS = 10_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 2_000;
+export const DEFAULT_RETENTION_DAYS = 365;
+export const DEFAULT_EXPORT_QUEUE_CAP = 2_000;
+export const DEFAULT_EXPORT_BATCH_SIZE = 200;
+export const DEFAULT_EXPORT_INTERVAL_MS = 5_000;
+export const DEFAULT_METRIC_INTERVAL_MS = 60_000;
+export const DEFAULT_INTAKE_CAP = 10_000;
+export const DEFAULT_LONG_SESSION_MINUTES = 120;
+export const MIN_LONG_SESSION_MINUTES = 30;
+
+export const DEFAULT_MOUNT_PATHS = {
+  api: '/api/v1/usage-stats',
+  pages: '/telemetry',
+  donate: '/donate',
+  assets: '/telemetry/assets',
+} as const;
+
+type EnvMap = Record<string, string | undefined>;
+
+const fn = <T extends (...args: never[]) => unknown>(label: string) =>
+  z.custom<T>((value) => typeof value === 'function', { message: `expected a function (${label})` });
+
+const mountPathSchema = z
+  .string()
+  .regex(/^\/[A-Za-z0-9/_-]*$/, 'expected an absolute path like /telemetry')
+  .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p));
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'expected an http(s) URL');
+
+const supportTierSchema = z.object({
+  key: z.string().regex(/^[a-z0-9_-]{1,32}$/, 'expected a short lowercase key'),
+  label: z.string().min(1).max(64),
+  url: httpUrl,
+});
+
+const defaultGetUser = (ctx: Context): TelemetryUser | null => {
+  const user = ctx.state?.user as { id?: unknown; createdAt?: unknown } | undefined;
+  if (!user || (typeof user.id !== 'string' && typeof user.id !== 'number')) return null;
+  return { id: user.id, createdAt: (user.createdAt as TelemetryUser['createdAt']) ?? null };
+};
+// Deny by default: only an explicit `isAdmin === true` on the host's user opens admin routes.
+const defaultIsAdmin = (ctx: Context): boolean => (ctx.state?.user as { isAdmin?: unknown } | undefined)?.isAdmin === true;
+
+const isKnexInstance = (value: unknown): value is Knex =>
+  typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
+
+export const optionsSchema = z.object({
+  appName: z.string().trim().min(1, 'appName is required').max(100),
+  appVersion: z.string().trim().min(1, 'appVersion is required').max(64),
+  releaseChannel: z.string().trim().min(1).max(32).default(DEFAULT_RELEASE_CHANNEL),
+  deploymentType: z.enum(['auto', 'docker', 'native']).default('auto'),
+  db: z
+    .custom<Knex | Knex.Config>(
+      (value) => value === undefined || isKnexInstance(value) || (typeof value === 'object' && value !== null && 'client' in value),
+      { message: 'expected a knex instance or a knex config with a client' },
+    )
+    .optional(),
+  dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+  otlp: z
+    .object({
+      endpoint: httpUrl.nullable().default(null),
+      headers: z.record(z.string(), z.string()).default({}),
+      token: z.string().min(1).nullable().default(null),
+      timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_OTLP_TIMEOUT_MS),
+    })
+    .default({ endpoint: null, headers: {}, token: null, timeoutMs: DEFAULT_OTLP_TIMEOUT_MS }),
+  collector: z
+    .object({
+      url: httpUrl.nullable().default(null),
+      registrationKey: z.string().min(1).nullable().default(null),
+    })
+    .default({ url: null, registrationKey: null }),
+  getUser: fn<(ctx: Context) => TelemetryUser | null | undefined>('getUser(ctx)').default(() => defaultGetUser),
+  isAdmin: fn<(ctx: Context) => boolean>('isAdmin(ctx)').default(() => defaultIsAdmin),
+  support: z
+    .object({
+      enabled: z.boolean().default(true),
+      urls: z
+        .object({
+          tiers: z.array(supportTierSchema).max(6).default([]),
+          license: httpUrl.nullable().default(null),
+          share: httpUrl.nullable().default(null),
+        })
+        .default({ tiers: [], license: null, share: null }),
+      longSessionMinutes: z.number().int().min(MIN_LONG_SESSION_MINUTES).max(24 * 60).default(DEFAULT_LONG_SESSION_MINUTES),
+      socialProofText: z.string().max(200).nullable().default(null),
+      hideDonateWhenSupporter: z.boolean().default(false),
+      isSupporter: fn<(ctx: Context) => boolean | Promise<boolean>>('isSupporter(ctx)').default(() => () => false),
+      userStats: fn<(ctx: Context, user: TelemetryUser) => unknown>('userStats(ctx, user)').default(() => () => ({})),
+    })
+    .default({
+      enabled: true,
+      urls: { tiers: [], license: null, share: null },
+      longSessionMinutes: DEFAULT_LONG_SESSION_MINUTES,
+      socialProofText: null,
+      hideDonateWhenSupporter: false,
+      isSupporter: () => false,
+      userStats: () => ({}),
+    }),
+  nunjucks: z
+    .custom<Environment>((value) => value === undefined || (typeof value === 'object' && value !== null && typeof (value as Environment).render === 'function'), {
+      message: 'expected a nunjucks Environment',
+    })
+    .optional(),
+  mountPath: z
+    .object({
+      api: mountPathSchema.default(DEFAULT_MOUNT_PATHS.api),
+      pages: mountPathSchema.default(DEFAULT_MOUNT_PATHS.pages),
+      donate: mountPathSchema.default(DEFAULT_MOUNT_PATHS.donate),
+      assets: mountPathSchema.default(DEFAULT_MOUNT_PATHS.assets),
+    })
+    .default({ ...DEFAULT_MOUNT_PATHS }),
+  logger: z
+    .custom<Logger>(
+      (value) =>
+        typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof (value as Record<string, unknown>)[k] === 'function'),
+      { message: 'expected a logger with debug/info/warn/error methods (pino-compatible)' },
+    )
+    .default(() => quietConsoleLogger),
+  debug: z.boolean().default(false),
+  localStats: z.boolean().default(true),
+  retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
+  /** Host-supplied booleans for the weekly summary (e.g. { sso_enabled: true }). */
+  featureFlags: fn<() => Record<string, boolean> | Promise<Record<string, boolean>>>('featureFlags()').default(() => () => ({})),
+  onConsentChange: fn<(consent: ConsentState) => void | Promise<void>>('onConsentChange(consent)').optional(),
+  privacyNoticeVersion: z.number().int().min(1).default(PRIVACY_NOTICE_VERSION),
+  export: z
+    .object({
+      queueCap: z.number().int().min(10).max(1_000_000).default(DEFAULT_EXPORT_QUEUE_CAP),
+      batchSize: z.number().int().min(1).max(10_000).default(DEFAULT_EXPORT_BATCH_SIZE),
+      intervalMs: z.number().int().min(10).default(DEFAULT_EXPORT_INTERVAL_MS),
+      metricIntervalMs: z.number().int().min(100).default(DEFAULT_METRIC_INTERVAL_MS),
+      intakeCap: z.number().int().min(10).max(1_000_000).default(DEFAULT_INTAKE_CAP),
+    })
+    .default({
+      queueCap: DEFAULT_EXPORT_QUEUE_CAP,
+      batchSize: DEFAULT_EXPORT_BATCH_SIZE,
+      intervalMs: DEFAULT_EXPORT_INTERVAL_MS,
+      metricIntervalMs: DEFAULT_METRIC_INTERVAL_MS,
+      intakeCap: DEFAULT_INTAKE_CAP,
+    }),
+  stopTimeoutMs: z.number().int().min(50).max(60_000).default(DEFAULT_STOP_TIMEOUT_MS),
+  /** Schedule the background jobs (heartbeat, submission, retention). Tests and one-shot CLIs turn it off. */
+  jobs: z.boolean().default(true),
+  /** Clock, injectable for tests. */
+  now: fn<() => Date>('now()').default(() => () => new Date()),
+  /** Environment to read fallbacks and kill switches from (defaults to process.env). */
+  env: z.record(z.string(), z.string().optional()).optional(),
+});
+
+export type TelemetryOptions = z.input<typeof optionsSchema>;
+export type ResolvedOptions = Omit<z.output<typeof optionsSchema>, 'env'> & { env: EnvMap };
+
+const truthy = (value: string | undefined): boolean => value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
+
+/** OTEL_EXPORTER_OTLP_HEADERS: `k1=v1,k2=v2` with URL-encoded values (OpenTelemetry spec). */
+export function parseOtlpHeaders(raw: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!raw) return headers;
+  for (const pair of raw.split(',')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) continue;
+    const key = pair.slice(0, at).trim();
+    let value = pair.slice(at + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // keep the raw value when it is not valid percent-encoding
+    }
+    if (key) headers[key] = value;
+  }
+  return headers;
+}
+
+/** GRAFANA_OTLP_TOKEN `user:key` → Basic auth; a token without a colon is sent as a Bearer token. */
+export function authorizationForToken(token: string): string {
+  return token.includes(':') ? `Basic ${Buffer.from(token).toString('base64')}` : `Bearer ${token}`;
+}
+
+function withEnvFallbacks(input: Record<string, unknown>, env: EnvMap): Record<string, unknown> {
+  const otlp = { ...((input.otlp as Record<string, unknown> | undefined) ?? {}) };
+  // An explicit null switches a setting off; only a missing (undefined) one falls back to the env.
+  if (otlp.endpoint === undefined) otlp.endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT || env.GRAFANA_OTLP_ENDPOINT || undefined;
+  if (otlp.token === undefined) otlp.token = env.GRAFANA_OTLP_TOKEN || undefined;
+  if (otlp.headers === undefined && env.OTEL_EXPORTER_OTLP_HEADERS) otlp.headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
+
+  const collector = { ...((input.collector as Record<string, unknown> | undefined) ?? {}) };
+  if (collector.url === undefined) collector.url = env.TELEMETRY_COLLECTOR_URL || undefined;
+  if (collector.registrationKey === undefined) collector.registrationKey = env.TELEMETRY_COLLECTOR_REGISTRATION_KEY || undefined;
+
+  return {
+    ...input,
+    releaseChannel: input.releaseChannel ?? (env.RELEASE_CHANNEL || undefined),
+    dataDir: input.dataDir ?? (env.TELEMETRY_DATA_DIR || undefined),
+    debug: input.debug ?? (truthy(env.TELEMETRY_DEBUG) || undefined),
+    otlp,
+    collector,
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(options)';
+  return `koa-consent-telemetry: invalid option \`${field}\`: ${issue.message}`;
+}
+
+/** Validates the options once; throws a TypeError naming the first bad field. */
+export function resolveOptions(input: TelemetryOptions): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) {
+    throw new TypeError('koa-consent-telemetry: telemetryPlugin(options) needs an options object with appName and appVersion');
+  }
+  const env: EnvMap = (input as { env?: EnvMap }).env ?? process.env;
+  const parsed = optionsSchema.safeParse(withEnvFallbacks(input as Record<string, unknown>, env));
+  if (!parsed.success) throw new TypeError(describeIssue(parsed.error.issues[0]!));
+  const options = parsed.data;
+  if (options.otlp.token && !Object.keys(options.otlp.headers).some((h) => h.toLowerCase() === 'authorization')) {
+    options.otlp.headers = { ...options.otlp.headers, Authorization: authorizationForToken(options.otlp.token) };
+  }
+  return { ...options, env };
+}
+
+export { truthy as isTruthyEnv };

@@ -1,0 +1,116 @@
+// telemetryPlugin(options): validates options once, wires the parts, and returns the handle —
+// a Koa middleware that also carries the plugin's API (ready, stop, track, consent, status…).
+import { fileURLToPath } from 'node:url';
+import type Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { resolveOptions, type TelemetryOptions } from './options.js';
+import { TelemetryRuntime, type StatusReport } from './runtime.js';
+import type { ConsentListener, ConsentPatch } from './installation/consent.js';
+import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from './types.js';
+import { migrationSource } from './db/migration-source.js';
+import { MIGRATIONS_TABLE } from './db/tables.js';
+import { currentUser } from './middleware/auth.js';
+import { jsonErrors } from './middleware/errors.js';
+import { requestTracking } from './middleware/request-tracking.js';
+import { usageStatsRouter } from './routes/usage-stats.js';
+
+export const TEMPLATES_PATH = fileURLToPath(new URL('./templates/', import.meta.url));
+
+export interface TelemetryHandle {
+  (ctx: Context, next: Next): Promise<void>;
+  /** Runs migrations, loads the install identity, starts the sink and jobs. Idempotent. */
+  ready(): Promise<void>;
+  /** Flushes with a hard cap (stopTimeoutMs), cancels jobs, closes the plugin's own database. */
+  stop(): Promise<void>;
+  /** Exports whatever is queued now; true when the sink accepted all of it. */
+  flush(): Promise<boolean>;
+  track(event: string, props?: Record<string, unknown>, options?: TrackOptions): boolean;
+  identify(user: TelemetryUser, traits?: Record<string, unknown>): boolean;
+  consent: {
+    get(): ConsentState;
+    set(patch: ConsentPatch): Promise<ConsentState>;
+    onChange(listener: ConsentListener): () => void;
+  };
+  status(): StatusReport;
+  readonly migrationSource: typeof migrationSource;
+  readonly migrationsTableName: string;
+  readonly templatesPath: string;
+  /** The wired parts, for the package's own CLI and tests. */
+  readonly runtime: TelemetryRuntime;
+}
+
+const EXTENDED = Symbol.for('koa-consent-telemetry.context');
+const REQUEST_API = Symbol('koa-consent-telemetry.request');
+
+export const SESSION_MISSING_MESSAGE =
+  'koa-consent-telemetry: koa-session is not mounted. Add app.use(session(app)) before app.use(telemetryPlugin(...)).';
+
+export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
+  const options = resolveOptions(input);
+  const runtime = new TelemetryRuntime(options);
+  const { mountPath } = options;
+  const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
+  const ownsPath = (path: string) => prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+
+  const routers = [usageStatsRouter(runtime)];
+  const errors = jsonErrors(options.logger);
+  const dispatchers = routers.map((router) => router.routes());
+  const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
+    let index = 0;
+    const step = async (): Promise<void> => {
+      const dispatch = dispatchers[index++];
+      if (dispatch) await dispatch(ctx as never, step);
+      else await next();
+    };
+    await errors(ctx, step);
+  };
+
+  // ctx.telemetry is defined once per app, lazily per request: routes that never use it pay nothing.
+  const extendContext = (app: Koa): void => {
+    const proto = app.context as unknown as Record<symbol, unknown>;
+    if (proto[EXTENDED]) return;
+    proto[EXTENDED] = true;
+    Object.defineProperty(app.context, 'telemetry', {
+      configurable: true,
+      get(this: Context & Record<symbol, RequestTelemetry | undefined>): RequestTelemetry {
+        let api = this[REQUEST_API];
+        if (!api) {
+          const ctx = this;
+          api = {
+            track: (event: string, props?: Record<string, unknown>) => runtime.track(event, props, currentUser(ctx, options.getUser), ctx.header['user-agent']),
+            identify: (traits?: Record<string, unknown>) => runtime.track('user.identified', traits, currentUser(ctx, options.getUser), ctx.header['user-agent']),
+          };
+          this[REQUEST_API] = api;
+        }
+        return api;
+      },
+    });
+  };
+
+  const tracked = requestTracking(runtime.analytics);
+  const middleware = async function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (!('session' in ctx)) throw new Error(SESSION_MISSING_MESSAGE);
+    extendContext(ctx.app);
+    runtime.autoStart();
+    if (ownsPath(ctx.path)) return routePlugin(ctx, next);
+    await tracked(ctx, next);
+  };
+
+  return Object.assign(middleware, {
+    ready: () => runtime.ready(),
+    stop: () => runtime.stop(),
+    flush: () => runtime.flush(),
+    track: (event: string, props?: Record<string, unknown>, trackOptions?: TrackOptions) => runtime.track(event, props, trackOptions?.user ?? null),
+    identify: (user: TelemetryUser, traits?: Record<string, unknown>) => runtime.track('user.identified', traits, user),
+    consent: {
+      get: () => runtime.consent.get(),
+      set: (patch: ConsentPatch) => runtime.setConsent(patch),
+      onChange: (listener: ConsentListener) => runtime.consent.onChange(listener),
+    },
+    status: () => runtime.status(),
+    migrationSource,
+    migrationsTableName: MIGRATIONS_TABLE,
+    templatesPath: TEMPLATES_PATH,
+    runtime,
+  }) as TelemetryHandle;
+}

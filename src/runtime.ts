@@ -1,0 +1,239 @@
+// The wired parts of one plugin instance and their lifecycle: ready() (migrations, identity, sink,
+// first_seen, jobs) and stop() (a hard-capped flush and shutdown). Constructing it does no I/O.
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Knex } from 'knex';
+import type { ResolvedOptions } from './options.js';
+import type { ConsentState, KillSwitchState, SinkStats, TelemetryUser } from './types.js';
+import { readKillSwitch, KILL_SWITCH_EXPLANATIONS } from './installation/kill-switch.js';
+import { InstallationFile } from './installation/installation-file.js';
+import { ConsentStore, type ConsentPatch } from './installation/consent.js';
+import { SettingsRepository } from './installation/settings-repository.js';
+import { Pseudonymizer } from './installation/pseudonym.js';
+import { openDatabase, type DatabaseHandle } from './db/connection.js';
+import { migrateLatest } from './db/migration-source.js';
+import { detectEnvironment, type RuntimeEnvironment } from './telemetry/environment.js';
+import { PrivacyGuard } from './telemetry/privacy-guard.js';
+import { UserAgentCache } from './telemetry/user-agent.js';
+import { AnalyticsLayer } from './telemetry/analytics.js';
+import { BaseLayer } from './telemetry/base-layer.js';
+import { createOtlpSink, type TelemetrySink } from './telemetry/otlp-sink.js';
+import { JobScheduler } from './jobs/scheduler.js';
+import { scheduleHeartbeat } from './jobs/heartbeat.js';
+import { describeError, OnceLogger } from './logging.js';
+
+export interface StatusReport {
+  install_id: string | null;
+  consent: ConsentState & { needs_reconfirmation: boolean };
+  kill_switch: { active: boolean; reason: string | null; explanation: string | null };
+  debug: boolean;
+  sink: SinkStats;
+  queue: { intake_depth: number; intake_dropped: number; export_depth: number; export_dropped: number };
+  privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; truncated_values: number };
+  jobs: { name: string; nextRunAt: string | null; lastRunAt: string | null; lastError: string | null }[];
+}
+
+const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitchState): SinkStats => ({
+  configured: !killSwitch.disabled && (options.otlp.endpoint !== null || killSwitch.debug),
+  endpoint: null,
+  debug: killSwitch.debug,
+  queueDepth: 0,
+  queueCap: options.export.queueCap,
+  dropped: 0,
+  exported: 0,
+  failedExports: 0,
+  lastError: null,
+  lastExportAt: null,
+});
+
+const AUTO_START_RETRY_MS = 60_000;
+
+export class TelemetryRuntime {
+  readonly killSwitch: KillSwitchState;
+  readonly environment: RuntimeEnvironment;
+  readonly file: InstallationFile;
+  readonly guard = new PrivacyGuard();
+  readonly userAgents = new UserAgentCache();
+  readonly database: DatabaseHandle;
+  readonly consent: ConsentStore;
+  readonly analytics: AnalyticsLayer;
+  readonly base: BaseLayer;
+  readonly scheduler: JobScheduler;
+  sink: TelemetrySink | null = null;
+  #ready: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+  #background = new Set<Promise<unknown>>();
+  readonly #once: OnceLogger;
+  /** Earliest time a request may trigger another automatic start after one failed. */
+  #autoStartAfter = 0;
+
+  constructor(readonly options: ResolvedOptions) {
+    const { logger, now } = options;
+    this.killSwitch = readKillSwitch(options.env, options.debug);
+    this.environment = detectEnvironment(options.deploymentType, options.env);
+    this.file = new InstallationFile(resolve(options.dataDir), now);
+    this.database = openDatabase(options.db, resolve(options.dataDir), logger);
+    this.consent = new ConsentStore(this.file, new SettingsRepository(this.database.knex), options.privacyNoticeVersion, logger, now);
+    if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
+    this.analytics = new AnalyticsLayer({
+      guard: this.guard,
+      consent: this.consent,
+      killSwitch: this.killSwitch,
+      environment: this.environment,
+      appVersion: options.appVersion,
+      userAgents: this.userAgents,
+      intakeCap: options.export.intakeCap,
+      logger,
+    });
+    this.base = new BaseLayer({
+      file: this.file,
+      environment: this.environment,
+      appVersion: options.appVersion,
+      releaseChannel: options.releaseChannel,
+      killSwitch: this.killSwitch,
+      logger,
+      now,
+    });
+    this.scheduler = new JobScheduler(logger);
+    this.#once = new OnceLogger(logger);
+  }
+
+  get knex(): Knex {
+    return this.database.knex;
+  }
+
+  get isReady(): boolean {
+    return this.sink !== null;
+  }
+
+  /** Idempotent; a failed attempt (e.g. an unwritable dataDir) can be retried by calling it again. */
+  ready(): Promise<void> {
+    if (this.#stopping) return Promise.reject(new Error('koa-consent-telemetry: ready() called after stop()'));
+    this.#ready ??= this.#start().catch((err) => {
+      this.#ready = null;
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  /**
+   * Starts on behalf of a request or track() when the host did not call ready(). A failure is
+   * logged once and retried at most once a minute, so a broken database costs no I/O per request.
+   */
+  autoStart(): void {
+    if (this.isReady || this.#stopping || Date.now() < this.#autoStartAfter) return;
+    this.#autoStartAfter = Number.POSITIVE_INFINITY;
+    this.ready().then(
+      () => this.#once.reset('auto-start', 'telemetry started after an earlier failure'),
+      (err) => {
+        this.#autoStartAfter = Date.now() + AUTO_START_RETRY_MS;
+        this.#once.warn('auto-start', err, 'telemetry could not start; the host keeps working without it and it retries in the background');
+      },
+    );
+  }
+
+  async #start(): Promise<void> {
+    const { options } = this;
+    if (!options.db) await mkdir(resolve(options.dataDir), { recursive: true });
+    await migrateLatest(this.knex);
+    const data = await this.file.load();
+    await this.consent.load();
+    this.sink = this.killSwitch.disabled
+      ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
+      : createOtlpSink(this.#sinkConfig(data.install_id));
+    this.base.attach(this.sink);
+    this.analytics.attach(this.sink, new Pseudonymizer(data.salt), data.install_id);
+    this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
+    if (options.jobs) scheduleHeartbeat(this.scheduler, this.base, data.install_id);
+  }
+
+  #sinkConfig(installId: string) {
+    const { options } = this;
+    return {
+      endpoint: options.otlp.endpoint,
+      headers: options.otlp.headers,
+      timeoutMs: options.otlp.timeoutMs,
+      debug: this.killSwitch.debug,
+      resource: { serviceName: options.appName, serviceVersion: options.appVersion, instanceId: installId },
+      queueCap: options.export.queueCap,
+      batchSize: options.export.batchSize,
+      flushIntervalMs: options.export.intervalMs,
+      metricIntervalMs: options.export.metricIntervalMs,
+      logger: options.logger,
+      observe: () => ({ ...this.analytics.observation(), activeInstall: this.base.activeInstallAttributes() }),
+    };
+  }
+
+  track(name: string, props: Record<string, unknown> | undefined, user: TelemetryUser | null | undefined, userAgent?: string): boolean {
+    this.autoStart();
+    return this.analytics.track(name, props, user?.id ?? null, userAgent);
+  }
+
+  async setConsent(patch: ConsentPatch): Promise<ConsentState> {
+    await this.ready();
+    return this.consent.set(patch);
+  }
+
+  /** Exports whatever is queued now; resolves true when everything was accepted. */
+  async flush(): Promise<boolean> {
+    if (!this.sink) return true;
+    await Promise.allSettled([...this.#background]);
+    this.analytics.drain();
+    return this.sink.flush();
+  }
+
+  status(): StatusReport {
+    const sinkStats = this.sink?.stats() ?? DISCONNECTED_SINK_STATS(this.options, this.killSwitch);
+    const g = this.guard.counters;
+    return {
+      install_id: this.file.loaded ? this.file.current.install_id : null,
+      consent: { ...this.consent.get(), needs_reconfirmation: this.consent.needsReconfirmation },
+      kill_switch: {
+        active: this.killSwitch.disabled,
+        reason: this.killSwitch.reason,
+        explanation: this.killSwitch.reason ? KILL_SWITCH_EXPLANATIONS[this.killSwitch.reason] : null,
+      },
+      debug: this.killSwitch.debug,
+      sink: sinkStats,
+      queue: {
+        intake_depth: this.analytics.intakeDepth,
+        intake_dropped: this.analytics.intakeDropped,
+        export_depth: sinkStats.queueDepth,
+        export_dropped: sinkStats.dropped,
+      },
+      privacy_guard: { rejected_events: g.rejectedEvents, dropped_keys: g.droppedKeys, redacted_values: g.redactedValues, truncated_values: g.truncatedValues },
+      jobs: this.scheduler.list(),
+    };
+  }
+
+  /** Cancels jobs, flushes what it can and closes what it opened — resolved within stopTimeoutMs. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const cap = this.options.stopTimeoutMs;
+    const deadline = Date.now() + cap;
+    const remaining = () => Math.max(deadline - Date.now(), 0);
+    const work = (async () => {
+      await this.scheduler.stop();
+      await Promise.race([this.#ready?.catch(() => undefined), delay(remaining())]);
+      await Promise.race([Promise.allSettled([...this.#background]), delay(remaining())]);
+      this.analytics.drain();
+      if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
+      if (this.database.owned) await this.knex.destroy();
+    })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
+    await Promise.race([work, delay(cap)]);
+  }
+
+  #inBackground(promise: Promise<unknown>, failure: string): void {
+    const tracked = promise.catch((err) => this.options.logger.warn({ err: describeError(err) }, failure));
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms).unref());
+}

@@ -1,0 +1,185 @@
+// The detailed analytics layer. One call, track(), feeds the local usage statistics (always, unless
+// localStats is off), the OTLP export (analytics consent) and the weekly counts (via local stats).
+//
+// The request path does constant work: a cached name check and a push onto a bounded intake ring.
+// Guarding, enrichment and export happen in drain(), off the request path (setImmediate).
+import type { ConsentStore } from '../installation/consent.js';
+import type { Pseudonymizer } from '../installation/pseudonym.js';
+import type { EventProps, KillSwitchState, Logger } from '../types.js';
+import type { RuntimeEnvironment } from './environment.js';
+import type { SinkObservation, TelemetrySink } from './otlp-sink.js';
+import type { PrivacyGuard } from './privacy-guard.js';
+import type { UserAgentCache } from './user-agent.js';
+import { BASE_EVENT_PREFIX } from './base-schema.js';
+import { describeError } from '../logging.js';
+
+/** Where accepted events go to be stored in the host's database (the local usage statistics). */
+export interface LocalEventRecorder {
+  recordEvent(name: string, props: EventProps, occurredAt: Date): void;
+  recordPageView(routeTemplate: string, occurredAtMs: number): void;
+}
+
+interface IntakeItem {
+  name: string;
+  props: Record<string, unknown> | undefined;
+  userId: string | number | null;
+  userAgent: string | undefined;
+  at: number;
+}
+
+export interface AnalyticsDeps {
+  guard: PrivacyGuard;
+  consent: ConsentStore;
+  killSwitch: KillSwitchState;
+  environment: RuntimeEnvironment;
+  appVersion: string;
+  userAgents: UserAgentCache;
+  intakeCap: number;
+  logger: Logger;
+}
+
+const PAGEVIEW_KEY_LIMIT = 5_000;
+
+export class AnalyticsLayer {
+  #sink: TelemetrySink | null = null;
+  #pseudonymizer: Pseudonymizer | null = null;
+  #installId: string | null = null;
+  #local: LocalEventRecorder | null = null;
+
+  // Bounded ring of accepted-but-unprocessed events (drop-oldest).
+  readonly #intake: (IntakeItem | undefined)[];
+  #head = 0;
+  #size = 0;
+  #drainScheduled = false;
+  intakeDropped = 0;
+
+  // Cumulative counts read by the metric reader; cleared on opt-out so nothing waits to be exported.
+  readonly #eventCounts = new Map<string, number>();
+  readonly #pageviews = new Map<string, { attributes: Record<string, string>; count: number }>();
+
+  constructor(private readonly deps: AnalyticsDeps) {
+    this.#intake = new Array(deps.intakeCap);
+    deps.consent.onChange((consent) => {
+      if (!consent.analytics) this.#forgetDetailed();
+    });
+  }
+
+  /** Connects the parts that exist only after ready(): the sink and the install's identity. */
+  attach(sink: TelemetrySink, pseudonymizer: Pseudonymizer, installId: string): void {
+    this.#sink = sink;
+    this.#pseudonymizer = pseudonymizer;
+    this.#installId = installId;
+    this.#scheduleDrain();
+  }
+
+  setLocalRecorder(recorder: LocalEventRecorder | null): void {
+    this.#local = recorder;
+  }
+
+  /** Exporting detailed events is allowed right now: opted in, not killed, and a sink exists. */
+  get exporting(): boolean {
+    return this.deps.consent.isGranted('analytics') && !this.deps.killSwitch.disabled && this.#sink !== null && this.#sink.stats().configured;
+  }
+
+  get intakeDepth(): number {
+    return this.#size;
+  }
+
+  /** Hot path. Returns false when the event is refused outright (invalid name) or goes nowhere. */
+  track(name: string, props: Record<string, unknown> | undefined, userId: string | number | null, userAgent?: string): boolean {
+    if (!this.deps.guard.isValidEventName(name)) {
+      this.deps.guard.counters.rejectedEvents++;
+      return false;
+    }
+    // Before attach() the destination is not known yet; keep it (bounded) so startup events are not lost.
+    if (this.#sink !== null && this.#local === null && !this.exporting) return false;
+    this.#push({ name, props, userId, userAgent, at: Date.now() });
+    return true;
+  }
+
+  /** Hot path: one request answered, counted per route template (never the raw URL). */
+  pageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
+    const at = Date.now();
+    this.#local?.recordPageView(routeTemplate, at);
+    if (!this.exporting) return;
+    const ua = this.deps.userAgents.summarize(userAgent);
+    const statusClass = `${Math.floor(status / 100)}xx`;
+    const key = `${routeTemplate}\u0000${method}\u0000${statusClass}\u0000${ua.browser}\u0000${ua.device}`;
+    const entry = this.#pageviews.get(key);
+    if (entry) {
+      entry.count++;
+    } else if (this.#pageviews.size < PAGEVIEW_KEY_LIMIT) {
+      this.#pageviews.set(key, {
+        attributes: { 'http.route': routeTemplate, 'http.method': method, 'http.status_class': statusClass, 'browser.family': ua.browser, 'device.class': ua.device },
+        count: 1,
+      });
+    }
+  }
+
+  /** Processes everything in the intake: guard, record locally, export when consented. */
+  drain(): void {
+    this.#drainScheduled = false;
+    if (this.#sink === null) return;
+    while (this.#size > 0) {
+      const item = this.#intake[this.#head]!;
+      this.#intake[this.#head] = undefined;
+      this.#head = (this.#head + 1) % this.#intake.length;
+      this.#size--;
+      try {
+        this.#process(item);
+      } catch (err) {
+        this.deps.logger.warn({ err: describeError(err) }, 'dropped a telemetry event that could not be processed');
+      }
+    }
+  }
+
+  observation(): SinkObservation {
+    return { activeInstall: null, events: this.#eventCounts, pageviews: this.#pageviews };
+  }
+
+  #process(item: IntakeItem): void {
+    const checked = this.deps.guard.check(item.name, item.props);
+    if (!checked.ok) return;
+    this.#local?.recordEvent(checked.name, checked.props, new Date(item.at));
+    if (!this.exporting) return;
+    this.#eventCounts.set(checked.name, (this.#eventCounts.get(checked.name) ?? 0) + 1);
+    const ua = item.userAgent ? this.deps.userAgents.summarize(item.userAgent) : null;
+    const attributes: Record<string, string | number | boolean> = {
+      ...checked.props,
+      install_id: this.#installId!,
+      app_version: this.deps.appVersion,
+      deployment_type: this.deps.environment.deployment_type,
+    };
+    if (item.userId !== null) attributes['user.pseudonym'] = this.#pseudonymizer!.pseudonym(item.userId);
+    if (ua) {
+      attributes['browser.family'] = ua.browser;
+      attributes['os.family'] = ua.os;
+      attributes['device.class'] = ua.device;
+    }
+    this.#sink!.emit(checked.name, attributes);
+  }
+
+  #push(item: IntakeItem): void {
+    const cap = this.#intake.length;
+    if (this.#size === cap) {
+      this.#head = (this.#head + 1) % cap;
+      this.#size--;
+      this.intakeDropped++;
+    }
+    this.#intake[(this.#head + this.#size) % cap] = item;
+    this.#size++;
+    this.#scheduleDrain();
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#sink === null || this.#size === 0) return;
+    this.#drainScheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  #forgetDetailed(): void {
+    this.#eventCounts.clear();
+    this.#pageviews.clear();
+    this.#sink?.discard((eventName) => !eventName.startsWith(BASE_EVENT_PREFIX));
+  }
+}

@@ -1,0 +1,44 @@
+// Browser / OS / device class from the User-Agent, parsed by ua-parser-js once per distinct string.
+import { UAParser } from 'ua-parser-js';
+
+export interface UserAgentSummary {
+  browser: string;
+  os: string;
+  device: string;
+}
+
+const CACHE_LIMIT = 500;
+const MAX_UA_LENGTH = 512;
+const UNKNOWN: UserAgentSummary = { browser: 'unknown', os: 'unknown', device: 'unknown' };
+const BOT = /bot|crawl|spider|slurp|curl|wget|python-requests|httpclient|headless/i;
+
+export class UserAgentCache {
+  readonly #cache = new Map<string, UserAgentSummary>();
+
+  summarize(userAgent: string | undefined): UserAgentSummary {
+    if (!userAgent) return UNKNOWN;
+    const key = userAgent.length > MAX_UA_LENGTH ? userAgent.slice(0, MAX_UA_LENGTH) : userAgent;
+    let summary = this.#cache.get(key);
+    if (summary === undefined) {
+      summary = parse(key);
+      // A flood of distinct user agents must not grow memory: start over when full.
+      if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
+      this.#cache.set(key, summary);
+    }
+    return summary;
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+}
+
+function parse(userAgent: string): UserAgentSummary {
+  const result = new UAParser(userAgent).getResult();
+  const device = BOT.test(userAgent) ? 'bot' : (result.device.type ?? 'desktop');
+  return {
+    browser: result.browser.name ?? 'other',
+    os: result.os.name ?? 'other',
+    device: ['mobile', 'tablet', 'desktop', 'bot', 'smarttv', 'console', 'wearable'].includes(device) ? device : 'other',
+  };
+}

@@ -1,0 +1,299 @@
+// The npm package as a host gets it (SPEC §1, §2): `npm run build` + `npm pack`, installed with npm
+// into a fresh Koa 3 app, imported as plain JavaScript (no tsx), mounted after koa-session, and
+// working: ready(), a route calling ctx.telemetry.track(), the admin status route, stop(), exit.
+//
+// sqlite3 is installed with --ignore-scripts (compiling it takes ~2 minutes here) and gets the
+// binding compiled for /work/main's identical pinned version copied in.
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { makeTempDir } from './helpers/tmp.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+  bin?: Record<string, string>;
+};
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** The environment for child processes: without npm's script variables (npm_config_local_prefix
+ * would point a nested npm at this repo) and without telemetry switches of the outer shell. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^npm_/i.test(key) || key === 'INIT_CWD') continue;
+    if (/^(OTEL_|GRAFANA_|TELEMETRY_)/.test(key) || key === 'DO_NOT_TRACK' || key === 'NODE_OPTIONS') continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+function explain(what: string, r: RunResult): string {
+  const tail = (s: string) => s.split('\n').filter((l) => !/^npm warn Unknown (user|project) config/.test(l)).join('\n').slice(-4000);
+  return `${what} ${r.timedOut ? 'timed out' : `exited with ${r.code ?? r.signal}`}\n--- stdout ---\n${tail(r.stdout)}\n--- stderr ---\n${tail(r.stderr)}`;
+}
+
+function hasFiles(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).some((entry) => entry.isFile());
+}
+
+// ------------------------------------------------------------------ shared setup: build, pack, install
+
+interface Installed {
+  work: string;
+  tarball: string;
+  entries: string[];
+  app: string;
+}
+
+let installed: Installed | null = null;
+let setupError: string | null = null;
+
+test.before(async (t) => {
+  t.timeout(240_000);
+  const work = await makeTempDir('kct-install-');
+  try {
+    const build = await run('npm', ['run', 'build'], ROOT, 120_000);
+    if (build.code !== 0) throw new Error(explain('`npm run build` in the repo', build));
+
+    const packDir = join(work, 'pack');
+    await mkdir(packDir);
+    const pack = await run('npm', ['pack', '--pack-destination', packDir], ROOT, 60_000);
+    if (pack.code !== 0) throw new Error(explain('`npm pack`', pack));
+    const tgz = readdirSync(packDir).find((f) => f.endsWith('.tgz'));
+    if (!tgz) throw new Error(`npm pack produced no tarball in ${packDir}:\n${pack.stdout}`);
+    const tarball = join(packDir, tgz);
+
+    const list = await run('tar', ['-tzf', tarball], work, 30_000);
+    if (list.code !== 0) throw new Error(explain('tar -tzf', list));
+    const entries = list.stdout.split('\n').filter(Boolean);
+
+    const app = join(work, 'fresh-app');
+    await mkdir(app);
+    await writeFile(join(app, 'package.json'), `${JSON.stringify({ name: 'fresh-koa-host', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
+    const install = await run(
+      'npm',
+      ['install', tarball, 'koa@3.3.0', 'koa-session@7.0.2', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      app,
+      180_000,
+    );
+    if (install.code !== 0) throw new Error(explain('`npm install <tarball> koa koa-session`', install));
+
+    // The compiled sqlite3 binding of the very same pinned version.
+    const sqliteDir = [join(app, 'node_modules/sqlite3'), join(app, 'node_modules', PACKAGE.name, 'node_modules/sqlite3')].find((d) => existsSync(join(d, 'package.json')));
+    if (!sqliteDir) throw new Error('sqlite3 was not installed with the package (is it in "dependencies"?)');
+    const ours = JSON.parse(readFileSync(join(ROOT, 'node_modules/sqlite3/package.json'), 'utf8')).version as string;
+    const theirs = JSON.parse(readFileSync(join(sqliteDir, 'package.json'), 'utf8')).version as string;
+    if (ours !== theirs) throw new Error(`sqlite3 version mismatch: repo has ${ours}, the install got ${theirs}; cannot reuse the compiled binding`);
+    cpSync(join(ROOT, 'node_modules/sqlite3/build'), join(sqliteDir, 'build'), { recursive: true });
+
+    installed = { work, tarball, entries, app };
+  } catch (err) {
+    setupError = err instanceof Error ? err.message : String(err);
+  }
+});
+
+test.after.always(async () => {
+  if (installed) await rm(installed.work, { recursive: true, force: true });
+});
+
+function requireInstalled(t: { fail(message: string): void }): Installed | null {
+  if (!installed) t.fail(`build/pack/install failed:\n${setupError ?? 'unknown error'}`);
+  return installed;
+}
+
+// ------------------------------------------------------------------ the tarball
+
+test.serial('the tarball ships compiled JS, declarations, migrations and templates — no TypeScript sources or tests', (t) => {
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const files = new Set(setup.entries);
+  t.true(files.has('package/package.json'));
+  t.true(files.has('package/dist/src/index.js'), 'dist/src/index.js');
+  t.true(files.has('package/dist/src/index.d.ts'), 'dist/src/index.d.ts');
+  t.true(setup.entries.some((e) => e.startsWith('package/dist/migrations/') && e.endsWith('.js')), 'dist/migrations/*.js');
+  if (hasFiles(join(ROOT, 'src/templates'))) {
+    t.true(setup.entries.some((e) => e.startsWith('package/dist/src/templates/')), 'src/templates has files, so dist/src/templates must ship');
+  }
+
+  const sources = setup.entries.filter((e) => /\.(c|m)?ts$/.test(e) && !/\.d\.(c|m)?ts$/.test(e));
+  t.deepEqual(sources, [], 'no TypeScript sources in the tarball');
+  const tests = setup.entries.filter((e) => e.startsWith('package/test/') || /\.test\.(js|ts|mjs)$/.test(e) || e.includes('/helpers/'));
+  t.deepEqual(tests, [], 'no tests in the tarball');
+  const stray = setup.entries.filter((e) => /^package\/(src|bench|example-host|scripts|node_modules|coverage|\.ci)\//.test(e));
+  t.deepEqual(stray, [], 'no repo-only folders in the tarball');
+
+  // Whatever package.json points at is in the tarball.
+  for (const [name, target] of Object.entries(PACKAGE.bin ?? {})) {
+    t.true(files.has(`package/${target.replace(/^\.\//, '')}`), `bin "${name}" → ${target} is in the tarball`);
+  }
+});
+
+test.serial('the installed package exposes its bin (node_modules/.bin/koa-consent-telemetry)', (t) => {
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const bin = join(setup.app, 'node_modules/.bin/koa-consent-telemetry');
+  t.true(existsSync(bin), `${bin} exists (package.json bin → ${JSON.stringify(PACKAGE.bin)})`);
+  if (!existsSync(bin)) return;
+  t.true((statSync(bin).mode & 0o111) !== 0, 'the bin is executable');
+  t.regex(readFileSync(bin, 'utf8').split('\n')[0] ?? '', /^#!.*\bnode\b/, 'the bin starts with a node shebang');
+});
+
+test.serial('the installed package declares types that exist', (t) => {
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const dir = join(setup.app, 'node_modules', PACKAGE.name);
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    types?: string;
+    main?: string;
+    exports?: Record<string, { types?: string; import?: string }>;
+  };
+  for (const file of [manifest.types, manifest.main, manifest.exports?.['.']?.types, manifest.exports?.['.']?.import]) {
+    t.truthy(file);
+    t.true(existsSync(join(dir, file!)), `${file} exists in the installed package`);
+  }
+});
+
+// ------------------------------------------------------------------ a fresh Koa app using it
+
+const APP_MJS = `
+import http from 'node:http';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Koa from 'koa';
+import session from 'koa-session';
+import { telemetryPlugin } from 'koa-consent-telemetry';
+
+// If something the plugin left behind keeps the process alive after stop(), say so and fail.
+setTimeout(() => {
+  console.error('the process did not exit within 15 s after stop(): a handle keeps it alive');
+  process.exit(3);
+}, 15_000).unref();
+
+const dataDir = process.argv[2];
+const app = new Koa();
+app.keys = ['fresh-app-key'];
+app.silent = true;
+app.use(session(app));
+app.use(async (ctx, next) => {
+  if (ctx.get('x-user') === 'admin') ctx.state.user = { id: 1, isAdmin: true };
+  else if (ctx.get('x-user') === 'alice') ctx.state.user = { id: 2 };
+  await next();
+});
+const telemetry = telemetryPlugin({ appName: 'FreshHost', appVersion: '1.0.0', dataDir, jobs: false, stopTimeoutMs: 1000 });
+app.use(telemetry);
+app.use(async (ctx, next) => {
+  if (ctx.method === 'POST' && ctx.path === '/timer/start') {
+    const accepted = ctx.telemetry.track('timer.started', { source: 'web' });
+    ctx.status = 201;
+    ctx.body = { ok: true, accepted };
+    return;
+  }
+  await next();
+});
+await telemetry.ready();
+
+const server = http.createServer(app.callback());
+server.listen(0, '127.0.0.1');
+await once(server, 'listening');
+const base = 'http://127.0.0.1:' + server.address().port;
+
+const call = async (path, init) => {
+  const response = await fetch(base + path, init);
+  const text = await response.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = text; }
+  return { status: response.status, body };
+};
+const route = await call('/timer/start', { method: 'POST', headers: { 'x-user': 'alice' } });
+const status = await call('/api/v1/usage-stats/status', { headers: { 'x-user': 'admin' } });
+const anonymousStatus = await call('/api/v1/usage-stats/status');
+const installationJson = existsSync(join(dataDir, 'installation.json'));
+
+server.closeAllConnections();
+await new Promise((done) => server.close(done));
+const stopStarted = Date.now();
+await telemetry.stop();
+const stopMs = Date.now() - stopStarted;
+console.log(JSON.stringify({ route, status, anonymousStatus, installationJson, stopMs, typeofPlugin: typeof telemetryPlugin }));
+`;
+
+test.serial('a fresh Koa 3 app installs the package, mounts it as plain JS, tracks, serves the status route and exits', async (t) => {
+  t.timeout(90_000);
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const appFile = join(setup.app, 'app.mjs');
+  await writeFile(appFile, APP_MJS);
+  const dataDir = join(setup.app, 'data');
+
+  const result = await run(process.execPath, [appFile, dataDir], setup.app, 60_000);
+  t.false(result.timedOut, explain('node app.mjs', result));
+  t.is(result.code, 0, explain('node app.mjs', result));
+  const line = result.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '';
+  let report: {
+    route: { status: number; body: { ok?: boolean; accepted?: unknown } };
+    status: { status: number; body: { install_id?: unknown; consent?: unknown; kill_switch?: unknown; queue?: unknown } };
+    anonymousStatus: { status: number; body: { error?: { code?: unknown } } };
+    installationJson: boolean;
+    stopMs: number;
+    typeofPlugin: string;
+  };
+  try {
+    report = JSON.parse(line);
+  } catch {
+    t.fail(`app.mjs printed no JSON report:\n${explain('node app.mjs', result)}`);
+    return;
+  }
+  t.is(report.typeofPlugin, 'function');
+  t.is(report.route.status, 201, 'the host route that calls ctx.telemetry.track() answered');
+  t.like(report.route.body, { ok: true });
+  t.is(typeof report.route.body.accepted, 'boolean');
+  t.is(report.status.status, 200, `the admin status route answered: ${JSON.stringify(report.status.body)}`);
+  t.regex(String(report.status.body.install_id), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.truthy(report.status.body.consent);
+  t.truthy(report.status.body.queue);
+  t.is(report.anonymousStatus.status, 401, 'anonymous callers are refused');
+  t.is(report.anonymousStatus.body.error?.code, 'unauthorized');
+  t.true(report.installationJson, 'installation.json written to the dataDir');
+  t.true(existsSync(join(dataDir, 'installation.json')));
+  t.true(existsSync(join(dataDir, 'telemetry.sqlite3')), 'the default SQLite database was created in the dataDir');
+  t.true(report.stopMs < 1000 + 300, `stop() took ${report.stopMs} ms (cap 1000 ms)`);
+  const installation = JSON.parse(readFileSync(join(dataDir, 'installation.json'), 'utf8')) as { install_id: string };
+  t.is(installation.install_id, report.status.body.install_id as string, 'the status route reports the install_id from installation.json');
+});
