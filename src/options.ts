@@ -126,6 +126,14 @@ export const optionsSchema = z.object({
       message: 'expected a nunjucks Environment',
     })
     .optional(),
+  pages: z
+    .object({
+      /** A host layout template the plugin's pages extend (it must have a `content` block); null → the plugin's own. */
+      layout: z.string().min(1).nullable().default(null),
+      /** Extra template context the host layout needs (user, app name, …); ctx.state is always included. */
+      context: fn<(ctx: Context) => Record<string, unknown> | Promise<Record<string, unknown>>>('pages.context(ctx)').default(() => () => ({})),
+    })
+    .default({ layout: null, context: () => ({}) }),
   mountPath: z
     .object({
       api: mountPathSchema.default(DEFAULT_MOUNT_PATHS.api),

@@ -13,6 +13,9 @@ import { currentUser } from './middleware/auth.js';
 import { jsonErrors } from './middleware/errors.js';
 import { requestTracking } from './middleware/request-tracking.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
+import { assetsRouter } from './routes/assets.js';
+import { templateState } from './middleware/template-state.js';
+import { PACKAGE_VERSION } from './version.js';
 
 export const TEMPLATES_PATH = fileURLToPath(new URL('./templates/', import.meta.url));
 
@@ -52,7 +55,8 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
   const ownsPath = (path: string) => prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 
-  const routers = [usageStatsRouter(runtime)];
+  const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime)];
+  const withTemplateState = templateState(mountPath, PACKAGE_VERSION);
   const errors = jsonErrors(options.logger);
   const dispatchers = routers.map((router) => router.routes());
   const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
@@ -92,8 +96,8 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     if (!('session' in ctx)) throw new Error(SESSION_MISSING_MESSAGE);
     extendContext(ctx.app);
     runtime.autoStart();
-    if (ownsPath(ctx.path)) return routePlugin(ctx, next);
-    await tracked(ctx, next);
+    if (ownsPath(ctx.path)) return withTemplateState(ctx, () => routePlugin(ctx, next)) as Promise<void>;
+    await withTemplateState(ctx, () => tracked(ctx, next));
   };
 
   return Object.assign(middleware, {

@@ -21,6 +21,7 @@ import { createOtlpSink, type TelemetrySink } from './telemetry/otlp-sink.js';
 import { JobScheduler } from './jobs/scheduler.js';
 import { scheduleHeartbeat } from './jobs/heartbeat.js';
 import { describeError, OnceLogger } from './logging.js';
+import { PageRenderer } from './routes/page-renderer.js';
 
 export interface StatusReport {
   install_id: string | null;
@@ -59,6 +60,7 @@ export class TelemetryRuntime {
   readonly analytics: AnalyticsLayer;
   readonly base: BaseLayer;
   readonly scheduler: JobScheduler;
+  readonly renderer: PageRenderer;
   sink: TelemetrySink | null = null;
   #ready: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -95,6 +97,7 @@ export class TelemetryRuntime {
       now,
     });
     this.scheduler = new JobScheduler(logger);
+    this.renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger });
     this.#once = new OnceLogger(logger);
   }
 

@@ -1,0 +1,61 @@
+// koa-consent-telemetry: small helpers shared by the plugin's pages (no framework, no external requests).
+(function () {
+  'use strict';
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute('content') : '';
+  }
+  /** fetch with the CSRF header and JSON body; resolves { ok, status, data }. */
+  function request(method, url, body) {
+    var init = { method: method, credentials: 'same-origin', headers: { 'X-CSRF-Token': csrfToken(), Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        return { ok: response.ok, status: response.status, data: data };
+      });
+    });
+  }
+  /** A native <dialog> confirmation; resolves true when confirmed. */
+  function confirmAction(message, confirmLabel) {
+    return new Promise(function (resolve) {
+      var dialog = document.createElement('dialog');
+      dialog.className = 'kct-confirm';
+      dialog.setAttribute('data-telemetry-confirm', '');
+      var text = document.createElement('p');
+      text.textContent = message;
+      var actions = document.createElement('div');
+      actions.className = 'kct-actions';
+      var cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'kct-btn kct-btn-secondary';
+      cancel.textContent = 'Cancel';
+      cancel.setAttribute('data-telemetry-confirm-cancel', '');
+      var ok = document.createElement('button');
+      ok.type = 'button';
+      ok.className = 'kct-btn kct-btn-danger';
+      ok.textContent = confirmLabel || 'Confirm';
+      ok.setAttribute('data-telemetry-confirm-ok', '');
+      actions.appendChild(cancel);
+      actions.appendChild(ok);
+      dialog.appendChild(text);
+      dialog.appendChild(actions);
+      document.body.appendChild(dialog);
+      function done(value) {
+        dialog.close();
+        dialog.remove();
+        resolve(value);
+      }
+      cancel.addEventListener('click', function () { done(false); });
+      ok.addEventListener('click', function () { done(true); });
+      dialog.addEventListener('cancel', function (event) { event.preventDefault(); done(false); });
+      dialog.showModal();
+      cancel.focus();
+    });
+  }
+  window.KoaConsentTelemetry = { csrfToken: csrfToken, request: request, confirm: confirmAction };
+})();
