@@ -20,6 +20,12 @@ export const DEFAULT_EXPORT_INTERVAL_MS = 5_000;
 export const DEFAULT_METRIC_INTERVAL_MS = 60_000;
 export const DEFAULT_INTAKE_CAP = 10_000;
 export const DEFAULT_LONG_SESSION_MINUTES = 120;
+export const DEFAULT_RECORDER_BATCH_SIZE = 500;
+export const DEFAULT_RECORDER_INTERVAL_MS = 2_000;
+export const DEFAULT_RECORDER_CAP = 10_000;
+export const DEFAULT_SUBMISSION_RETRY_BASE_MS = 60_000;
+export const DEFAULT_SUBMISSION_MAX_ATTEMPTS = 6;
+export const DEFAULT_SUBMISSION_TIMEOUT_MS = 10_000;
 export const MIN_LONG_SESSION_MINUTES = 30;
 
 export const DEFAULT_MOUNT_PATHS = {
@@ -171,6 +177,22 @@ export const optionsSchema = z.object({
       metricIntervalMs: DEFAULT_METRIC_INTERVAL_MS,
       intakeCap: DEFAULT_INTAKE_CAP,
     }),
+  /** Local statistics buffer: written in one transaction per batch. */
+  recorder: z
+    .object({
+      batchSize: z.number().int().min(1).max(10_000).default(DEFAULT_RECORDER_BATCH_SIZE),
+      intervalMs: z.number().int().min(10).default(DEFAULT_RECORDER_INTERVAL_MS),
+      cap: z.number().int().min(10).max(1_000_000).default(DEFAULT_RECORDER_CAP),
+    })
+    .default({ batchSize: DEFAULT_RECORDER_BATCH_SIZE, intervalMs: DEFAULT_RECORDER_INTERVAL_MS, cap: DEFAULT_RECORDER_CAP }),
+  /** Weekly submission: retry policy and per-request deadline. */
+  submission: z
+    .object({
+      retryBaseMs: z.number().int().min(10).default(DEFAULT_SUBMISSION_RETRY_BASE_MS),
+      maxAttempts: z.number().int().min(1).max(20).default(DEFAULT_SUBMISSION_MAX_ATTEMPTS),
+      timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_SUBMISSION_TIMEOUT_MS),
+    })
+    .default({ retryBaseMs: DEFAULT_SUBMISSION_RETRY_BASE_MS, maxAttempts: DEFAULT_SUBMISSION_MAX_ATTEMPTS, timeoutMs: DEFAULT_SUBMISSION_TIMEOUT_MS }),
   stopTimeoutMs: z.number().int().min(50).max(60_000).default(DEFAULT_STOP_TIMEOUT_MS),
   /** Schedule the background jobs (heartbeat, submission, retention). Tests and one-shot CLIs turn it off. */
   jobs: z.boolean().default(true),

@@ -13,6 +13,7 @@ import { currentUser } from './middleware/auth.js';
 import { jsonErrors } from './middleware/errors.js';
 import { requestTracking } from './middleware/request-tracking.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
+import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
 import { templateState } from './middleware/template-state.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -55,7 +56,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
   const ownsPath = (path: string) => prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 
-  const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime)];
+  const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime), pagesRouter(runtime)];
   const withTemplateState = templateState(mountPath, PACKAGE_VERSION);
   const errors = jsonErrors(options.logger);
   const dispatchers = routers.map((router) => router.routes());

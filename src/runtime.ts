@@ -22,6 +22,13 @@ import { JobScheduler } from './jobs/scheduler.js';
 import { scheduleHeartbeat } from './jobs/heartbeat.js';
 import { describeError, OnceLogger } from './logging.js';
 import { PageRenderer } from './routes/page-renderer.js';
+import { UsageStatsRepository } from './stats/repository.js';
+import { LocalStatsRecorder } from './stats/recorder.js';
+import { SubmissionClient } from './stats/submission-client.js';
+import { StatsService } from './stats/service.js';
+import { sanitizeFeatureFlags } from './stats/aggregation.js';
+import { scheduleSubmission } from './jobs/submission.js';
+import { scheduleRetention } from './jobs/retention.js';
 
 export interface StatusReport {
   install_id: string | null;
@@ -32,6 +39,7 @@ export interface StatusReport {
   queue: { intake_depth: number; intake_dropped: number; export_depth: number; export_dropped: number };
   privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; truncated_values: number };
   jobs: { name: string; nextRunAt: string | null; lastRunAt: string | null; lastError: string | null }[];
+  local_stats: { enabled: boolean; buffered: number; dropped: number; last_error: string | null };
 }
 
 const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitchState): SinkStats => ({
@@ -48,6 +56,9 @@ const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitc
 });
 
 const AUTO_START_RETRY_MS = 60_000;
+/** The plugin's own lifecycle events, recorded with the local statistics. */
+export const APP_STARTED = 'app.started';
+export const APP_STOPPED = 'app.stopped';
 
 export class TelemetryRuntime {
   readonly killSwitch: KillSwitchState;
@@ -61,6 +72,11 @@ export class TelemetryRuntime {
   readonly base: BaseLayer;
   readonly scheduler: JobScheduler;
   readonly renderer: PageRenderer;
+  readonly settings: SettingsRepository;
+  readonly statsRepository: UsageStatsRepository;
+  readonly recorder: LocalStatsRecorder | null;
+  readonly submission: SubmissionClient;
+  readonly stats: StatsService;
   sink: TelemetrySink | null = null;
   #ready: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -75,7 +91,8 @@ export class TelemetryRuntime {
     this.environment = detectEnvironment(options.deploymentType, options.env);
     this.file = new InstallationFile(resolve(options.dataDir), now);
     this.database = openDatabase(options.db, resolve(options.dataDir), logger);
-    this.consent = new ConsentStore(this.file, new SettingsRepository(this.database.knex), options.privacyNoticeVersion, logger, now);
+    this.settings = new SettingsRepository(this.database.knex);
+    this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now);
     if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
     this.analytics = new AnalyticsLayer({
       guard: this.guard,
@@ -98,6 +115,42 @@ export class TelemetryRuntime {
     });
     this.scheduler = new JobScheduler(logger);
     this.renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger });
+    this.statsRepository = new UsageStatsRepository(this.database.knex);
+    this.recorder = options.localStats ? new LocalStatsRecorder(this.statsRepository, { ...options.recorder, logger }) : null;
+    this.analytics.setLocalRecorder(this.recorder);
+    this.submission = new SubmissionClient({
+      repository: this.statsRepository,
+      file: this.file,
+      consent: this.consent,
+      killSwitch: this.killSwitch,
+      collector: options.collector,
+      policy: options.submission,
+      summaryInputs: async () => ({
+        installId: this.file.current.install_id,
+        appVersion: options.appVersion,
+        environment: this.environment,
+        featureFlags: sanitizeFeatureFlags(await Promise.resolve(options.featureFlags()).catch(() => ({}))),
+      }),
+      logger,
+      now,
+    });
+    this.stats = new StatsService({
+      repository: this.statsRepository,
+      recorder: this.recorder,
+      client: this.submission,
+      settings: this.settings,
+      file: this.file,
+      consent: this.consent,
+      killSwitch: this.killSwitch,
+      environment: this.environment,
+      appVersion: options.appVersion,
+      retentionDays: options.retentionDays,
+      now,
+    });
+    // One submission right after an admin opts in to sharing usage statistics.
+    this.consent.onChange((consent) => {
+      if (consent.usageStats && this.isReady) this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+    });
     this.#once = new OnceLogger(logger);
   }
 
@@ -146,8 +199,14 @@ export class TelemetryRuntime {
       : createOtlpSink(this.#sinkConfig(data.install_id));
     this.base.attach(this.sink);
     this.analytics.attach(this.sink, new Pseudonymizer(data.salt), data.install_id);
+    this.recorder?.start();
+    this.analytics.track(APP_STARTED, { app_version: options.appVersion }, null);
     this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
-    if (options.jobs) scheduleHeartbeat(this.scheduler, this.base, data.install_id);
+    if (options.jobs) {
+      scheduleHeartbeat(this.scheduler, this.base, data.install_id);
+      scheduleSubmission(this.scheduler, this.submission, data.install_id);
+      scheduleRetention(this.scheduler, this.stats);
+    }
   }
 
   #sinkConfig(installId: string) {
@@ -206,6 +265,12 @@ export class TelemetryRuntime {
       },
       privacy_guard: { rejected_events: g.rejectedEvents, dropped_keys: g.droppedKeys, redacted_values: g.redactedValues, truncated_values: g.truncatedValues },
       jobs: this.scheduler.list(),
+      local_stats: {
+        enabled: this.recorder !== null,
+        buffered: this.recorder?.depth ?? 0,
+        dropped: this.recorder?.dropped ?? 0,
+        last_error: this.recorder?.lastError ?? null,
+      },
     };
   }
 
@@ -223,7 +288,9 @@ export class TelemetryRuntime {
       await this.scheduler.stop();
       await Promise.race([this.#ready?.catch(() => undefined), delay(remaining())]);
       await Promise.race([Promise.allSettled([...this.#background]), delay(remaining())]);
+      if (this.isReady) this.analytics.track(APP_STOPPED, {}, null);
       this.analytics.drain();
+      await Promise.race([Promise.all([this.recorder?.stop(), this.submission.stop()]), delay(remaining() / 2)]);
       if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
       if (this.database.owned) await this.knex.destroy();
     })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));

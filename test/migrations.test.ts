@@ -13,7 +13,7 @@ import { MIGRATIONS_TABLE, TABLES } from '../src/db/tables.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
 
-const PLUGIN_MIGRATIONS = ['001_telemetry_settings'];
+const PLUGIN_MIGRATIONS = (await migrationSource.getMigrations([])).map((m) => migrationSource.getMigrationName(m));
 
 /** Every table of the test database (SQLite: the file; PostgreSQL: the private schema). */
 async function tableNames(db: TestDatabase, k: Knex = db.knex): Promise<string[]> {

@@ -3,4 +3,8 @@ export const MIGRATIONS_TABLE = 'telemetry_knex_migrations';
 
 export const TABLES = {
   settings: 'telemetry_settings',
+  usageEvents: 'telemetry_usage_events',
+  pageviewCounts: 'telemetry_pageview_counts',
+  uptimeHours: 'telemetry_uptime_hours',
+  submissions: 'telemetry_submissions',
 } as const;

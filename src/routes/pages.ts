@@ -1,0 +1,75 @@
+// GET /telemetry/settings (Privacy & Analytics) and GET /telemetry/stats (local statistics viewer):
+// admin pages rendered inside the host's layout when it gives one, the plugin's own otherwise.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { TelemetryRuntime } from '../runtime.js';
+import { requireAdmin } from '../middleware/auth.js';
+import { HttpError } from '../middleware/errors.js';
+import { collected, neverCollected } from '../telemetry/event-catalog.js';
+import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
+import { describeError } from '../logging.js';
+
+export const PRIVACY_POLICY_PATH = 'docs/privacy-policy.md';
+
+export function pagesRouter(runtime: TelemetryRuntime): Router {
+  const { options } = runtime;
+  const router = new Router({ prefix: options.mountPath.pages });
+
+  const render = async (ctx: Context, template: string, data: Record<string, unknown>, status = 200) => {
+    let hostContext: Record<string, unknown> = {};
+    try {
+      hostContext = (await options.pages.context(ctx)) ?? {};
+    } catch (err) {
+      options.logger.warn({ err: describeError(err) }, 'pages.context(ctx) failed; rendering without it');
+    }
+    ctx.status = status;
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await runtime.renderer.render(template, { ...ctx.state, ...hostContext, ...data });
+  };
+
+  // A browser asking for a page gets an HTML error page; API clients keep the JSON error.
+  router.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof HttpError) || !ctx.accepts('html') || ctx.accepts('json', 'html') === 'json') throw err;
+      await render(ctx, 'telemetry/error.njk', { pageTitle: 'Not available', error: err }, err.status);
+    }
+  });
+  router.use(requireAdmin(options.getUser, options.isAdmin));
+
+  router.get('/settings', async (ctx) => {
+    await runtime.ready().catch(() => undefined);
+    const status = runtime.status();
+    await render(ctx, 'telemetry/settings.njk', {
+      pageTitle: 'Privacy & Analytics',
+      status,
+      appName: ctx.state.appName ?? options.appName,
+      killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
+      collected: collected(),
+      neverCollected: neverCollected(),
+      privacyPolicyPath: PRIVACY_POLICY_PATH,
+      collectorConfigured: options.collector.url !== null,
+      otlpConfigured: options.otlp.endpoint !== null,
+    });
+  });
+
+  router.get('/stats', async (ctx) => {
+    try {
+      await runtime.ready();
+    } catch {
+      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
+    }
+    const [local, ledger] = await Promise.all([runtime.stats.local(), runtime.stats.ledger(50, 0)]);
+    await render(ctx, 'telemetry/stats.njk', {
+      pageTitle: 'Usage statistics',
+      local,
+      ledger,
+      // The chart data travels as JSON in a data attribute: autoescaped, never inline script.
+      chartData: JSON.stringify({ byDay: local.by_day, byType: local.by_type.slice(0, 20) }),
+    });
+  });
+
+  return router;
+}

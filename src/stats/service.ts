@@ -1,0 +1,147 @@
+// What the admin can see, take away and erase (SPEC §6, §10): local statistics, the exact next
+// payload, a full JSON export, delete-all (locally and at the collector), the ledger, retention.
+import type { ConsentStore } from '../installation/consent.js';
+import type { InstallationFile } from '../installation/installation-file.js';
+import type { SettingsRepository } from '../installation/settings-repository.js';
+import type { RuntimeEnvironment } from '../telemetry/environment.js';
+import type { KillSwitchState } from '../types.js';
+import type { LedgerEntry, UsageStatsRepository } from './repository.js';
+import type { LocalStatsRecorder } from './recorder.js';
+import type { SubmissionClient } from './submission-client.js';
+import { countryForTimezone, periodEndingAt } from './aggregation.js';
+import type { SubmissionPayload } from './submission-protocol.js';
+
+const DAY_MS = 86_400_000;
+export const CHART_DAYS = 30;
+
+export interface StatsServiceDeps {
+  repository: UsageStatsRepository;
+  recorder: LocalStatsRecorder | null;
+  client: SubmissionClient;
+  settings: SettingsRepository;
+  file: InstallationFile;
+  consent: ConsentStore;
+  killSwitch: KillSwitchState;
+  environment: RuntimeEnvironment;
+  appVersion: string;
+  retentionDays: number;
+  now: () => Date;
+}
+
+export class StatsService {
+  constructor(private readonly deps: StatsServiceDeps) {}
+
+  /** Writes what the recorder still buffers, so every view shows what has happened so far. */
+  async #settle(): Promise<void> {
+    await this.deps.recorder?.flush();
+  }
+
+  installation() {
+    const data = this.deps.file.current;
+    return {
+      install_id: data.install_id,
+      first_seen_at: data.first_seen_at,
+      last_seen_at: data.last_seen_at,
+      app_version: this.deps.appVersion,
+      platform: this.deps.environment.platform,
+      deployment_type: this.deps.environment.deployment_type,
+      timezone: this.deps.environment.timezone,
+      country: countryForTimezone(this.deps.environment.timezone),
+      collector_registered: data.collector !== null,
+    };
+  }
+
+  async local() {
+    await this.#settle();
+    const now = this.deps.now();
+    const week = periodEndingAt(new Date(now.getTime() + DAY_MS));
+    const chartFrom = new Date(week.end.getTime() - CHART_DAYS * DAY_MS);
+    const [totals, thisWeek, byType, byDay, pageviews, last] = await Promise.all([
+      this.deps.repository.totals(),
+      this.deps.repository.countsByType(week.start, week.end),
+      this.deps.repository.countsByType(),
+      this.deps.repository.countsByDay(chartFrom, week.end),
+      this.deps.repository.pageviewsByRoute(week.start, week.end),
+      this.deps.repository.lastLedgerEntry(),
+    ]);
+    return {
+      installation: this.installation(),
+      consent: this.deps.consent.get(),
+      kill_switch: { active: this.deps.killSwitch.disabled, reason: this.deps.killSwitch.reason },
+      totals,
+      this_week: {
+        from: week.startDay,
+        to: week.endDay,
+        total: thisWeek.reduce((sum, row) => sum + row.count, 0),
+        by_type: thisWeek,
+        pageviews_by_route: pageviews,
+      },
+      by_type: byType,
+      by_day: fillDays(byDay, chartFrom, week.end),
+      recorder: this.deps.recorder
+        ? { buffered: this.deps.recorder.depth, dropped: this.deps.recorder.dropped, last_error: this.deps.recorder.lastError }
+        : { disabled: true },
+      submission: { blocked_reason: this.deps.client.blockedReason(), retry_scheduled: this.deps.client.retryScheduled },
+      last_submission: last,
+    };
+  }
+
+  /** Exactly the payload the next submission would send. */
+  async preview(): Promise<SubmissionPayload> {
+    await this.#settle();
+    return (await this.deps.client.summary()).payload;
+  }
+
+  ledger(limit: number, offset: number): Promise<{ total: number; entries: LedgerEntry[] }> {
+    return this.deps.repository.ledger(limit, offset);
+  }
+
+  /** The whole local record as JSON text chunks: installation, settings, every event, the ledger. */
+  async *exportJson(): AsyncGenerator<string> {
+    await this.#settle();
+    const settings = await this.deps.settings.all();
+    const { install_id, first_seen_at, last_seen_at } = this.deps.file.current;
+    const head = {
+      exported_at: this.deps.now().toISOString(),
+      installation: { ...this.installation(), install_id, first_seen_at, last_seen_at },
+      consent: this.deps.consent.get(),
+      settings,
+    };
+    yield `${JSON.stringify(head, null, 2).slice(0, -2)},\n  "events": [`;
+    let first = true;
+    for await (const page of this.deps.repository.events()) {
+      for (const event of page) {
+        yield `${first ? '\n' : ',\n'}    ${JSON.stringify(event)}`;
+        first = false;
+      }
+    }
+    const ledger = await this.deps.repository.ledger(10_000, 0);
+    yield `${first ? '' : '\n  '}],\n  "ledger": ${JSON.stringify(ledger.entries, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
+  }
+
+  /** Erases the local record and asks the collector to erase this installation's data. */
+  async deleteAll() {
+    this.deps.recorder?.clear();
+    const remote = await this.deps.client.deleteRemote();
+    const local = await this.deps.repository.deleteAll();
+    return { local, remote };
+  }
+
+  /** Retention: local rows older than retentionDays. */
+  async purgeExpired() {
+    await this.#settle();
+    const cutoff = new Date(this.deps.now().getTime() - this.deps.retentionDays * DAY_MS);
+    return this.deps.repository.purgeOlderThan(cutoff);
+  }
+}
+
+/** Every day of the chart range, zero where nothing happened, so the line chart has no gaps. */
+function fillDays(rows: { day: string; count: number }[], from: Date, to: Date): { day: string; count: number }[] {
+  const byDay = new Map(rows.map((row) => [row.day, row.count]));
+  const days: { day: string; count: number }[] = [];
+  for (let t = from.getTime(); t < to.getTime(); t += DAY_MS) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    days.push({ day, count: byDay.get(day) ?? 0 });
+  }
+  return days;
+}

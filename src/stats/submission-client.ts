@@ -1,0 +1,234 @@
+// Sends the weekly count-only summary to the collector (SPEC §6, §8): registers once (trust on first
+// use), signs each request, and follows an explicit retry policy — 2xx: done, events marked
+// submitted; 401/403/other 4xx: stop; 429/5xx/network: retry with exponential backoff and jitter,
+// honouring Retry-After. Every attempt is written to the ledger the admin can read.
+import type { ConsentStore } from '../installation/consent.js';
+import type { InstallationFile } from '../installation/installation-file.js';
+import type { KillSwitchState, Logger } from '../types.js';
+import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
+import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
+import { HEADERS, PATHS, signedHeaders, type RegisterResponse } from './submission-protocol.js';
+import { describeError } from '../logging.js';
+
+const MAX_BACKOFF_MS = 6 * 3_600_000;
+const MAX_LEDGER_BODY = 1_000;
+
+export type SubmissionStatus = 'accepted' | 'rejected' | 'failed' | 'skipped' | 'debug';
+
+export interface SubmissionOutcome {
+  status: SubmissionStatus;
+  reason?: string;
+  responseCode?: number;
+  /** When a retry was scheduled, in how many milliseconds. */
+  retryInMs?: number;
+}
+
+export interface SubmissionClientDeps {
+  repository: UsageStatsRepository;
+  file: InstallationFile;
+  consent: ConsentStore;
+  killSwitch: KillSwitchState;
+  collector: { url: string | null; registrationKey: string | null };
+  policy: { retryBaseMs: number; maxAttempts: number; timeoutMs: number };
+  summaryInputs: () => Promise<PayloadInputs>;
+  logger: Logger;
+  now: () => Date;
+}
+
+class HttpFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
+}
+
+/** Exponential backoff with ±20 % jitter, capped. */
+export function backoffDelay(attempt: number, baseMs: number, random = Math.random): number {
+  const raw = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  return Math.round(raw * (0.8 + random() * 0.4));
+}
+
+const retryable = (status: number) => status === 429 || status >= 500;
+
+export class SubmissionClient {
+  #retryTimer: NodeJS.Timeout | null = null;
+  #inFlight: Promise<SubmissionOutcome> | null = null;
+  #stopped = false;
+
+  constructor(private readonly deps: SubmissionClientDeps) {}
+
+  /** Why nothing would be sent right now, or null when a submission may go out. */
+  blockedReason(): string | null {
+    if (this.deps.killSwitch.disabled) return `kill switch ${this.deps.killSwitch.reason} is set`;
+    if (!this.deps.consent.isGranted('usageStats')) return 'usage statistics sharing is off';
+    if (!this.deps.collector.url) return 'no collector URL is configured';
+    return null;
+  }
+
+  async summary(): Promise<WeeklySummary> {
+    return buildWeeklySummary(this.deps.repository, await this.deps.summaryInputs(), this.deps.now());
+  }
+
+  /** One submission attempt now (a pending retry is replaced); further attempts follow the policy. */
+  submitNow(): Promise<SubmissionOutcome> {
+    this.#cancelRetry();
+    this.#inFlight ??= this.#attempt(1).finally(() => {
+      this.#inFlight = null;
+    });
+    return this.#inFlight;
+  }
+
+  /** Cancels a scheduled retry and waits for an attempt under way. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancelRetry();
+    await this.#inFlight?.catch(() => undefined);
+  }
+
+  get retryScheduled(): boolean {
+    return this.#retryTimer !== null;
+  }
+
+  /** Right to erasure: asks the collector to delete this installation's data (signed, empty body). */
+  async deleteRemote(): Promise<{ requested: boolean; deleted: boolean; status?: number; error?: string }> {
+    const registration = this.#registration();
+    if (this.deps.killSwitch.disabled || !registration) return { requested: false, deleted: false };
+    const installId = this.deps.file.current.install_id;
+    try {
+      const response = await fetch(new URL(PATHS.installation(installId), registration.url), {
+        method: 'DELETE',
+        headers: signedHeaders(installId, registration.secret, '', this.deps.now().getTime() / 1000),
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      const gone = response.ok || response.status === 404 || response.status === 401;
+      if (gone) await this.deps.file.update(() => ({ collector: null }));
+      return { requested: true, deleted: response.ok, status: response.status };
+    } catch (err) {
+      return { requested: true, deleted: false, error: describeError(err) };
+    }
+  }
+
+  async #attempt(attempt: number): Promise<SubmissionOutcome> {
+    const blocked = this.blockedReason();
+    if (blocked) return { status: 'skipped', reason: blocked };
+    const summary = await this.summary();
+    const body = JSON.stringify(summary.payload);
+    if (this.deps.killSwitch.debug) {
+      this.deps.logger.info({ payload: summary.payload }, 'TELEMETRY_DEBUG: the weekly usage statistics submission would send this (nothing sent)');
+      return { status: 'debug' };
+    }
+
+    const ledger = {
+      period_start: summary.period.startDay,
+      period_end: summary.period.endDay,
+      idempotency_key: '',
+      payload: body,
+      attempts: attempt,
+    };
+    let outcome: SubmissionOutcome;
+    let retryAfterMs: number | undefined;
+    try {
+      const { url, secret } = await this.#ensureRegistered();
+      const installId = this.deps.file.current.install_id;
+      const headers = signedHeaders(installId, secret, body, this.deps.now().getTime() / 1000, summary.period.startDay);
+      ledger.idempotency_key = headers[HEADERS.idempotencyKey]!;
+      const response = await fetch(new URL(PATHS.submit, url), {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      });
+      const text = (await response.text().catch(() => '')).slice(0, MAX_LEDGER_BODY);
+      if (response.ok) {
+        await this.deps.repository.markSubmitted(summary.period.start, summary.period.end, summary.maxEventId, this.deps.now());
+        outcome = { status: 'accepted', responseCode: response.status };
+      } else {
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.deps.now().getTime());
+        if (response.status === 401) await this.deps.file.update(() => ({ collector: null }));
+        outcome = { status: retryable(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
+      }
+      await this.#writeLedger({ ...ledger, status: outcome.status, response_code: response.status, response_body: text || null, error: null });
+    } catch (err) {
+      const status = err instanceof HttpFailure ? err.status : undefined;
+      retryAfterMs = err instanceof HttpFailure ? err.retryAfterMs : undefined;
+      outcome = { status: status !== undefined && !retryable(status) ? 'rejected' : 'failed', responseCode: status, reason: describeError(err) };
+      await this.#writeLedger({ ...ledger, status: outcome.status, response_code: status ?? null, response_body: null, error: outcome.reason ?? null });
+    }
+
+    if (outcome.status === 'failed' && attempt < this.deps.policy.maxAttempts && !this.#stopped) {
+      const delay = retryAfterMs ?? backoffDelay(attempt, this.deps.policy.retryBaseMs);
+      this.#scheduleRetry(attempt + 1, delay);
+      outcome.retryInMs = delay;
+    }
+    if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome }, 'usage statistics submission did not go through');
+    return outcome;
+  }
+
+  async #writeLedger(entry: Omit<NewLedgerEntry, 'sent_at'>): Promise<void> {
+    try {
+      await this.deps.repository.insertLedger({ ...entry, sent_at: this.deps.now() });
+    } catch (err) {
+      this.deps.logger.warn({ err: describeError(err) }, 'could not write the submission ledger');
+    }
+  }
+
+  #registration(): { url: string; secret: string } | null {
+    const stored = this.deps.file.loaded ? this.deps.file.current.collector : null;
+    return stored && stored.url === this.deps.collector.url ? { url: stored.url, secret: stored.secret } : null;
+  }
+
+  /** Trust on first use: register this install once and keep the secret in installation.json. */
+  async #ensureRegistered(): Promise<{ url: string; secret: string }> {
+    const existing = this.#registration();
+    if (existing) return existing;
+    const url = this.deps.collector.url!;
+    const installId = this.deps.file.current.install_id;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.deps.collector.registrationKey) headers[HEADERS.registrationKey] = this.deps.collector.registrationKey;
+    const response = await fetch(new URL(PATHS.register, url), {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ install_id: installId }),
+      signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+    });
+    const text = await response.text().catch(() => '');
+    if (response.status !== 201) {
+      const why = response.status === 409 ? 'the collector already knows this installation under a secret it no longer has here' : `registration answered ${response.status}`;
+      throw new HttpFailure(response.status, parseRetryAfter(response.headers.get('retry-after'), Date.now()), why);
+    }
+    const registered = JSON.parse(text) as RegisterResponse;
+    if (registered.install_id !== installId || !/^[0-9a-f]{32,128}$/i.test(registered.secret)) throw new Error('the collector answered registration with an unexpected body');
+    await this.deps.file.update(() => ({ collector: { url, secret: registered.secret, registered_at: this.deps.now().toISOString() } }));
+    return { url, secret: registered.secret };
+  }
+
+  #scheduleRetry(attempt: number, delayMs: number): void {
+    this.#cancelRetry();
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#inFlight ??= this.#attempt(attempt)
+        .catch((err) => ({ status: 'failed' as const, reason: describeError(err) }))
+        .finally(() => {
+          this.#inFlight = null;
+        });
+    }, delayMs);
+    this.#retryTimer.unref();
+  }
+
+  #cancelRetry(): void {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+}
