@@ -14,7 +14,7 @@ import { telemetryPlugin, type TelemetryHandle } from '../src/index.js';
 import { createHostDb, HostRepository, migrateHostDb } from './db.js';
 import { hostRoutes } from './routes.js';
 import { newToken } from './security.js';
-import { createRenderer, currentUser, sessionOf, wantsJson, type Renderer } from './web.js';
+import { createRenderer, csrfToken, currentUser, sessionOf, wantsJson, type Renderer } from './web.js';
 
 export const APP_NAME = 'TimeTracker';
 export const APP_VERSION = '1.4.0';
@@ -92,6 +92,11 @@ export async function createExampleHost(opts: ExampleHostOptions): Promise<Examp
     },
     isAdmin: (ctx: Context) => currentUser(ctx)?.isAdmin === true,
     nunjucks: env,
+    // The plugin's admin pages render inside this app's layout, with what the layout needs.
+    pages: {
+      layout: 'layout.njk',
+      context: (ctx: Context) => ({ appName: APP_NAME, user: currentUser(ctx), csrfToken: csrfToken(ctx), currentPath: ctx.path }),
+    },
     ...opts.telemetry,
   });
 
