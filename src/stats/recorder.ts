@@ -19,7 +19,11 @@ export interface RecorderOptions {
 
 export class LocalStatsRecorder implements LocalEventRecorder {
   #events: EventRow[] = [];
-  #pageviews = new Map<string, { route: string; hour: number; count: number }>();
+  /** hour start (ms) → route template → count */
+  #pageviews = new Map<number, Map<string, number>>();
+  #pageviewKeys = 0;
+  #hourEnd = 0;
+  #hourCounts: Map<string, number> | null = null;
   #uptimeHours = new Set<number>();
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
@@ -64,13 +68,29 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   }
 
   recordPageView(routeTemplate: string, occurredAtMs: number): void {
-    if (this.#stopped) return;
-    const hour = occurredAtMs - (occurredAtMs % HOUR_MS);
-    const key = `${hour}|${routeTemplate}`;
-    const entry = this.#pageviews.get(key);
-    if (entry) entry.count++;
-    else if (this.#pageviews.size < PAGEVIEW_KEY_CAP) this.#pageviews.set(key, { route: routeTemplate.slice(0, 255), hour, count: 1 });
-    else this.dropped++;
+    if (!this.#stopped) this.#addPageviews(routeTemplate, occurredAtMs, 1);
+  }
+
+  #addPageviews(routeTemplate: string, occurredAtMs: number, n: number): void {
+    // Hot path: the hour's bucket is looked up once per hour, then one Map increment per request.
+    if (occurredAtMs >= this.#hourEnd || occurredAtMs < this.#hourEnd - HOUR_MS) {
+      const hour = occurredAtMs - (occurredAtMs % HOUR_MS);
+      this.#hourEnd = hour + HOUR_MS;
+      this.#hourCounts = this.#pageviews.get(hour) ?? this.#newHour(hour);
+    }
+    const counts = this.#hourCounts!;
+    const count = counts.get(routeTemplate);
+    if (count !== undefined) counts.set(routeTemplate, count + n);
+    else if (this.#pageviewKeys < PAGEVIEW_KEY_CAP) {
+      counts.set(routeTemplate, n);
+      this.#pageviewKeys++;
+    } else this.dropped++;
+  }
+
+  #newHour(hour: number): Map<string, number> {
+    const counts = new Map<string, number>();
+    this.#pageviews.set(hour, counts);
+    return counts;
   }
 
   /** Writes everything buffered now; one write at a time. Never rejects. */
@@ -95,7 +115,16 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   /** Drops what is buffered (delete-all: nothing recorded before it may reappear after it). */
   clear(): void {
     this.#events = [];
-    this.#pageviews.clear();
+    this.#resetPageviews();
+  }
+
+  #resetPageviews(): Map<number, Map<string, number>> {
+    const previous = this.#pageviews;
+    this.#pageviews = new Map();
+    this.#pageviewKeys = 0;
+    this.#hourEnd = 0;
+    this.#hourCounts = null;
+    return previous;
   }
 
   #noteUptime(now: number): void {
@@ -104,16 +133,15 @@ export class LocalStatsRecorder implements LocalEventRecorder {
 
   async #write(): Promise<void> {
     const events = this.#events;
-    const pageviews = this.#pageviews;
     const uptime = this.#uptimeHours;
-    if (events.length === 0 && pageviews.size === 0 && uptime.size === 0) return;
+    if (events.length === 0 && this.#pageviews.size === 0 && uptime.size === 0) return;
+    const pageviews = this.#resetPageviews();
     this.#events = [];
-    this.#pageviews = new Map();
     this.#uptimeHours = new Set();
     try {
       await this.repository.recordBatch(
         events,
-        [...pageviews.values()].map((p) => ({ route: p.route, hour_start: new Date(p.hour), count: p.count })),
+        [...pageviews].flatMap(([hour, routes]) => [...routes].map(([route, count]) => ({ route: route.slice(0, 255), hour_start: new Date(hour), count }))),
         [...uptime].map((hour) => new Date(hour)),
       );
       this.written += events.length;
@@ -127,11 +155,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
       const overflow = Math.max(0, merged.length - this.options.cap);
       this.dropped += overflow;
       this.#events = merged.slice(overflow);
-      for (const [key, value] of pageviews) {
-        const current = this.#pageviews.get(key);
-        if (current) current.count += value.count;
-        else if (this.#pageviews.size < PAGEVIEW_KEY_CAP) this.#pageviews.set(key, value);
-      }
+      for (const [hour, routes] of pageviews) for (const [route, count] of routes) this.#addPageviews(route, hour, count);
       for (const hour of uptime) this.#uptimeHours.add(hour);
     }
   }

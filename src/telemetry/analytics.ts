@@ -39,9 +39,12 @@ export interface AnalyticsDeps {
 }
 
 const PAGEVIEW_KEY_LIMIT = 5_000;
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 export class AnalyticsLayer {
   #sink: TelemetrySink | null = null;
+  /** Whether the attached sink sends (or prints) anything; fixed at attach(), read on the hot path. */
+  #sinkConfigured = false;
   #pseudonymizer: Pseudonymizer | null = null;
   #installId: string | null = null;
   #local: LocalEventRecorder | null = null;
@@ -67,6 +70,7 @@ export class AnalyticsLayer {
   /** Connects the parts that exist only after ready(): the sink and the install's identity. */
   attach(sink: TelemetrySink, pseudonymizer: Pseudonymizer, installId: string): void {
     this.#sink = sink;
+    this.#sinkConfigured = sink.stats().configured;
     this.#pseudonymizer = pseudonymizer;
     this.#installId = installId;
     this.#scheduleDrain();
@@ -78,7 +82,7 @@ export class AnalyticsLayer {
 
   /** Exporting detailed events is allowed right now: opted in, not killed, and a sink exists. */
   get exporting(): boolean {
-    return this.deps.consent.isGranted('analytics') && !this.deps.killSwitch.disabled && this.#sink !== null && this.#sink.stats().configured;
+    return this.#sinkConfigured && this.deps.consent.isGranted('analytics') && !this.deps.killSwitch.disabled;
   }
 
   get intakeDepth(): number {
@@ -103,7 +107,7 @@ export class AnalyticsLayer {
     this.#local?.recordPageView(routeTemplate, at);
     if (!this.exporting) return;
     const ua = this.deps.userAgents.summarize(userAgent);
-    const statusClass = `${Math.floor(status / 100)}xx`;
+    const statusClass = STATUS_CLASSES[Math.floor(status / 100)] ?? 'other';
     const key = `${routeTemplate}\u0000${method}\u0000${statusClass}\u0000${ua.browser}\u0000${ua.device}`;
     const entry = this.#pageviews.get(key);
     if (entry) {
