@@ -14,6 +14,7 @@ import { telemetryPlugin, type TelemetryHandle } from '../src/index.js';
 import { createHostDb, HostRepository, migrateHostDb } from './db.js';
 import { hostRoutes } from './routes.js';
 import { newToken } from './security.js';
+import { startOfDay } from './time.js';
 import { createRenderer, csrfToken, currentUser, sessionOf, wantsJson, type Renderer } from './web.js';
 
 export const APP_NAME = 'TimeTracker';
@@ -81,6 +82,7 @@ export async function createExampleHost(opts: ExampleHostOptions): Promise<Examp
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader([VIEWS_DIR]), { autoescape: true });
   const render: Renderer = createRenderer(env, APP_NAME);
 
+  const supporters = new Set((process.env.TIMETRACKER_SUPPORTERS ?? '').split(',').map((name) => name.trim()).filter(Boolean));
   const telemetry = telemetryPlugin({
     appName: APP_NAME,
     appVersion: APP_VERSION,
@@ -96,6 +98,25 @@ export async function createExampleHost(opts: ExampleHostOptions): Promise<Examp
     pages: {
       layout: 'layout.njk',
       context: (ctx: Context) => ({ appName: APP_NAME, user: currentUser(ctx), csrfToken: csrfToken(ctx), currentPath: ctx.path }),
+    },
+    // Support prompts (SPEC §7): demo tiers and links (outbound only, opened in a new tab), the
+    // user's own numbers for the modal and dashboard card. TIMETRACKER_SUPPORTERS=alice,… marks supporters.
+    support: {
+      urls: {
+        tiers: [
+          { key: 'coffee', label: 'Coffee · $5', url: 'https://example.org/timetracker/support/coffee' },
+          { key: 'monthly', label: 'Sponsor · $10/mo', url: 'https://example.org/timetracker/support/monthly' },
+          { key: 'team', label: 'Team · $50/mo', url: 'https://example.org/timetracker/support/team' },
+        ],
+        license: 'https://example.org/timetracker/license',
+        share: 'https://example.org/timetracker',
+      },
+      socialProofText: 'Join 1,200+ people who keep TimeTracker independent.',
+      isSupporter: (ctx: Context) => supporters.has(currentUser(ctx)?.username ?? ''),
+      userStats: (_ctx: Context, user: { id: string | number }) => {
+        const at = now();
+        return repo.supportStats(Number(user.id), startOfDay(at), at);
+      },
     },
     ...opts.telemetry,
   });

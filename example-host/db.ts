@@ -162,6 +162,26 @@ export class HostRepository {
     return rows.map(normalizeEntry);
   }
 
+  /** What the support modal and dashboard card show (and the active_today prompt reads). */
+  async supportStats(userId: number, todayStart: Date, now: Date): Promise<{ hoursTracked: number; entries: number; hoursToday: number }> {
+    const nowMs = now.getTime();
+    const [total, today] = await Promise.all([
+      this.db('time_entries')
+        .where({ user_id: userId })
+        .count({ n: '*' })
+        .sum({ ms: this.db.raw('coalesce(ended_at, ?) - started_at', [nowMs]) })
+        .first(),
+      this.db('time_entries')
+        .where({ user_id: userId })
+        .where('started_at', '>=', todayStart.getTime())
+        .sum({ ms: this.db.raw('coalesce(ended_at, ?) - started_at', [nowMs]) })
+        .first(),
+    ]);
+    const hours = (ms: unknown) => Math.max(0, Number(ms ?? 0)) / 3_600_000;
+    const t = total as { n?: unknown; ms?: unknown } | undefined;
+    return { hoursTracked: Math.round(hours(t?.ms) * 10) / 10, entries: Number(t?.n ?? 0), hoursToday: hours((today as { ms?: unknown } | undefined)?.ms) };
+  }
+
   async countEntries(userId: number): Promise<number> {
     const row = await this.db('time_entries').where({ user_id: userId }).count({ n: '*' }).first();
     return Number((row as { n?: number } | undefined)?.n ?? 0);

@@ -75,12 +75,12 @@ function fail(ctx: Context, location: string, status: number, message: string): 
 
 /**
  * SUPPORT HOOK — report generated.
- * Called whenever the user produces a report (CSV export, or a report page for a custom range).
- * Later work calls the plugin here: `await ctx.telemetry.support.reportGenerated();`
- * (bumps the per-user `reports_generated` counter and queues the `after_report` soft prompt).
+ * Called whenever the user produces a report (CSV export, or a report page for a custom range):
+ * bumps the per-user `reports_generated` counter and queues the `after_report` soft prompt.
+ * It never rejects, so a telemetry problem cannot break the export.
  */
-async function onReportGenerated(_ctx: Context): Promise<void> {
-  // await _ctx.telemetry.support.reportGenerated();
+async function onReportGenerated(ctx: Context): Promise<void> {
+  await ctx.telemetry.support.reportGenerated();
 }
 
 interface ReportRange {

@@ -132,6 +132,8 @@ export const optionsSchema = z.object({
       message: 'expected a nunjucks Environment',
     })
     .optional(),
+  /** Where the installation's published privacy policy lives (linked from the settings page); null → the bundled template. */
+  privacyPolicyUrl: z.string().trim().min(1).max(2000).regex(/^(https?:\/\/|\/)/, 'expected an http(s) URL or an absolute path').nullable().default(null),
   pages: z
     .object({
       /** A host layout template the plugin's pages extend (it must have a `content` block); null → the plugin's own. */

@@ -15,7 +15,10 @@ import { requestTracking } from './middleware/request-tracking.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
 import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
-import { templateState } from './middleware/template-state.js';
+import { TemplateState } from './middleware/template-state.js';
+import { supportRouter } from './routes/support.js';
+import { supportRequestApi, supportTemplateState } from './middleware/support.js';
+import type { SupportApi } from './support/service.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export const TEMPLATES_PATH = fileURLToPath(new URL('./templates/', import.meta.url));
@@ -39,6 +42,8 @@ export interface TelemetryHandle {
   readonly migrationSource: typeof migrationSource;
   readonly migrationsTableName: string;
   readonly templatesPath: string;
+  /** Support counter and the local support funnel (SPEC §7). */
+  readonly support: SupportApi;
   /** The wired parts, for the package's own CLI and tests. */
   readonly runtime: TelemetryRuntime;
 }
@@ -56,8 +61,9 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
   const ownsPath = (path: string) => prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 
-  const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime), pagesRouter(runtime)];
-  const withTemplateState = templateState(mountPath, PACKAGE_VERSION);
+  const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime), pagesRouter(runtime), supportRouter(runtime)];
+  const supportDeps = { options, service: runtime.support };
+  const withSupport = supportTemplateState(supportDeps);
   const errors = jsonErrors(options.logger);
   const dispatchers = routers.map((router) => router.routes());
   const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
@@ -84,6 +90,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
           api = {
             track: (event: string, props?: Record<string, unknown>) => runtime.track(event, props, currentUser(ctx, options.getUser), ctx.header['user-agent']),
             identify: (traits?: Record<string, unknown>) => runtime.track('user.identified', traits, currentUser(ctx, options.getUser), ctx.header['user-agent']),
+            support: supportRequestApi(ctx, supportDeps),
           };
           this[REQUEST_API] = api;
         }
@@ -93,12 +100,14 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   };
 
   const tracked = requestTracking(runtime.analytics);
-  const middleware = async function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
-    if (!('session' in ctx)) throw new Error(SESSION_MISSING_MESSAGE);
+  // Runs on every host request: a plain function (no async frame of its own), constant work before next().
+  const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
     extendContext(ctx.app);
     runtime.autoStart();
-    if (ownsPath(ctx.path)) return withTemplateState(ctx, () => routePlugin(ctx, next)) as Promise<void>;
-    await withTemplateState(ctx, () => tracked(ctx, next));
+    ctx.state.telemetry = new TemplateState(ctx, mountPath, PACKAGE_VERSION);
+    const downstream = ownsPath(ctx.path) ? () => routePlugin(ctx, next) : () => tracked(ctx, next);
+    return withSupport(ctx, downstream) as Promise<void>;
   };
 
   return Object.assign(middleware, {
@@ -116,6 +125,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     migrationSource,
     migrationsTableName: MIGRATIONS_TABLE,
     templatesPath: TEMPLATES_PATH,
+    support: runtime.support,
     runtime,
   }) as TelemetryHandle;
 }

@@ -29,6 +29,8 @@ import { StatsService } from './stats/service.js';
 import { sanitizeFeatureFlags } from './stats/aggregation.js';
 import { scheduleSubmission } from './jobs/submission.js';
 import { scheduleRetention } from './jobs/retention.js';
+import { SupportRepository } from './support/repository.js';
+import { SupportService } from './support/service.js';
 
 export interface StatusReport {
   install_id: string | null;
@@ -77,6 +79,7 @@ export class TelemetryRuntime {
   readonly recorder: LocalStatsRecorder | null;
   readonly submission: SubmissionClient;
   readonly stats: StatsService;
+  readonly support: SupportService;
   sink: TelemetrySink | null = null;
   #ready: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -145,11 +148,22 @@ export class TelemetryRuntime {
       environment: this.environment,
       appVersion: options.appVersion,
       retentionDays: options.retentionDays,
+      alsoDelete: () => this.support.deleteAll(),
       now,
     });
     // One submission right after an admin opts in to sharing usage statistics.
-    this.consent.onChange((consent) => {
-      if (consent.usageStats && this.isReady) this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+    this.consent.onChange((consent, previous) => {
+      if (consent.usageStats && !previous.usageStats && this.isReady) this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+    });
+    this.support = new SupportService({
+      repository: new SupportRepository(this.database.knex),
+      settings: options.support,
+      appName: options.appName,
+      donatePath: options.mountPath.donate,
+      track: (name, props, user) => this.track(name, props, user),
+      isReady: () => this.isReady,
+      now,
+      logger,
     });
     this.#once = new OnceLogger(logger);
   }

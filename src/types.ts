@@ -50,6 +50,11 @@ export interface TrackOptions {
 export interface RequestTelemetry {
   track(event: string, props?: Record<string, unknown>): boolean;
   identify(traits?: Record<string, unknown>): boolean;
+  /** Support prompts (SPEC §7). */
+  support: {
+    /** Counts a generated report for the signed-in user and queues the after_report soft prompt; resolves the new count (null when signed out, support is off or it failed). Never rejects. */
+    reportGenerated(): Promise<number | null>;
+  };
 }
 
 export type DeploymentType = 'docker' | 'native';

@@ -21,5 +21,5 @@ test('"never collected" names every redaction rule and every denied key the guar
   const text = neverCollected().join('\n');
   for (const rule of REDACTION_RULES) t.true(text.includes(rule.label), rule.id);
   for (const key of DENIED_KEYS) t.true(text.includes(key), key);
-  t.deepEqual(collected().map((c) => c.layer), ['base', 'detailed', 'local']);
+  t.deepEqual(collected().map((c) => c.layer), ['base', 'detailed', 'weekly', 'local']);
 });

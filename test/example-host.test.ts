@@ -249,6 +249,40 @@ test.serial("the plugin's own routes are mounted by its middleware: usage-stats 
   t.is(body.sink?.configured, false, 'no OTLP endpoint: nothing is exported anywhere');
 });
 
+test.serial('support: every entry point and the modal are on the pages; a CSV export is counted and queues the after_report prompt', async (t) => {
+  const c = new Client(shared.url);
+  await c.login('alice');
+  const html = { accept: 'text/html' };
+  const dash = await (await c.get('/', html)).text();
+  for (const source of ['header', 'sidebar', 'user_menu', 'dashboard_card']) t.regex(dash, new RegExp(`data-support-open data-support-source="${source}"`), source);
+  t.regex(dash, /<meta name="csrf-token" content="[^"]+">/);
+  t.regex(dash, /src="\/telemetry\/assets\/support\.js\?v=/);
+  t.regex(dash, /role="dialog" aria-modal="true"[^>]*data-support-modal/);
+  t.regex(dash, /data-support-tier="coffee"/);
+  t.regex(dash, /data-support-toasts/);
+  t.regex(dash, /data-support-stats-line>[\d.,]+ hours tracked · \d+ entries · \d+ reports generated</);
+  for (const page of ['/settings', '/projects', '/reports']) {
+    const body = await (await c.get(page, html)).text();
+    t.regex(body, /data-support-modal/, `${page} has the modal`);
+    t.regex(body, /data-support-source="header"/, `${page} has the header button`);
+  }
+  t.regex(await (await c.get('/settings', html)).text(), /data-support-settings[\s\S]*Support &amp; Community[\s\S]*data-support-source="settings"/);
+
+  const alice = (await shared.host.db('users').where({ username: 'alice' }).first('id')) as { id: number };
+  const count = async () => Number(((await shared.host.db('telemetry_support_counters').where({ user_id: String(alice.id) }).first()) as { reports_generated?: number } | undefined)?.reports_generated ?? 0);
+  const before = await count();
+  t.is((await c.get('/reports/export.csv?from=2025-03-01&to=2025-03-31')).status, 200);
+  t.is((await c.get('/reports?from=2025-03-01&to=2025-03-31', html)).status, 200, 'a custom report view counts too');
+  t.is(await count(), before + 2);
+  const next = await (await c.get('/projects', html)).text();
+  t.regex(next, /data-support-prompt-page/, 'the next page asks for the after_report prompt');
+  t.regex(next, /data-support-stat="reports_generated"><dd>2<\/dd>/);
+
+  // Signed out: none of it.
+  const anonymous = await (await new Client(shared.url).get('/login', html)).text();
+  t.notRegex(anonymous, /data-support-(open|modal|toasts)/);
+});
+
 test.serial('logout ends the session', async (t) => {
   const c = new Client(shared.url);
   await c.login('alice');

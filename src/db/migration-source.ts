@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { MIGRATIONS_TABLE } from './tables.js';
 import * as settings001 from '../../migrations/001_telemetry_settings.js';
 import * as usageStats002 from '../../migrations/002_usage_stats.js';
+import * as support003 from '../../migrations/003_support.js';
 
 export interface PluginMigration {
   name: string;
@@ -11,7 +12,7 @@ export interface PluginMigration {
   down(knex: Knex): Promise<void>;
 }
 
-const MIGRATIONS: readonly PluginMigration[] = [settings001, usageStats002];
+const MIGRATIONS: readonly PluginMigration[] = [settings001, usageStats002, support003];
 
 export const migrationSource: Knex.MigrationSource<PluginMigration> = {
   getMigrations: async () => [...MIGRATIONS],

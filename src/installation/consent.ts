@@ -7,7 +7,7 @@ import { DEFAULT_CONSENT, type InstallationFile } from './installation-file.js';
 import type { SettingsRepository } from './settings-repository.js';
 import { describeError } from '../logging.js';
 
-export type ConsentListener = (consent: ConsentState) => void | Promise<void>;
+export type ConsentListener = (consent: ConsentState, previous: ConsentState) => void | Promise<void>;
 export type ConsentPatch = Partial<Record<ConsentCategory, boolean>>;
 
 export const CONSENT_SETTING_KEYS: Record<ConsentCategory | 'version' | 'updated_at', string> = {
@@ -73,7 +73,7 @@ export class ConsentStore {
     this.#effective = this.#effectiveOf(data.consent);
     await this.#mirror();
     if (before.analytics !== this.#effective.analytics || before.usageStats !== this.#effective.usageStats) {
-      await this.#announce();
+      await this.#announce(before);
     }
     return this.get();
   }
@@ -109,11 +109,11 @@ export class ConsentStore {
     }
   }
 
-  async #announce(): Promise<void> {
+  async #announce(previous: ConsentState): Promise<void> {
     const snapshot = this.get();
     for (const listener of this.#listeners) {
       try {
-        await listener(snapshot);
+        await listener(snapshot, { ...previous });
       } catch (err) {
         this.logger.warn({ err: describeError(err) }, 'a consent onChange listener failed');
       }

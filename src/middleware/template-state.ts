@@ -1,7 +1,8 @@
 // ctx.state.telemetry: what the plugin's partials need inside any layout (host or plugin):
 // the CSRF token (created only when a template reads it), asset URLs and the plugin's paths.
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { csrfToken } from './csrf.js';
+import type { SupportViewModel } from '../support/view-model.js';
 
 export interface TemplatePaths {
   api: string;
@@ -21,15 +22,18 @@ export class TemplateState {
     return csrfToken(this.ctx);
   }
 
+  /** The support partials' view model: prepared by the support middleware on HTML page requests… */
+  supportModel: SupportViewModel | null = null;
+  /** …otherwise built without I/O, only when a template reads `telemetry.support`. */
+  supportFallback: ((ctx: Context) => SupportViewModel) | null = null;
+
+  get support(): SupportViewModel | null {
+    if (this.supportModel === null && this.supportFallback !== null) this.supportModel = this.supportFallback(this.ctx);
+    return this.supportModel;
+  }
+
   /** URL of one of the plugin's static assets, versioned so it can be cached for a year. */
   asset(name: string): string {
     return `${this.paths.assets}/${name}?v=${this.assetVersion}`;
   }
-}
-
-export function templateState(paths: TemplatePaths, assetVersion: string) {
-  return function telemetryTemplateState(ctx: Context, next: Next): Promise<unknown> {
-    ctx.state.telemetry = new TemplateState(ctx, paths, assetVersion);
-    return next();
-  };
 }

@@ -9,7 +9,15 @@ import { collected, neverCollected } from '../telemetry/event-catalog.js';
 import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
 import { describeError } from '../logging.js';
 
-export const PRIVACY_POLICY_PATH = 'docs/privacy-policy.md';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+/** The bundled privacy-policy template: docs/ sits two levels above src/routes and three above dist/src/routes. */
+const POLICY_CANDIDATES = [new URL('../../docs/privacy-policy.md', import.meta.url), new URL('../../../docs/privacy-policy.md', import.meta.url)];
+export async function readPolicyTemplate(): Promise<string> {
+  const found = POLICY_CANDIDATES.find((url) => existsSync(url));
+  return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
+}
 
 export function pagesRouter(runtime: TelemetryRuntime): Router {
   const { options } = runtime;
@@ -49,10 +57,16 @@ export function pagesRouter(runtime: TelemetryRuntime): Router {
       killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
       collected: collected(),
       neverCollected: neverCollected(),
-      privacyPolicyPath: PRIVACY_POLICY_PATH,
+      privacyPolicyUrl: options.privacyPolicyUrl ?? `${options.mountPath.pages}/privacy-policy`,
+      privacyPolicyIsTemplate: options.privacyPolicyUrl === null,
       collectorConfigured: options.collector.url !== null,
       otlpConfigured: options.otlp.endpoint !== null,
     });
+  });
+
+  // The bundled template, shown to admins until the host publishes its own (privacyPolicyUrl).
+  router.get('/privacy-policy', async (ctx) => {
+    await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: 'Privacy policy (template)', policy: await readPolicyTemplate() });
   });
 
   router.get('/stats', async (ctx) => {

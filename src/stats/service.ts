@@ -25,6 +25,8 @@ export interface StatsServiceDeps {
   environment: RuntimeEnvironment;
   appVersion: string;
   retentionDays: number;
+  /** Other local telemetry data erased by delete-all (the support funnel and counters). */
+  alsoDelete: () => Promise<void>;
   now: () => Date;
 }
 
@@ -124,6 +126,7 @@ export class StatsService {
     this.deps.recorder?.clear();
     const remote = await this.deps.client.deleteRemote();
     const local = await this.deps.repository.deleteAll();
+    await this.deps.alsoDelete();
     return { local, remote };
   }
 

@@ -53,6 +53,15 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
 }
 
+function errorCode(body: string): string | null {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Exponential backoff with ±20 % jitter, capped. */
 export function backoffDelay(attempt: number, baseMs: number, random = Math.random): number {
   const raw = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
@@ -60,6 +69,13 @@ export function backoffDelay(attempt: number, baseMs: number, random = Math.rand
 }
 
 const retryable = (status: number) => status === 429 || status >= 500;
+/** A Retry-After longer than this is not waited out in-process: the next weekly run tries again. */
+export const MAX_RETRY_DELAY_MS = MAX_BACKOFF_MS;
+
+/** The collector may be mounted below a path prefix: keep it when adding a protocol path. */
+export function collectorEndpoint(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
 
 export class SubmissionClient {
   #retryTimer: NodeJS.Timeout | null = null;
@@ -105,8 +121,12 @@ export class SubmissionClient {
     const registration = this.#registration();
     if (this.deps.killSwitch.disabled || !registration) return { requested: false, deleted: false };
     const installId = this.deps.file.current.install_id;
+    if (this.deps.killSwitch.debug) {
+      this.deps.logger.info({ method: 'DELETE', url: collectorEndpoint(registration.url, PATHS.installation(installId)) }, 'TELEMETRY_DEBUG: the erasure request would be sent (nothing sent)');
+      return { requested: false, deleted: false };
+    }
     try {
-      const response = await fetch(new URL(PATHS.installation(installId), registration.url), {
+      const response = await fetch(collectorEndpoint(registration.url, PATHS.installation(installId)), {
         method: 'DELETE',
         headers: signedHeaders(installId, registration.secret, '', this.deps.now().getTime() / 1000),
         signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
@@ -144,7 +164,7 @@ export class SubmissionClient {
       const installId = this.deps.file.current.install_id;
       const headers = signedHeaders(installId, secret, body, this.deps.now().getTime() / 1000, summary.period.startDay);
       ledger.idempotency_key = headers[HEADERS.idempotencyKey]!;
-      const response = await fetch(new URL(PATHS.submit, url), {
+      const response = await fetch(collectorEndpoint(url, PATHS.submit), {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
         body,
@@ -156,7 +176,9 @@ export class SubmissionClient {
         outcome = { status: 'accepted', responseCode: response.status };
       } else {
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.deps.now().getTime());
-        if (response.status === 401) await this.deps.file.update(() => ({ collector: null }));
+        // Only "unknown installation" means the collector forgot us; a 401 for clock skew or a bad
+        // signature must not throw away a secret the collector still holds.
+        if (response.status === 401 && errorCode(text) === 'unknown_installation') await this.deps.file.update(() => ({ collector: null }));
         outcome = { status: retryable(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
       }
       await this.#writeLedger({ ...ledger, status: outcome.status, response_code: response.status, response_body: text || null, error: null });
@@ -169,8 +191,12 @@ export class SubmissionClient {
 
     if (outcome.status === 'failed' && attempt < this.deps.policy.maxAttempts && !this.#stopped) {
       const delay = retryAfterMs ?? backoffDelay(attempt, this.deps.policy.retryBaseMs);
-      this.#scheduleRetry(attempt + 1, delay);
-      outcome.retryInMs = delay;
+      if (delay <= MAX_RETRY_DELAY_MS) {
+        this.#scheduleRetry(attempt + 1, delay);
+        outcome.retryInMs = delay;
+      } else {
+        outcome.reason = `${outcome.reason ?? 'failed'}; the collector asked to wait longer than ${MAX_RETRY_DELAY_MS / 3_600_000} h, so the next weekly run tries again`;
+      }
     }
     if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome }, 'usage statistics submission did not go through');
     return outcome;
@@ -197,7 +223,7 @@ export class SubmissionClient {
     const installId = this.deps.file.current.install_id;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.deps.collector.registrationKey) headers[HEADERS.registrationKey] = this.deps.collector.registrationKey;
-    const response = await fetch(new URL(PATHS.register, url), {
+    const response = await fetch(collectorEndpoint(url, PATHS.register), {
       method: 'POST',
       headers,
       body: JSON.stringify({ install_id: installId }),

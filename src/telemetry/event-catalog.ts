@@ -3,8 +3,9 @@
 // renders its "what we collect / never collect" lists from the same data.
 import { BASE_SCHEMA_KEYS } from './base-schema.js';
 import { DENIED_KEYS, REDACTION_RULES } from './privacy-guard.js';
+import { SUPPORT_EVENT_CATALOG } from '../support/events.js';
 
-export type EventLayer = 'base' | 'detailed' | 'local';
+export type EventLayer = 'base' | 'detailed' | 'weekly' | 'local';
 
 export interface CatalogEvent {
   name: string;
@@ -67,6 +68,19 @@ export const EVENT_CATALOG: readonly CatalogEvent[] = [
     description: 'identify(user, traits): the user pseudonym with guarded, flat traits (never names or e-mail addresses).',
     properties: { '(traits)': 'flat scalar traits the host passes, after the privacy guard' },
   },
+  {
+    name: 'app.started',
+    layer: 'local',
+    description: 'The plugin started (ready()). Recorded in the local statistics; exported like any event with analytics consent.',
+    properties: { app_version: 'the host application version' },
+  },
+  {
+    name: 'app.stopped',
+    layer: 'local',
+    description: 'The plugin stopped (stop()). Recorded in the local statistics; exported like any event with analytics consent.',
+    properties: {},
+  },
+  ...SUPPORT_EVENT_CATALOG,
 ];
 
 export const METRICS_CATALOG: readonly { name: string; layer: EventLayer; description: string; attributes: Record<string, string> }[] = [
@@ -122,6 +136,18 @@ export function collected(): { layer: EventLayer; title: string; items: string[]
         'Product events the application tracks (name and flat, guarded properties)',
         ...Object.entries(DETAILED_ENRICHMENT).map(([key, what]) => `${key}: ${what}`),
         'Page view counts per route template, method, status class, browser family and device class',
+      ],
+    },
+    {
+      layer: 'weekly',
+      title: 'Weekly usage statistics (only with usage-statistics consent), counts only',
+      items: [
+        'Counts per event type over the past seven whole UTC days (no individual event, no free text)',
+        'Error count (events whose name ends in .error)',
+        'Uptime hours (hours in the week during which the application ran)',
+        'Country derived from the server time zone (XX when none)',
+        'Feature flags: on/off switches the application reports',
+        'Installation id, application version, platform and deployment type',
       ],
     },
     {

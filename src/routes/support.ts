@@ -1,0 +1,94 @@
+// <donate>/*: the support endpoints pages call (SPEC §7, §10). Signed-in users only (401), CSRF
+// token required (403), small JSON bodies validated with zod (400 { error: { code, message } }).
+//   POST /request-soft-prompt  {kind}                    → {show, variant?, message?}
+//   POST /track-support-event  {event, variant?, source?} → 202 {ok: true}
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { TelemetryRuntime } from '../runtime.js';
+import { requireUser, currentUser } from '../middleware/auth.js';
+import { requireCsrf } from '../middleware/csrf.js';
+import { HttpError } from '../middleware/errors.js';
+import { jsonBody, parseJsonBody } from '../middleware/body.js';
+import { applyPromptDecision, hostSupportInputs, promptSessionState, supportSession } from '../middleware/support.js';
+import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
+
+const BODY_LIMIT = '4kb';
+const token = z
+  .string()
+  .trim()
+  .regex(/^[a-z0-9][a-z0-9_.:-]*$/i, 'expected a short key (letters, digits, _ . : -)');
+
+export const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
+
+export const supportEventBody = z.object({
+  event: z.enum(SUPPORT_EVENTS),
+  variant: token.max(32).nullish(),
+  source: token.max(64).nullish(),
+});
+
+function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+  const message = issue.code === 'invalid_value' && field === 'event'
+    ? `Unknown event: expected one of ${SUPPORT_EVENTS.join(', ')}.`
+    : issue.code === 'invalid_value' && field === 'kind'
+      ? `Unknown kind: expected one of ${PROMPT_KINDS.join(', ')}.`
+      : `Invalid \`${field}\`: ${issue.message}`;
+  throw new HttpError(400, field === 'event' ? 'unknown_event' : 'invalid_request', message);
+}
+
+export function supportRouter(runtime: TelemetryRuntime): Router {
+  const { options, support: service } = runtime;
+  const router = new Router({ prefix: options.mountPath.donate });
+  router.use(requireUser(options.getUser));
+  router.use(parseJsonBody(BODY_LIMIT));
+  router.use(requireCsrf((ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf));
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+
+  router.post('/request-soft-prompt', async (ctx) => {
+    const { kind } = validate(softPromptBody, jsonBody(ctx));
+    const user = currentUser(ctx, options.getUser)!;
+    if (!service.enabled) {
+      ctx.body = { show: false };
+      return;
+    }
+    const nowMs = options.now().getTime();
+    const session = supportSession(ctx, user, nowMs);
+    let answer;
+    try {
+      const host = await hostSupportInputs(ctx, options, user);
+      answer = await service.decidePrompt({ user, kind, isSupporter: host.isSupporter, stats: host.stats, session: promptSessionState(session) });
+    } catch {
+      ctx.body = { show: false };
+      return;
+    }
+    applyPromptDecision(ctx, session, answer.decision, nowMs);
+    ctx.body = answer.decision.show ? { show: true, variant: answer.decision.variant, message: answer.message } : { show: false };
+  });
+
+  router.post('/track-support-event', async (ctx) => {
+    const body = validate(supportEventBody, jsonBody(ctx));
+    if (!service.enabled) throw new HttpError(404, 'support_disabled', 'Support is turned off in this application.');
+    const user = currentUser(ctx, options.getUser)!;
+    const host = await hostSupportInputs(ctx, options, user);
+    const stored = await service.recordEvent({
+      user,
+      event: body.event,
+      variant: body.variant ?? null,
+      source: body.source ?? null,
+      isSupporter: host.isSupporter,
+      stats: host.stats,
+    });
+    if (!stored) throw new HttpError(503, 'unavailable', 'The event could not be stored right now; try again later.');
+    ctx.status = 202;
+    ctx.body = { ok: true };
+  });
+
+  return router;
+}
