@@ -59,11 +59,15 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const runtime = new TelemetryRuntime(options);
   const { mountPath } = options;
   const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
-  const ownsPath = (path: string) => prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+  const prefixesWithSlash = prefixes.map((prefix) => `${prefix}/`);
+  const ownsPath = (path: string): boolean => {
+    for (let i = 0; i < prefixes.length; i++) if (path === prefixes[i] || path.startsWith(prefixesWithSlash[i]!)) return true;
+    return false;
+  };
 
   const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime), pagesRouter(runtime), supportRouter(runtime)];
   const supportDeps = { options, service: runtime.support };
-  const withSupport = supportTemplateState(supportDeps);
+  const prepareSupport = supportTemplateState(supportDeps);
   const errors = jsonErrors(options.logger);
   const dispatchers = routers.map((router) => router.routes());
   const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
@@ -105,9 +109,11 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
     extendContext(ctx.app);
     runtime.autoStart();
-    ctx.state.telemetry = new TemplateState(ctx, mountPath, PACKAGE_VERSION);
-    const downstream = ownsPath(ctx.path) ? () => routePlugin(ctx, next) : () => tracked(ctx, next);
-    return withSupport(ctx, downstream) as Promise<void>;
+    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION);
+    ctx.state.telemetry = state;
+    const pending = prepareSupport(ctx, state);
+    if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
+    return pending ? pending.then(() => tracked(ctx, next)) : tracked(ctx, next);
   };
 
   return Object.assign(middleware, {

@@ -11,7 +11,7 @@
 //
 // Nothing here throws into a host page: a failing or slow host callback or database means "no
 // stats, no prompt".
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import type { ResolvedOptions } from '../options.js';
 import type { TelemetryUser } from '../types.js';
 import type { SupportService, PromptSessionState } from '../support/service.js';
@@ -215,15 +215,15 @@ export function supportTemplateState({ options, service }: SupportDeps) {
     }
   };
 
-  // A plain function: on every request that is not a signed-in user's page, no async frame.
-  return function telemetrySupportState(ctx: Context, next: Next): Promise<unknown> {
-    const state = ctx.state.telemetry as TemplateState | undefined;
-    if (!state) return next();
+  /**
+   * Prepares the support model for this request: null when there is nothing to wait for (every
+   * request but a signed-in user's page), otherwise a promise that never rejects. No closure per request.
+   */
+  return function prepareSupportState(ctx: Context, state: TemplateState): Promise<void> | null {
     state.supportFallback = fallback;
-    if (!service.enabled || !isPageRequest(ctx, skip)) return next();
+    if (!service.enabled || !isPageRequest(ctx, skip)) return null;
     const user = currentUser(ctx, options.getUser);
-    if (!user) return next();
-    return prepare(ctx, state, user).then(next);
+    return user ? prepare(ctx, state, user) : null;
   };
 }
 

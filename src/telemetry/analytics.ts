@@ -9,7 +9,7 @@ import type { EventProps, KillSwitchState, Logger } from '../types.js';
 import type { RuntimeEnvironment } from './environment.js';
 import type { SinkObservation, TelemetrySink } from './otlp-sink.js';
 import type { PrivacyGuard } from './privacy-guard.js';
-import type { UserAgentCache } from './user-agent.js';
+import type { UserAgentCache, UserAgentSummary } from './user-agent.js';
 import { BASE_EVENT_PREFIX } from './base-schema.js';
 import { describeError } from '../logging.js';
 
@@ -39,7 +39,14 @@ export interface AnalyticsDeps {
 }
 
 const PAGEVIEW_KEY_LIMIT = 5_000;
-const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'OTHER'];
+const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.map((m, i) => [m, i]));
+
+interface PageviewEntry {
+  attributes: Record<string, string>;
+  count: number;
+}
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
 
 export class AnalyticsLayer {
   #sink: TelemetrySink | null = null;
@@ -58,7 +65,10 @@ export class AnalyticsLayer {
 
   // Cumulative counts read by the metric reader; cleared on opt-out so nothing waits to be exported.
   readonly #eventCounts = new Map<string, number>();
-  readonly #pageviews = new Map<string, { attributes: Record<string, string>; count: number }>();
+  // route template → UA summary (cached object) → slot (method × status class). Every key is a string
+  // or object reused across requests, so counting a page view builds no string.
+  readonly #pageviews = new Map<string, Map<UserAgentSummary, (PageviewEntry | undefined)[]>>();
+  #pageviewKeys = 0;
 
   constructor(private readonly deps: AnalyticsDeps) {
     this.#intake = new Array(deps.intakeCap);
@@ -103,20 +113,39 @@ export class AnalyticsLayer {
 
   /** Hot path: one request answered, counted per route template (never the raw URL). */
   pageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
-    const at = Date.now();
-    this.#local?.recordPageView(routeTemplate, at);
-    if (!this.exporting) return;
+    const local = this.#local;
+    if (local !== null) local.recordPageView(routeTemplate, Date.now());
+    if (!this.#sinkConfigured || !this.exporting) return;
     const ua = this.deps.userAgents.summarize(userAgent);
-    const statusClass = STATUS_CLASSES[Math.floor(status / 100)] ?? 'other';
-    const key = `${routeTemplate}\u0000${method}\u0000${statusClass}\u0000${ua.browser}\u0000${ua.device}`;
-    const entry = this.#pageviews.get(key);
-    if (entry) {
+    let byAgent = this.#pageviews.get(routeTemplate);
+    if (byAgent === undefined) {
+      if (this.#pageviewKeys >= PAGEVIEW_KEY_LIMIT) return;
+      byAgent = new Map();
+      this.#pageviews.set(routeTemplate, byAgent);
+    }
+    let slots = byAgent.get(ua);
+    if (slots === undefined) {
+      slots = [];
+      byAgent.set(ua, slots);
+    }
+    const methodIndex = METHOD_INDEX[method] ?? METHODS.length - 1;
+    const statusIndex = Math.min(Math.floor(status / 100), STATUS_CLASSES.length - 1);
+    const slot = methodIndex * STATUS_CLASSES.length + statusIndex;
+    const entry = slots[slot];
+    if (entry !== undefined) {
       entry.count++;
-    } else if (this.#pageviews.size < PAGEVIEW_KEY_LIMIT) {
-      this.#pageviews.set(key, {
-        attributes: { 'http.route': routeTemplate, 'http.method': method, 'http.status_class': statusClass, 'browser.family': ua.browser, 'device.class': ua.device },
+    } else if (this.#pageviewKeys < PAGEVIEW_KEY_LIMIT) {
+      this.#pageviewKeys++;
+      slots[slot] = {
+        attributes: {
+          'http.route': routeTemplate,
+          'http.method': METHODS[methodIndex]!,
+          'http.status_class': STATUS_CLASSES[statusIndex]!,
+          'browser.family': ua.browser,
+          'device.class': ua.device,
+        },
         count: 1,
-      });
+      };
     }
   }
 
@@ -137,8 +166,12 @@ export class AnalyticsLayer {
     }
   }
 
+  /** Read at metric collection (once a minute), so flattening here keeps the request path cheap. */
   observation(): SinkObservation {
-    return { activeInstall: null, events: this.#eventCounts, pageviews: this.#pageviews };
+    const pageviews = new Map<string, PageviewEntry>();
+    let n = 0;
+    for (const byAgent of this.#pageviews.values()) for (const slots of byAgent.values()) for (const entry of slots) if (entry) pageviews.set(String(n++), entry);
+    return { activeInstall: null, events: this.#eventCounts, pageviews };
   }
 
   #process(item: IntakeItem): void {
@@ -184,6 +217,7 @@ export class AnalyticsLayer {
   #forgetDetailed(): void {
     this.#eventCounts.clear();
     this.#pageviews.clear();
+    this.#pageviewKeys = 0;
     this.#sink?.discard((eventName) => !eventName.startsWith(BASE_EVENT_PREFIX));
   }
 }
