@@ -3,6 +3,7 @@
 // them as epoch milliseconds, PostgreSQL as timestamptz).
 import type { Knex } from 'knex';
 import { TABLES } from '../db/tables.js';
+import { isoFromDb, jsonObjectFromDb } from '../db/values.js';
 
 export interface EventRow {
   event_type: string;
@@ -43,24 +44,7 @@ export type NewLedgerEntry = Omit<LedgerEntry, 'id' | 'payload' | 'sent_at'> & {
 /** Events whose name marks a failure (app.error, import.error, sync_error, …) count as errors in the summary. */
 export const ERROR_EVENT = /(^|[._])errors?$/;
 
-export function toDate(value: unknown): Date {
-  if (value instanceof Date) return value;
-  if (typeof value === 'number') return new Date(value);
-  if (typeof value === 'string' && /^\d+$/.test(value)) return new Date(Number(value));
-  return new Date(String(value));
-}
-
-const iso = (value: unknown): string => toDate(value).toISOString();
-const isoOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : iso(value));
-
-function parseJson(text: unknown): Record<string, unknown> {
-  try {
-    const parsed = JSON.parse(String(text)) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
+const iso = (value: unknown): string => isoFromDb(value) ?? new Date(0).toISOString();
 
 export class UsageStatsRepository {
   readonly #sqlite: boolean;
@@ -135,7 +119,7 @@ export class UsageStatsRepository {
       .max({ last_at: 'occurred_at' })
       .first()) as { events: number | string; first_at: unknown; last_at: unknown };
     const pending = (await this.db(TABLES.usageEvents).whereNull('submitted_at').count({ n: '*' }).first()) as { n: number | string };
-    return { events: Number(row.events), unsubmitted: Number(pending.n), first_at: isoOrNull(row.first_at), last_at: isoOrNull(row.last_at) };
+    return { events: Number(row.events), unsubmitted: Number(pending.n), first_at: isoFromDb(row.first_at), last_at: isoFromDb(row.last_at) };
   }
 
   /**
@@ -204,8 +188,8 @@ export class UsageStatsRepository {
         id: Number(row.id),
         event_type: String(row.event_type),
         occurred_at: iso(row.occurred_at),
-        metadata: parseJson(row.metadata),
-        submitted_at: isoOrNull(row.submitted_at),
+        metadata: jsonObjectFromDb(row.metadata),
+        submitted_at: isoFromDb(row.submitted_at),
       }));
     }
   }

@@ -2,6 +2,7 @@
 // per-user prompt state (last dismissal) and the local funnel rows.
 import type { Knex } from 'knex';
 import { TABLES } from '../db/tables.js';
+import { dateFromDb, jsonObjectFromDb } from '../db/values.js';
 
 export interface InteractionRow {
   id: number;
@@ -29,23 +30,6 @@ export interface FunnelCount {
   count: number;
 }
 
-/** SQLite hands timestamps back as epoch milliseconds, PostgreSQL as Date. */
-export function toDate(value: unknown): Date | null {
-  if (value === null || value === undefined) return null;
-  const date = value instanceof Date ? value : new Date(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : (value as string | number));
-  return Number.isFinite(date.getTime()) ? date : null;
-}
-
-function parseSnapshot(value: unknown): Record<string, unknown> {
-  if (typeof value === 'object' && value !== null) return value as Record<string, unknown>;
-  try {
-    const parsed = JSON.parse(String(value)) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
 export class SupportRepository {
   constructor(private readonly db: Knex) {}
 
@@ -69,7 +53,7 @@ export class SupportRepository {
 
   async lastDismissal(userId: string): Promise<Date | null> {
     const row = await this.db(TABLES.supportPromptState).where({ user_id: userId }).first('last_dismissed_at');
-    return toDate(row?.last_dismissed_at);
+    return dateFromDb(row?.last_dismissed_at);
   }
 
   async recordDismissal(userId: string, variant: string | null, at: Date): Promise<void> {
@@ -98,7 +82,7 @@ export class SupportRepository {
       .where('created_at', '>=', since)
       .max({ at: 'created_at' })
       .first();
-    return toDate((row as { at?: unknown } | undefined)?.at);
+    return dateFromDb((row as { at?: unknown } | undefined)?.at);
   }
 
   /** Interactions of one of `types` by the user strictly after `since`. */
@@ -124,8 +108,8 @@ export class SupportRepository {
       interaction_type: String(row.interaction_type),
       source: (row.source as string | null) ?? null,
       variant: (row.variant as string | null) ?? null,
-      snapshot: parseSnapshot(row.snapshot),
-      created_at: toDate(row.created_at) ?? new Date(0),
+      snapshot: jsonObjectFromDb(row.snapshot),
+      created_at: dateFromDb(row.created_at) ?? new Date(0),
     }));
   }
 
