@@ -73,7 +73,8 @@ export class StatsService {
       totals,
       this_week: {
         from: week.startDay,
-        to: week.endDay,
+        // Inclusive, as people read a range: the last day counted, not the exclusive end.
+        to: new Date(week.end.getTime() - DAY_MS).toISOString().slice(0, 10),
         total: thisWeek.reduce((sum, row) => sum + row.count, 0),
         by_type: thisWeek,
         pageviews_by_route: pageviews,

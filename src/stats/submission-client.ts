@@ -131,8 +131,9 @@ export class SubmissionClient {
         headers: signedHeaders(installId, registration.secret, '', this.deps.now().getTime() / 1000),
         signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
       });
-      await response.arrayBuffer().catch(() => undefined);
-      const gone = response.ok || response.status === 404 || response.status === 401;
+      const text = await response.text().catch(() => '');
+      // Gone means the collector holds nothing for us; a 401 for clock skew or a bad signature is not that.
+      const gone = response.ok || response.status === 404 || (response.status === 401 && errorCode(text) === 'unknown_installation');
       if (gone) await this.deps.file.update(() => ({ collector: null }));
       return { requested: true, deleted: response.ok, status: response.status };
     } catch (err) {

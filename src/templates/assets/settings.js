@@ -38,7 +38,7 @@
         del.disabled = true;
         kct.request('DELETE', api + '/delete-all').then(function (result) {
           del.disabled = false;
-          say(result.ok ? 'Everything was deleted.' : 'Deleting failed: ' + ((result.data && result.data.error && result.data.error.message) || result.status));
+          say(result.ok ? kct.deletedMessage(result.data) : 'Deleting failed: ' + ((result.data && result.data.error && result.data.error.message) || result.status));
         });
       });
     });

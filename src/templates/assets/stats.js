@@ -44,7 +44,17 @@
         if (!confirmed) return;
         del.disabled = true;
         kct.request('DELETE', api + '/delete-all').then(function (result) {
-          if (result.ok) { window.location.reload(); return; }
+          if (result.ok) {
+            var remote = (result.data && result.data.remote) || {};
+            if (remote.requested && !remote.deleted) {
+              // Keep the page so the admin reads that the collector's copy is still there.
+              del.disabled = false;
+              if (message) message.textContent = kct.deletedMessage(result.data);
+              return;
+            }
+            window.location.reload();
+            return;
+          }
           del.disabled = false;
           if (message) message.textContent = 'Deleting failed: ' + ((result.data && result.data.error && result.data.error.message) || result.status);
         });

@@ -57,5 +57,13 @@
       cancel.focus();
     });
   }
-  window.KoaConsentTelemetry = { csrfToken: csrfToken, request: request, confirm: confirmAction };
+  /** What delete-all did, in words: local data, and whether the collector's copy was erased too. */
+  function deletedMessage(data) {
+    var remote = (data && data.remote) || {};
+    if (!remote.requested) return 'Everything stored here was deleted.';
+    if (remote.deleted) return 'Everything stored here was deleted, and the collector erased its copy.';
+    return 'Everything stored here was deleted, but the collector could not be reached to erase its copy (' +
+      (remote.status || remote.error || 'no answer') + '). Try again later.';
+  }
+  window.KoaConsentTelemetry = { csrfToken: csrfToken, request: request, confirm: confirmAction, deletedMessage: deletedMessage };
 })();
