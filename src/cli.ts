@@ -2,10 +2,11 @@
 // `koa-consent-telemetry` — inspect and change an installation's telemetry from the shell.
 // It works on the host's dataDir (installation.json) and database, and never sends anything.
 import { parseArgs } from 'node:util';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { telemetryPlugin } from './plugin.js';
+import { PACKAGE_VERSION } from './version.js';
 import { CONSENT_CATEGORIES, type ConsentCategory } from './types.js';
 
 const USAGE = `Usage: koa-consent-telemetry <command> [options]
@@ -14,6 +15,10 @@ Commands:
   status               consent, kill switch, sink and queue state of this installation (JSON)
   enable [category]    opt in to analytics, usageStats, or both when no category is given
   disable [category]   opt out of analytics, usageStats, or both when no category is given
+  collector            run the collector (receiving service) standalone until SIGINT/SIGTERM,
+                       configured from the environment: PORT, HOST, DATABASE_URL (SQLite file by
+                       default, postgres://… for PostgreSQL), COLLECTOR_ADMIN_TOKEN, SMTP_*,
+                       COLLECTOR_REPORT_RECIPIENTS … (see docs/collector.md)
 
 Options:
   --data-dir DIR       the host's telemetry dataDir (default: $TELEMETRY_DATA_DIR or ./data)
@@ -25,13 +30,6 @@ Options:
 Exit codes: 0 done, 1 the command failed, 2 wrong usage.`;
 
 class UsageError extends Error {}
-
-/** package.json sits one level up from src/cli.ts and two up from dist/src/cli.js. */
-function packageVersion(): string {
-  const candidates = [new URL('../package.json', import.meta.url), new URL('../../package.json', import.meta.url)];
-  const found = candidates.find((url) => existsSync(url) && JSON.parse(readFileSync(url, 'utf8')).name === 'koa-consent-telemetry');
-  return found ? (JSON.parse(readFileSync(found, 'utf8')) as { version: string }).version : '0.0.0';
-}
 
 function databaseConfig(url: string | undefined): Knex.Config | undefined {
   if (!url) return undefined;
@@ -68,10 +66,11 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     return 0;
   }
   if (values.version) {
-    out(packageVersion());
+    out(PACKAGE_VERSION);
     return 0;
   }
   const [command, argument, ...rest] = positionals;
+  if (command === 'collector' && !argument && rest.length === 0 && !values['data-dir'] && !values['database-url']) return runCollector(out);
   if (!command || !['status', 'enable', 'disable'].includes(command) || rest.length > 0 || (command === 'status' && argument)) {
     out(`${command ? `unknown or malformed command: ${positionals.join(' ')}` : 'no command given'}\n\n${USAGE}`);
     return 2;
@@ -82,7 +81,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     const categories = command === 'status' ? [] : categoriesFrom(argument);
     telemetry = telemetryPlugin({
       appName: 'koa-consent-telemetry-cli',
-      appVersion: packageVersion(),
+      appVersion: PACKAGE_VERSION,
       dataDir: values['data-dir'] ?? process.env.TELEMETRY_DATA_DIR ?? './data',
       db: databaseConfig(values['database-url']),
       // The CLI only reads and writes local state: nothing is exported from it.
@@ -109,6 +108,41 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     return 1;
   } finally {
     await telemetry?.stop();
+  }
+}
+
+/** `collector`: the standalone server from the environment, until SIGINT or SIGTERM; then a clean close. */
+async function runCollector(out: (line: string) => void): Promise<number> {
+  // Listen for the signals first: one that arrives while the server starts still closes it cleanly.
+  let received: NodeJS.Signals | null = null;
+  let wake: (() => void) | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    received = signal;
+    wake?.();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    let server;
+    try {
+      // Loaded on demand: the other commands never pay for the collector's modules.
+      const { startCollectorServer } = await import('./collector/server.js');
+      server = await startCollectorServer({ env: process.env });
+    } catch (err) {
+      out(`koa-consent-telemetry: collector failed to start: ${(err as Error).message}`);
+      return 1;
+    }
+    if (!received) await new Promise<void>((resolve) => (wake = resolve));
+    try {
+      await server.close();
+      return 0;
+    } catch (err) {
+      out(`koa-consent-telemetry: collector did not close cleanly after ${received}: ${(err as Error).message}`);
+      return 1;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

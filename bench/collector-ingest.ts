@@ -1,0 +1,307 @@
+// Collector budgets (SPEC §11) on PostgreSQL:
+//   - signed submissions per second accepted by the standalone collector (target ≥ 1,000/s here);
+//   - GET /stats/overview latency at 100,000 installations × 52 weeks of history (target ≤ 300 ms).
+//
+// What it does, in a private schema of BENCH_PG_URL (default TEST_PG_URL, else the local test db):
+//   1. runs the collector's migrations, then generates 100,000 installations that each submitted
+//      every week for 52 weeks (5.2 M rows in collector_submissions) and the matching daily and
+//      weekly rollups, in SQL (ingesting 5.2 M submissions through HTTP would take well over an hour);
+//   2. starts the real collector (`node --import=tsx src/cli.ts collector`, a separate process) on
+//      that schema, and times GET /stats/overview (sequential requests after a warm-up; median, p95);
+//   3. registers BENCH_INGEST_INSTALLS fresh installations (directly in the table, secrets known)
+//      and drives signed POST /v1/submit with autocannon from this process, every request signed
+//      for its own installation (so none is rate limited), and reports accepted submissions/s;
+//   4. times /stats/overview again, then drops the schema (BENCH_KEEP=1 keeps it).
+//
+//   npm run bench:collector
+//   BENCH_INSTALLS=100000 BENCH_WEEKS=52 BENCH_INGEST_INSTALLS=30000 BENCH_CONNECTIONS=64 \
+//   BENCH_PROCESSES=1 npm run bench:collector
+//   BENCH_KEEP=1 keeps the generated schema; BENCH_SCHEMA=<that schema> measures again without regenerating.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import knex, { type Knex } from 'knex';
+import { migrateCollector } from '../src/collector/storage/migrations.js';
+import { PATHS, SUBMISSION_SCHEMA_VERSION, signedHeaders } from '../src/stats/submission-protocol.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PG_URL = process.env.BENCH_PG_URL || process.env.TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const INSTALLS = Number(process.env.BENCH_INSTALLS ?? 100_000);
+const WEEKS = Number(process.env.BENCH_WEEKS ?? 52);
+const INGEST_INSTALLS = Number(process.env.BENCH_INGEST_INSTALLS ?? 30_000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 1);
+const OVERVIEW_SAMPLES = Number(process.env.BENCH_OVERVIEW_SAMPLES ?? 40);
+const KEEP = process.env.BENCH_KEEP === '1';
+const ADMIN_TOKEN = randomBytes(24).toString('hex');
+/** BENCH_SCHEMA=<a schema kept by an earlier BENCH_KEEP=1 run> reuses its generated history. */
+const REUSE = process.env.BENCH_SCHEMA?.trim() || null;
+const SCHEMA = REUSE ?? `kct_bench_${Date.now().toString(36)}`;
+
+type AutocannonResult = { requests: { average: number; total: number }; latency: { p50: number; p99: number; average: number }; duration: number; '2xx': number; non2xx: number; errors: number; timeouts: number; statusCodeStats?: Record<string, { count: number }> };
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+const log = (...args: unknown[]) => console.log('[bench]', ...args);
+const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+
+function adminKnex(): Knex {
+  return knex({ client: 'pg', connection: { connectionString: PG_URL, application_name: 'kct_bench_admin' }, pool: { min: 0, max: 1 } });
+}
+
+async function generate(db: Knex): Promise<void> {
+  // "Now" is the collector's real clock: history covers the WEEKS weeks before the current week.
+  const uuid = (expr: string) => `substr(${expr},1,8)||'-'||substr(${expr},9,4)||'-4'||substr(${expr},14,3)||'-8'||substr(${expr},18,3)||'-'||substr(${expr},21,12)`;
+  let started = process.hrtime.bigint();
+  await db.raw(`
+    insert into collector_installations (install_id, secret, registered_at, last_seen_at, app_version, platform, deployment_type, country, feature_flags, last_error_count, submissions_count)
+    select ${uuid(`md5('kct-bench-' || i)`)},
+           md5('secret-' || i) || md5('secret2-' || i),
+           now() - interval '${WEEKS} weeks' - (i % 7) * interval '1 day' - interval '1 day',
+           now() - (i % 7) * interval '1 day' - (i % 86400) * interval '1 second',
+           '2.' || (${WEEKS - 1} / 8) || '.' || (i % 3),
+           (array['linux','linux','linux','darwin','win32'])[1 + i % 5],
+           case when i % 3 = 0 then 'native' else 'docker' end,
+           case when i % 20000 = 0 then 'LI' else (array['DE','US','FR','GB','NL','SE','PL','ES','IT','CA','AU','JP','BR','IN','CH','AT','BE','DK','NO','FI','CZ','PT','IE','NZ','ZA','MX','KR','XX'])[1 + i % 28] end,
+           (case when i % 2 = 0 then '["dark_mode","sso_enabled"]' when i % 5 = 0 then '["dark_mode","webhooks"]' else '["dark_mode"]' end),
+           case when i % 10 = 0 then 1 + i % 5 else 0 end,
+           ${WEEKS}
+    from generate_series(1, ${INSTALLS}) as i`);
+  log(`installations: ${INSTALLS} rows in ${Math.round(ms(started))} ms`);
+
+  started = process.hrtime.bigint();
+  const chunk = 4;
+  for (let from = 0; from < WEEKS; from += chunk) {
+    const to = Math.min(WEEKS, from + chunk) - 1;
+    await db.raw(`
+      insert into collector_submissions (id, install_id, idempotency_key, received_at, period_start, period_end, app_version, platform, deployment_type, country, error_count, uptime_hours, event_total, payload)
+      select ${uuid(`md5(i.install_id || ':' || w)`)},
+             i.install_id,
+             md5(i.install_id || ':' || w) || md5(':' || w || i.install_id),
+             now() - (${WEEKS - 1} - w) * interval '1 week' - (ord % 7) * interval '1 day' - (ord % 86400) * interval '1 second',
+             to_char(now() - (${WEEKS} - w) * interval '1 week' - (ord % 7) * interval '1 day', 'YYYY-MM-DD'),
+             to_char(now() - (${WEEKS - 1} - w) * interval '1 week' - (ord % 7) * interval '1 day', 'YYYY-MM-DD'),
+             '2.' || (w / 8) || '.' || (ord % 3),
+             i.platform, i.deployment_type, i.country,
+             case when (ord + w) % 10 = 0 then 1 + ord % 5 else 0 end,
+             168,
+             100 + ord % 50,
+             '{"schema_version":${SUBMISSION_SCHEMA_VERSION},"install_id":"' || i.install_id || '","app_version":"2.' || (w / 8) || '.' || (ord % 3) || '","event_counts":{"timer.started":' || (ord % 50) || ',"report.generated":100},"feature_flags":{"dark_mode":true},"error_count":0,"uptime_hours":168}'
+      from (select n as ord, c.* from generate_series(1, ${INSTALLS}) as n join collector_installations c on c.install_id = ${uuid(`md5('kct-bench-' || n)`)}) i
+      cross join generate_series(${from}, ${to}) as w`);
+    log(`submissions: weeks ${from}–${to} done (${Math.round(ms(started) / 1000)} s)`);
+  }
+
+  started = process.hrtime.bigint();
+  for (const [table, period, expr] of [
+    ['collector_daily_rollups', 'day', `to_char(received_at at time zone 'UTC', 'YYYY-MM-DD')`],
+    ['collector_weekly_rollups', 'week_start', `to_char(date_trunc('week', received_at at time zone 'UTC'), 'YYYY-MM-DD')`],
+  ] as const) {
+    for (const [dimension, bucket] of [
+      ['all', `''`],
+      ['version', 's.app_version'],
+      ['deployment', 's.deployment_type'],
+      ['platform', 's.platform'],
+      ['country', 's.country'],
+    ] as const) {
+      await db.raw(`
+        insert into ${table} (${period}, dimension, bucket, shard, installations, submissions, errors, error_installations, events)
+        select ${expr}, '${dimension}', ${bucket}, 0, count(*), count(*), sum(error_count), sum(case when error_count > 0 then 1 else 0 end), sum(event_total)
+        from collector_submissions s group by 1, 3`);
+    }
+    await db.raw(`
+      insert into ${table} (${period}, dimension, bucket, shard, installations, submissions, errors, error_installations, events)
+      select ${expr}, 'feature', f.value, 0, count(*), count(*), sum(error_count), sum(case when error_count > 0 then 1 else 0 end), sum(event_total)
+      from collector_submissions s join collector_installations i using (install_id), jsonb_array_elements_text(i.feature_flags::jsonb) f(value)
+      group by 1, 3`);
+    await db.raw(`
+      insert into ${table} (${period}, dimension, bucket, shard, installations)
+      select ${expr.replace(/received_at/g, 'registered_at')}, 'registered', '', 0, count(*) from collector_installations group by 1`);
+  }
+  log(`rollups: built in ${Math.round(ms(started))} ms`);
+  started = process.hrtime.bigint();
+  await db.raw('analyze');
+  log(`analyze: ${Math.round(ms(started))} ms`);
+}
+
+function startCollector(index: number): Promise<{ url: string; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import=tsx', 'src/cli.ts', 'collector'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: PG_URL,
+        DATABASE_SCHEMA: SCHEMA,
+        DATABASE_POOL_MAX: process.env.BENCH_POOL_MAX ?? '16',
+        DATABASE_APPLICATION_NAME: `${SCHEMA}_${index}`,
+        COLLECTOR_ADMIN_TOKEN: ADMIN_TOKEN,
+        COLLECTOR_JOBS: '0',
+        LOG_LEVEL: 'info',
+        NODE_ENV: 'production',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error('the collector did not start within 60 s')), 60_000);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      const url = /"msg":"collector listening".*?|"url":"(http:[^"]+)"/.test(buffer) ? /"url":"(http:[^"]+)"/.exec(buffer)?.[1] : undefined;
+      if (url) {
+        clearTimeout(timer);
+        child.stdout!.removeAllListeners('data');
+        child.stdout!.resume();
+        resolve({ url, child });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`the collector exited early with ${code}`)));
+  });
+}
+
+async function overviewLatency(url: string, label: string): Promise<{ median: number; p95: number; max: number }> {
+  const get = async () => {
+    const started = process.hrtime.bigint();
+    const response = await fetch(`${url}/stats/overview`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const body = await response.json();
+    if (response.status !== 200) throw new Error(`overview answered ${response.status}: ${JSON.stringify(body)}`);
+    return { elapsed: ms(started), body };
+  };
+  for (let i = 0; i < 5; i++) await get();
+  const samples: number[] = [];
+  let last: unknown;
+  for (let i = 0; i < OVERVIEW_SAMPLES; i++) {
+    const { elapsed, body } = await get();
+    samples.push(elapsed);
+    last = body;
+  }
+  const result = { median: median(samples), p95: pct(samples, 95), max: Math.max(...samples) };
+  log(`/stats/overview ${label}: median ${result.median.toFixed(1)} ms, p95 ${result.p95.toFixed(1)} ms, max ${result.max.toFixed(1)} ms over ${OVERVIEW_SAMPLES} sequential requests; answer ${JSON.stringify(last)}`);
+  return result;
+}
+
+/** The other analytics routes at this size (median of 5 each), for the record. */
+async function otherRoutes(url: string): Promise<void> {
+  const parts: string[] = [];
+  for (const path of ['/stats/installations', '/stats/versions', '/stats/deployment-modes', '/stats/geography', '/stats/features', '/stats/version-migration', '/stats/feature-trends', '/stats/errors', '/stats/anomalies', '/stats/export', '/dashboard']) {
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = process.hrtime.bigint();
+      const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`${path} answered ${response.status}`);
+      samples.push(ms(started));
+    }
+    parts.push(`${path} ${median(samples).toFixed(0)} ms`);
+  }
+  log(`other routes (median of 5): ${parts.join(', ')}`);
+}
+
+async function prepareIngestInstalls(db: Knex): Promise<{ installId: string; secret: string }[]> {
+  const installs = Array.from({ length: INGEST_INSTALLS }, () => ({ installId: randomUUID(), secret: randomBytes(32).toString('hex') }));
+  const now = new Date();
+  for (let i = 0; i < installs.length; i += 2000) {
+    await db('collector_installations').insert(
+      installs.slice(i, i + 2000).map((x) => ({ install_id: x.installId, secret: x.secret, registered_at: now, submissions_count: 0 })),
+    );
+  }
+  return installs;
+}
+
+function signedSubmission(install: { installId: string; secret: string }, n: number) {
+  const today = new Date();
+  const start = new Date(today.getTime() - 7 * 86_400_000).toISOString().slice(0, 10);
+  const body = JSON.stringify({
+    schema_version: SUBMISSION_SCHEMA_VERSION,
+    install_id: install.installId,
+    period: { start, end: today.toISOString().slice(0, 10) },
+    app_version: '3.0.0',
+    platform: 'linux',
+    deployment_type: n % 3 === 0 ? 'native' : 'docker',
+    country: ['DE', 'US', 'FR', 'GB', 'NL'][n % 5],
+    event_counts: { 'timer.started': 40, 'report.generated': 7, 'project.created': 2 },
+    feature_flags: { dark_mode: true, sso_enabled: n % 2 === 0, webhooks: false },
+    error_count: n % 10 === 0 ? 2 : 0,
+    uptime_hours: 160,
+  });
+  const headers = signedHeaders(install.installId, install.secret, body, Date.now() / 1000, start);
+  return { method: 'POST', path: PATHS.submit, body, headers: { ...headers, 'content-type': 'application/json' } };
+}
+
+/** Each request signed for the next unused installation of `installs`. */
+function requestsOver(installs: { installId: string; secret: string }[]) {
+  let next = 0;
+  return [{ setupRequest: (request: Record<string, unknown>) => ({ ...request, ...signedSubmission(installs[next % installs.length]!, next++) }) }];
+}
+
+async function ingest(urls: string[], installs: { installId: string; secret: string }[]) {
+  // Warm-up (JIT, connection pools) on a few installations, excluded from the measurement.
+  const warm = installs.slice(0, 500);
+  const measured = installs.slice(500);
+  await autocannon({ url: urls, connections: 16, amount: warm.length, requests: requestsOver(warm) });
+  const result = await autocannon({ url: urls, connections: CONNECTIONS, amount: measured.length, requests: requestsOver(measured) });
+  const seconds = result.duration;
+  const accepted = result['2xx'];
+  log(
+    `ingest: ${accepted} accepted (2xx) of ${result.requests.total} signed submissions in ${seconds.toFixed(2)} s → ${(accepted / seconds).toFixed(0)} submissions/s ` +
+      `(${CONNECTIONS} connections, ${urls.length} collector process(es); latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
+  );
+  return { perSecond: accepted / seconds, accepted, total: result.requests.total, seconds };
+}
+
+async function main(): Promise<void> {
+  if (!REUSE) {
+    const admin = adminKnex();
+    await admin.raw('create schema ??', [SCHEMA]);
+    await admin.destroy();
+  }
+  const db = knex({ client: 'pg', connection: { connectionString: PG_URL, application_name: SCHEMA }, searchPath: [SCHEMA], pool: { min: 0, max: 4 } });
+  const children: ChildProcess[] = [];
+  try {
+    if (REUSE) {
+      log(`reusing schema ${SCHEMA} (generated by an earlier run)`);
+    } else {
+      log(`schema ${SCHEMA} on ${PG_URL.replace(/:[^:@/]+@/, ':***@')}; generating ${INSTALLS} installations × ${WEEKS} weeks`);
+      await migrateCollector(db);
+      const started = process.hrtime.bigint();
+      await generate(db);
+      log(`generated the history in ${(ms(started) / 1000).toFixed(1)} s`);
+    }
+    const counts = await db.raw(`select (select count(*) from collector_installations) as installations, (select count(*) from collector_submissions) as submissions, (select count(*) from collector_daily_rollups) as daily_rollups, (select count(*) from collector_weekly_rollups) as weekly_rollups, pg_size_pretty(pg_total_relation_size('collector_submissions')) as submissions_size`);
+    log('tables:', JSON.stringify(counts.rows[0]));
+
+    const collectors = [];
+    for (let i = 0; i < PROCESSES; i++) collectors.push(await startCollector(i));
+    children.push(...collectors.map((c) => c.child));
+    const urls = collectors.map((c) => c.url);
+    const before = await overviewLatency(urls[0]!, `at ${INSTALLS} installations × ${WEEKS} weeks`);
+    await otherRoutes(urls[0]!);
+
+    const installs = await prepareIngestInstalls(db);
+    const ingestResult = await ingest(urls, installs);
+    const after = await overviewLatency(urls[0]!, 'after the ingest run');
+
+    console.log('');
+    console.log(`collector ingest (PostgreSQL, ${PROCESSES} collector process(es), ${CONNECTIONS} connections): ${ingestResult.perSecond.toFixed(0)} signed submissions/s (target ≥ 1000; ratio ${(ingestResult.perSecond / 1000).toFixed(2)})`);
+    console.log(`/stats/overview at ${INSTALLS} installations × ${WEEKS} weeks: median ${before.median.toFixed(1)} ms, p95 ${before.p95.toFixed(1)} ms (target ≤ 300 ms; ratio ${(before.median / 300).toFixed(3)}); after ingest median ${after.median.toFixed(1)} ms`);
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((child) => new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)))));
+    await db.destroy();
+    if (!KEEP && !REUSE) {
+      const cleanup = adminKnex();
+      await cleanup.raw('drop schema if exists ?? cascade', [SCHEMA]);
+      await cleanup.destroy();
+    } else {
+      log(`kept schema ${SCHEMA}`);
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,182 @@
+// The wired parts of one collector instance and their lifecycle: ready() (database folder,
+// migrations, jobs) and stop() (jobs, SMTP pool, the collector's own database). Construction does
+// no I/O.
+import type { Knex } from 'knex';
+import schedule from 'node-schedule';
+import type { ResolvedCollectorOptions } from './options.js';
+import { openCollectorDatabase, type CollectorDatabase } from './storage/database.js';
+import { migrateCollector } from './storage/migrations.js';
+import { InstallationRepository } from './storage/installations.js';
+import { SubmissionRepository } from './storage/submissions.js';
+import { RollupRepository } from './storage/rollups.js';
+import { ReportLogRepository } from './storage/report-log.js';
+import { IngestService } from './ingest/service.js';
+import { StatsService } from './analytics/stats.js';
+import { ReportService } from './reports/service.js';
+import { CollectorMetrics } from './metrics.js';
+import { AdminAuth } from './auth.js';
+import { JobScheduler, dailyAt, type JobRule } from '../jobs/scheduler.js';
+import { OnceLogger, describeError } from '../logging.js';
+import { utcDay, weekStart, DAY_MS } from './analytics/time.js';
+
+export const MAINTENANCE_JOB = 'collector-maintenance';
+export const WEEKLY_REPORT_JOB = 'collector-weekly-report';
+export const MONTHLY_REPORT_JOB = 'collector-monthly-report';
+
+export interface MaintenanceResult {
+  submissions: number;
+  installations: number;
+  rollups: number;
+  reportLog: number;
+}
+
+/** Every Monday at 08:00 (server local time). */
+export function weeklyRule(): JobRule {
+  const rule = new schedule.RecurrenceRule();
+  rule.dayOfWeek = 1;
+  rule.hour = 8;
+  rule.minute = 0;
+  rule.second = 0;
+  return rule;
+}
+
+/** The 1st of every month at 08:00 (server local time). */
+export function monthlyRule(): JobRule {
+  const rule = new schedule.RecurrenceRule();
+  rule.date = 1;
+  rule.hour = 8;
+  rule.minute = 0;
+  rule.second = 0;
+  return rule;
+}
+
+export class Collector {
+  readonly database: CollectorDatabase;
+  readonly installations: InstallationRepository;
+  readonly submissions: SubmissionRepository;
+  readonly rollups: RollupRepository;
+  readonly reportLog: ReportLogRepository;
+  readonly ingest: IngestService;
+  readonly stats: StatsService;
+  readonly reports: ReportService;
+  readonly metrics: CollectorMetrics;
+  readonly auth: AdminAuth;
+  readonly scheduler: JobScheduler;
+  readonly #once: OnceLogger;
+  #ready: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+
+  constructor(readonly options: ResolvedCollectorOptions) {
+    const { logger, now } = options;
+    this.database = openCollectorDatabase(options.db, options.dbFile, logger);
+    const { knex, dialect } = this.database;
+    this.installations = new InstallationRepository(knex, dialect);
+    this.submissions = new SubmissionRepository(knex, dialect);
+    this.rollups = new RollupRepository(knex);
+    this.reportLog = new ReportLogRepository(knex);
+    this.metrics = new CollectorMetrics({ counts: () => this.installations.counts(now()) }, { processMetrics: options.processMetrics });
+    this.ingest = new IngestService({
+      installations: this.installations,
+      submissions: this.submissions,
+      registrationKey: options.registrationKey,
+      rateLimitWindowSeconds: options.rateLimitWindowSeconds,
+      now,
+    });
+    this.stats = new StatsService({ installations: this.installations, rollups: this.rollups, kThreshold: options.kThreshold, now });
+    this.scheduler = new JobScheduler(logger);
+    this.reports = new ReportService({
+      stats: this.stats,
+      log: this.reportLog,
+      smtp: options.smtp,
+      recipients: options.reportRecipients,
+      title: options.title,
+      metrics: this.metrics,
+      logger,
+      now,
+      nextRuns: () => {
+        const jobs = this.scheduler.list();
+        return {
+          weekly: jobs.find((j) => j.name === WEEKLY_REPORT_JOB)?.nextRunAt ?? null,
+          monthly: jobs.find((j) => j.name === MONTHLY_REPORT_JOB)?.nextRunAt ?? null,
+        };
+      },
+    });
+    this.auth = new AdminAuth({ adminToken: options.adminToken, isAdmin: options.isAdmin, sessionHours: options.sessionHours, cookiePath: options.mountPath || '/', now });
+    this.#once = new OnceLogger(logger);
+  }
+
+  get knex(): Knex {
+    return this.database.knex;
+  }
+
+  /** Idempotent; a failed attempt (database down) is retried by the next call. */
+  ready(): Promise<void> {
+    if (this.#stopping) return Promise.reject(new Error('koa-consent-telemetry collector: ready() called after stop()'));
+    this.#ready ??= this.#start().then(
+      () => this.#once.reset('ready', 'collector database reachable again'),
+      (err) => {
+        this.#ready = null;
+        this.#once.warn('ready', err, 'collector could not start (database unreachable or migrations failed); requests get 503 until it can');
+        throw err;
+      },
+    );
+    return this.#ready;
+  }
+
+  async #start(): Promise<void> {
+    await this.database.prepare();
+    await migrateCollector(this.knex);
+    if (this.options.jobs) {
+      this.scheduler.schedule(MAINTENANCE_JOB, dailyAt(3, 30), () => this.maintenance());
+      this.scheduler.schedule(WEEKLY_REPORT_JOB, weeklyRule(), () => this.reports.scheduled('weekly'));
+      this.scheduler.schedule(MONTHLY_REPORT_JOB, monthlyRule(), () => this.reports.scheduled('monthly'));
+    }
+  }
+
+  /**
+   * Daily maintenance: retention. Submissions, rollups and report-log rows older than
+   * retentionDays go, and so do installations silent for that long (with their submissions).
+   * Safe to run in several processes at once.
+   */
+  async maintenance(): Promise<MaintenanceResult> {
+    const now = this.options.now();
+    const cutoff = new Date(now.getTime() - this.options.retentionDays * DAY_MS);
+    const cutoffDay = utcDay(cutoff);
+    const submissions = await this.submissions.purgeBefore(cutoff);
+    const installations = await this.installations.purgeInactive(cutoff, now);
+    const rollups = (await this.rollups.purgeBefore('day', cutoffDay)) + (await this.rollups.purgeBefore('week', weekStart(cutoff)));
+    const reportLog = await this.reportLog.purgeBefore(cutoff);
+    const result = { submissions, installations, rollups, reportLog };
+    if (submissions + installations + rollups + reportLog > 0) this.options.logger.info(result, 'collector retention purge done');
+    return result;
+  }
+
+  /** Database reachable? Answers within `timeoutMs`. */
+  async health(timeoutMs = 2000): Promise<{ ok: boolean; error?: string }> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.knex.raw('select 1'),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, error: describeError(err) };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  /** Cancels jobs (waiting for a run under way), closes the SMTP pool and the collector's own database. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.scheduler.stop();
+      this.reports.close();
+      if (this.#ready) await this.#ready.catch(() => undefined);
+      if (this.database.owned) await this.knex.destroy();
+    })();
+    return this.#stopping;
+  }
+}

@@ -1,0 +1,171 @@
+// Ingest (SPEC §8): registration (trust on first use), signed submissions, signed self-erasure.
+// Plain values in, results out: it never sees a Koa context, and never an IP address.
+import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import type { z } from 'zod';
+import { HttpError } from '../../middleware/errors.js';
+import {
+  MAX_CLOCK_SKEW_SECONDS,
+  installIdSchema,
+  registerRequestSchema,
+  submissionPayloadSchema,
+  verifySignature,
+  type RegisterResponse,
+} from '../../stats/submission-protocol.js';
+import type { InstallationRepository } from '../storage/installations.js';
+import type { SubmissionRepository } from '../storage/submissions.js';
+import { parseJsonBody } from './raw-body.js';
+
+export interface SignedHeaders {
+  installId: string | undefined;
+  timestamp: string | undefined;
+  signature: string | undefined;
+}
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export type SubmitResult =
+  | { status: 202; outcome: 'accepted' | 'replayed'; body: { submission_id: string } }
+  | { status: 429; outcome: 'rate_limited'; retryAfterSeconds: number };
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
+
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.slice(0, 50).map((issue) => ({
+    path: issue.path.length > 0 ? issue.path.map(String).join('.') : '(body)',
+    message: issue.message,
+  }));
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Hash first so the comparison takes the same time whatever the lengths.
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right);
+}
+
+export interface IngestServiceOptions {
+  installations: InstallationRepository;
+  submissions: SubmissionRepository;
+  registrationKey: string | null;
+  rateLimitWindowSeconds: number;
+  now: () => Date;
+}
+
+const unknownInstallation = () => new HttpError(401, 'unknown_installation', 'This installation is not registered here; register it first.');
+
+export class IngestService {
+  constructor(private readonly options: IngestServiceOptions) {}
+
+  /** POST /v1/register → the new installation's secret; 401 without the registration key; 409 when taken. */
+  async register(rawBody: Buffer, registrationKey: string | undefined): Promise<RegisterResponse> {
+    const expected = this.options.registrationKey;
+    if (expected !== null && (registrationKey === undefined || !sameSecret(expected, registrationKey))) {
+      throw new HttpError(401, 'registration_key_required', 'This collector needs its registration key in the X-Registration-Key header.');
+    }
+    const parsed = registerRequestSchema.safeParse(parseJsonBody(rawBody));
+    if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The registration request is invalid.', fieldErrors(parsed.error));
+    const installId = parsed.data.install_id.toLowerCase();
+    const secret = randomBytes(32).toString('hex');
+    const result = await this.options.installations.register(installId, secret, this.options.now());
+    if (result === 'exists') {
+      throw new HttpError(409, 'already_registered', 'This installation id is already registered; registration is trust on first use.');
+    }
+    return { install_id: installId, secret };
+  }
+
+  /** The checks that need no database: X-Install-Id, X-Signature present, X-Timestamp within 5 minutes. */
+  #checkSignedHeaders(headers: SignedHeaders): { installId: string; timestamp: string; signature: string } {
+    const id = installIdSchema.safeParse(headers.installId ?? '');
+    if (!id.success) throw new HttpError(401, 'unauthorized', 'Missing or malformed X-Install-Id header.');
+    if (!headers.signature) throw new HttpError(401, 'missing_signature', 'Missing X-Signature header.');
+    const timestamp = headers.timestamp ?? '';
+    if (!/^\d{1,12}$/.test(timestamp)) throw new HttpError(401, 'invalid_timestamp', 'Missing or malformed X-Timestamp header (unix seconds).');
+    const skew = Math.abs(this.options.now().getTime() / 1000 - Number(timestamp));
+    if (skew > MAX_CLOCK_SKEW_SECONDS) {
+      throw new HttpError(401, 'timestamp_out_of_range', `X-Timestamp is more than ${MAX_CLOCK_SKEW_SECONDS / 60} minutes away from the collector's clock.`);
+    }
+    return { installId: id.data.toLowerCase(), timestamp, signature: headers.signature };
+  }
+
+  #verify(secret: string, timestamp: string, rawBody: Buffer, signature: string): void {
+    if (!verifySignature(secret, timestamp, rawBody, signature)) {
+      throw new HttpError(401, 'invalid_signature', 'The signature does not match the request body.');
+    }
+  }
+
+  /** Checks X-Install-Id / X-Timestamp / X-Signature over the raw body; returns the install id. Every failure is a 401. */
+  async authenticate(headers: SignedHeaders, rawBody: Buffer): Promise<{ installId: string }> {
+    const signed = this.#checkSignedHeaders(headers);
+    const record = await this.options.installations.signingRecord(signed.installId);
+    if (!record) throw unknownInstallation();
+    this.#verify(record.secret, signed.timestamp, rawBody, signed.signature);
+    return { installId: signed.installId };
+  }
+
+  /**
+   * POST /v1/submit. Under the installation's row lock (one database round trip on PostgreSQL):
+   * signature, then the Idempotency-Key replay, then schema validation, then the rate limit.
+   */
+  async submit(headers: SignedHeaders, idempotencyHeader: string | undefined, rawBody: Buffer): Promise<SubmitResult> {
+    let idempotencyKey: string | null = null;
+    if (idempotencyHeader !== undefined && idempotencyHeader !== '') {
+      if (!IDEMPOTENCY_KEY.test(idempotencyHeader)) {
+        throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 8–128 characters of letters, digits and . _ : -');
+      }
+      idempotencyKey = idempotencyHeader;
+    }
+    const signed = this.#checkSignedHeaders(headers);
+    const result = await this.options.submissions.accept({
+      installId: signed.installId,
+      idempotencyKey,
+      now: this.options.now(),
+      windowSeconds: this.options.rateLimitWindowSeconds,
+      payload: (locked) => {
+        this.#verify(locked.secret, signed.timestamp, rawBody, signed.signature);
+        if (locked.replaySubmissionId) return { replay: locked.replaySubmissionId };
+        const parsed = submissionPayloadSchema.safeParse(parseJsonBody(rawBody));
+        if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', fieldErrors(parsed.error));
+        if (parsed.data.install_id.toLowerCase() !== signed.installId) {
+          throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', [
+            { path: 'install_id', message: 'does not match the X-Install-Id header' },
+          ]);
+        }
+        return parsed.data;
+      },
+    });
+    switch (result.outcome) {
+      case 'accepted':
+      case 'replayed':
+        return { status: 202, outcome: result.outcome, body: { submission_id: result.submissionId } };
+      case 'rate_limited':
+        return { status: 429, outcome: 'rate_limited', retryAfterSeconds: result.retryAfterSeconds };
+      case 'unknown_installation':
+        throw unknownInstallation();
+    }
+  }
+
+  /** DELETE /v1/installations/:id signed by the installation itself, over the (empty) body. */
+  async eraseSigned(pathId: string, headers: SignedHeaders, rawBody: Buffer): Promise<{ install_id: string; deleted: true; submissions_deleted: number }> {
+    const auth = await this.authenticate(headers, rawBody);
+    if (pathId.toLowerCase() !== auth.installId) {
+      throw new HttpError(403, 'forbidden', 'An installation can only erase itself: the path id must match X-Install-Id.');
+    }
+    return this.#erase(auth.installId);
+  }
+
+  /** DELETE /v1/installations/:id with admin rights. */
+  async eraseAsAdmin(pathId: string): Promise<{ install_id: string; deleted: true; submissions_deleted: number }> {
+    const id = installIdSchema.safeParse(pathId);
+    if (!id.success) throw new HttpError(404, 'not_found', 'No such installation.');
+    return this.#erase(id.data.toLowerCase());
+  }
+
+  async #erase(installId: string) {
+    const result = await this.options.installations.erase(installId, this.options.now());
+    if (!result.deleted) throw new HttpError(404, 'not_found', 'No such installation.');
+    return { install_id: installId, deleted: true as const, submissions_deleted: result.submissions };
+  }
+}

@@ -1,0 +1,79 @@
+// Prometheus metrics on a private prom-client Registry per collector instance (never the global
+// default registry: a host may run its own). Counters are per process; the installations gauge is
+// read from the database at scrape time, so every process reports the same numbers.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type SubmissionOutcome =
+  | 'accepted'
+  | 'replayed'
+  | 'rate_limited'
+  | 'unauthorized'
+  | 'invalid'
+  | 'too_large'
+  | 'bad_request'
+  | 'error';
+
+export interface InstallationGaugeSource {
+  counts(): Promise<{ total: number; active7d: number; active30d: number }>;
+}
+
+export class CollectorMetrics {
+  readonly registry = new Registry();
+  readonly submissions: Counter<'outcome'>;
+  readonly ingestDuration: Histogram<'outcome'>;
+  readonly registrations: Counter<'outcome'>;
+  readonly erasures: Counter<'by'>;
+  readonly reports: Counter<'kind' | 'outcome'>;
+  readonly installations: Gauge<'state'>;
+
+  constructor(source: InstallationGaugeSource, options: { processMetrics: boolean }) {
+    const registers = [this.registry];
+    this.submissions = new Counter({
+      name: 'collector_submissions_total',
+      help: 'Submissions received, by outcome (accepted, replayed, rate_limited, unauthorized, invalid, too_large, bad_request, error).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.ingestDuration = new Histogram({
+      name: 'collector_ingest_duration_seconds',
+      help: 'Time to answer POST /v1/submit, from the first byte read to the answer.',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.registrations = new Counter({
+      name: 'collector_registrations_total',
+      help: 'Registration requests, by outcome (created, conflict, unauthorized, invalid).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.erasures = new Counter({ name: 'collector_erasures_total', help: 'Installations erased, by who asked (installation, admin).', labelNames: ['by'], registers });
+    this.reports = new Counter({ name: 'collector_reports_total', help: 'E-mail reports, by kind and outcome.', labelNames: ['kind', 'outcome'], registers });
+    this.installations = new Gauge({
+      name: 'collector_installations',
+      help: 'Registered installations (state="total") and those with a submission in the last 7 / 30 days.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        try {
+          const counts = await source.counts();
+          this.set({ state: 'total' }, counts.total);
+          this.set({ state: 'active_7d' }, counts.active7d);
+          this.set({ state: 'active_30d' }, counts.active30d);
+        } catch {
+          // Database unreachable: keep the last values (/health reports the outage).
+        }
+      },
+    });
+    for (const outcome of ['accepted', 'replayed', 'rate_limited', 'unauthorized', 'invalid', 'too_large'] as const) this.submissions.inc({ outcome }, 0);
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,146 @@
+// Every option of collectorPlugin(), declared once as a zod schema with a default on every field,
+// with env fallbacks. Parsed once at construction: a bad option is a TypeError naming the field.
+import { z } from 'zod';
+import type { Context } from 'koa';
+import type { Knex } from 'knex';
+import type { Logger } from '../types.js';
+import { quietConsoleLogger } from '../logging.js';
+
+export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
+export const DEFAULT_K_THRESHOLD = 5;
+export const DEFAULT_COLLECTOR_RETENTION_DAYS = 730;
+export const DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 3600;
+
+type EnvMap = Record<string, string | undefined>;
+
+const fn = <T extends (...args: never[]) => unknown>(label: string) =>
+  z.custom<T>((value) => typeof value === 'function', { message: `expected a function (${label})` });
+
+const isKnexInstance = (value: unknown): boolean =>
+  typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
+
+const mountPathSchema = z
+  .string()
+  .regex(/^(\/[A-Za-z0-9_-]+)*\/?$/, 'expected an absolute path like /collector, or an empty string')
+  .transform((p) => p.replace(/\/+$/, ''));
+
+const emailSchema = z.string().trim().regex(/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/, 'expected an e-mail address');
+const fromSchema = z
+  .string()
+  .trim()
+  .min(3)
+  .max(200)
+  .refine((v) => /^[^\s@<>]+@[^\s@<>]+$/.test(v) || /^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/.test(v), 'expected an address like "Collector <reports@example.com>"');
+
+export const collectorOptionsSchema = z.object({
+  /** A knex instance (never closed by the collector) or a knex config; default SQLite file. */
+  db: z
+    .custom<Knex | Knex.Config>((value) => value === undefined || isKnexInstance(value) || (typeof value === 'object' && value !== null && 'client' in value), {
+      message: 'expected a knex instance or a knex config with a client',
+    })
+    .optional(),
+  /** SQLite file used when `db` is not given. */
+  dbFile: z.string().min(1).default(DEFAULT_COLLECTOR_DB_FILE),
+  /** Bearer token for the admin API and the dashboard sign-in [COLLECTOR_ADMIN_TOKEN]; null = none. */
+  adminToken: z.string().min(16, 'use at least 16 characters').max(512).nullable().default(null),
+  /** When set, POST /v1/register needs it in X-Registration-Key [COLLECTOR_REGISTRATION_KEY]. */
+  registrationKey: z.string().min(8, 'use at least 8 characters').max(512).nullable().default(null),
+  /** Mounted in a host: the host decides who is an admin (deny by default). */
+  isAdmin: fn<(ctx: Context) => boolean | Promise<boolean>>('isAdmin(ctx)').default(() => () => false),
+  mountPath: mountPathSchema.default(''),
+  /** Breakdown rows with fewer installations are merged into "other" (dashboards, API, exports, e-mails). */
+  kThreshold: z.number().int().min(1).max(1000).default(DEFAULT_K_THRESHOLD),
+  retentionDays: z.number().int().min(7).max(3650).default(DEFAULT_COLLECTOR_RETENTION_DAYS),
+  rateLimitWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(DEFAULT_RATE_LIMIT_WINDOW_SECONDS),
+  smtp: z
+    .object({
+      host: z.string().trim().min(1).nullable().default(null),
+      port: z.number().int().min(1).max(65_535).default(587),
+      secure: z.boolean().default(false),
+      user: z.string().min(1).nullable().default(null),
+      pass: z.string().min(1).nullable().default(null),
+      from: fromSchema.default('koa-consent-telemetry collector <collector@localhost>'),
+      /** Allow self-signed certificates (a local relay); off by default. */
+      allowInvalidCertificates: z.boolean().default(false),
+    })
+    .default({ host: null, port: 587, secure: false, user: null, pass: null, from: 'koa-consent-telemetry collector <collector@localhost>', allowInvalidCertificates: false }),
+  reportRecipients: z.array(emailSchema).max(50).default([]),
+  /** Shown in the dashboard and the e-mail subject. */
+  title: z.string().trim().min(1).max(100).default('Telemetry collector'),
+  /** Keys for the signed dashboard session cookie when the collector owns the Koa app [COLLECTOR_SESSION_KEYS]. */
+  sessionKeys: z.array(z.string().min(16, 'session keys need at least 16 characters')).max(10).nullable().default(null),
+  /** Dashboard session lifetime. */
+  sessionHours: z.number().min(0.1).max(24 * 30).default(12),
+  /** Serve /metrics without the admin token [COLLECTOR_PUBLIC_METRICS]. */
+  publicMetrics: z.boolean().default(false),
+  /** Also expose prom-client's default process metrics (the standalone server turns this on). */
+  processMetrics: z.boolean().default(false),
+  /** Schedule the collector's jobs (maintenance, weekly and monthly reports). */
+  jobs: z.boolean().default(true),
+  now: fn<() => Date>('now()').default(() => () => new Date()),
+  logger: z
+    .custom<Logger>(
+      (value) =>
+        typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof (value as Record<string, unknown>)[k] === 'function'),
+      { message: 'expected a logger with debug/info/warn/error methods (pino-compatible)' },
+    )
+    .default(() => quietConsoleLogger),
+  env: z.record(z.string(), z.string().optional()).optional(),
+});
+
+export type CollectorOptions = z.input<typeof collectorOptionsSchema>;
+export type ResolvedCollectorOptions = Omit<z.output<typeof collectorOptionsSchema>, 'env'> & { env: EnvMap };
+
+const truthy = (value: string | undefined): boolean => value !== undefined && /^(1|true|yes|on)$/i.test(value.trim());
+const list = (value: string | undefined): string[] | undefined => {
+  if (!value || !value.trim()) return undefined;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+};
+
+/** Env vars fill only what the options leave undefined; an explicit null switches a setting off. */
+function withEnvFallbacks(input: Record<string, unknown>, env: EnvMap): Record<string, unknown> {
+  const smtp = { ...((input.smtp as Record<string, unknown> | undefined) ?? {}) };
+  if (smtp.host === undefined) smtp.host = env.SMTP_HOST || undefined;
+  if (smtp.port === undefined && env.SMTP_PORT) smtp.port = Number(env.SMTP_PORT);
+  if (smtp.secure === undefined && env.SMTP_SECURE) smtp.secure = truthy(env.SMTP_SECURE);
+  if (smtp.user === undefined) smtp.user = env.SMTP_USER || undefined;
+  if (smtp.pass === undefined) smtp.pass = env.SMTP_PASS || undefined;
+  if (smtp.from === undefined) smtp.from = env.SMTP_FROM || undefined;
+  return {
+    ...input,
+    adminToken: input.adminToken === undefined ? env.COLLECTOR_ADMIN_TOKEN || undefined : input.adminToken,
+    registrationKey: input.registrationKey === undefined ? env.COLLECTOR_REGISTRATION_KEY || undefined : input.registrationKey,
+    reportRecipients: input.reportRecipients ?? list(env.COLLECTOR_REPORT_RECIPIENTS),
+    sessionKeys: input.sessionKeys === undefined ? list(env.COLLECTOR_SESSION_KEYS) : input.sessionKeys,
+    publicMetrics: input.publicMetrics ?? (env.COLLECTOR_PUBLIC_METRICS ? truthy(env.COLLECTOR_PUBLIC_METRICS) : undefined),
+    smtp,
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(options)';
+  return `koa-consent-telemetry collector: invalid option \`${field}\`: ${issue.message}`;
+}
+
+/** Validates the options once; throws a TypeError naming the first bad field. */
+export function resolveCollectorOptions(input: CollectorOptions = {}): ResolvedCollectorOptions {
+  if (typeof input !== 'object' || input === null) {
+    throw new TypeError('koa-consent-telemetry collector: collectorPlugin(options) needs an options object');
+  }
+  // process.env is not a plain object to zod: the env map is checked here and kept out of the schema.
+  const { env: givenEnv, ...rest } = input as Record<string, unknown>;
+  if (givenEnv !== undefined && (typeof givenEnv !== 'object' || givenEnv === null)) {
+    throw new TypeError('koa-consent-telemetry collector: invalid option `env`: expected an object of environment variables');
+  }
+  const env: EnvMap = (givenEnv as EnvMap | undefined) ?? process.env;
+  const parsed = collectorOptionsSchema.safeParse(withEnvFallbacks(rest, env));
+  if (!parsed.success) throw new TypeError(describeIssue(parsed.error.issues[0]!));
+  const options = parsed.data;
+  if ((options.smtp.user === null) !== (options.smtp.pass === null)) {
+    throw new TypeError('koa-consent-telemetry collector: invalid option `smtp.pass`: SMTP user and password go together (set both or neither)');
+  }
+  return { ...options, env };
+}

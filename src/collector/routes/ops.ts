@@ -1,0 +1,23 @@
+// Operations: /health (database reachable → 200, else 503) and /metrics (Prometheus text format;
+// admin token unless publicMetrics).
+import Router from '@koa/router';
+import type { Collector } from '../collector.js';
+
+export function opsRouter(collector: Collector, prefix: string): Router {
+  const router = new Router({ prefix: prefix || undefined });
+
+  router.get('/health', async (ctx) => {
+    const health = await collector.health();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = health.ok ? 200 : 503;
+    ctx.body = health.ok ? { status: 'ok', database: 'reachable' } : { status: 'unavailable', database: 'unreachable' };
+  });
+
+  const metricsGuard = collector.options.publicMetrics ? async (_ctx: unknown, next: () => Promise<unknown>) => next() : collector.auth.requireAdmin();
+  router.get('/metrics', metricsGuard, async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = collector.metrics.contentType;
+    ctx.body = await collector.metrics.text();
+  });
+  return router;
+}

@@ -1,0 +1,168 @@
+// Installations: registration (trust on first use), the signing secret lookup, erasure, retention,
+// and the counts and breakdowns of the installations' latest reported state.
+import type { Knex } from 'knex';
+import { COLLECTOR_TABLES } from './tables.js';
+import type { Dialect } from './database.js';
+import { isUniqueViolation } from './database.js';
+import { countChange } from './rollup-deltas.js';
+import { RollupRepository } from './rollups.js';
+import { toNumber } from '../analytics/time.js';
+
+const T = COLLECTOR_TABLES;
+
+export interface SigningRecord {
+  secret: string;
+}
+
+export interface InstallationCounts {
+  total: number;
+  active7d: number;
+  active30d: number;
+}
+
+export type BreakdownColumn = 'app_version' | 'deployment_type' | 'platform' | 'country';
+
+export interface BucketCount {
+  bucket: string;
+  installations: number;
+}
+
+/**
+ * Locks an installation's row for the rest of the transaction and reads it. PostgreSQL: SELECT …
+ * FOR UPDATE (another process's transaction on the same installation waits). SQLite: a no-op write
+ * first, so the transaction holds the database's write lock before it reads (writers are serialized
+ * across processes, and a read-then-write upgrade can never fail on a stale snapshot).
+ */
+export async function lockInstallation<T extends Record<string, unknown>>(
+  trx: Knex.Transaction,
+  dialect: Dialect,
+  installId: string,
+  columns: string[],
+): Promise<T | undefined> {
+  if (dialect === 'postgres') {
+    return (await trx(T.installations).select(columns).where('install_id', installId).forUpdate().first()) as T | undefined;
+  }
+  await trx.raw(`update ${T.installations} set install_id = install_id where install_id = ?`, [installId]);
+  return (await trx(T.installations).select(columns).where('install_id', installId).first()) as T | undefined;
+}
+
+export class InstallationRepository {
+  readonly #rollups: RollupRepository;
+
+  constructor(
+    private readonly knex: Knex,
+    private readonly dialect: Dialect,
+  ) {
+    this.#rollups = new RollupRepository(knex);
+  }
+
+  /** 'created', or 'exists' when the id is already registered (also when another process won the race). */
+  async register(installId: string, secret: string, now: Date): Promise<'created' | 'exists'> {
+    try {
+      return await this.knex.transaction(async (trx) => {
+        const inserted = await trx(T.installations)
+          .insert({ install_id: installId, secret, registered_at: now, submissions_count: 0 })
+          .onConflict('install_id')
+          .ignore()
+          .returning('install_id');
+        if (inserted.length === 0) return 'exists' as const;
+        await this.#rollups.apply(trx, countChange('registered', installId, now, 1));
+        return 'created' as const;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) return 'exists';
+      throw err;
+    }
+  }
+
+  /** The secret to verify a signed request with (null for an unknown installation). */
+  async signingRecord(installId: string): Promise<SigningRecord | null> {
+    const row = (await this.knex(T.installations).select('secret').where('install_id', installId).first()) as { secret: string } | undefined;
+    return row ? { secret: row.secret } : null;
+  }
+
+  /**
+   * Erases an installation and every submission it sent, in one transaction. Rollups keep only
+   * anonymous counts and stay; the removal is counted so totals over time stay right.
+   */
+  async erase(installId: string, now: Date): Promise<{ deleted: boolean; submissions: number }> {
+    return this.knex.transaction(async (trx) => {
+      // Lock the installation row first: this waits for an ingest transaction holding it.
+      if (!(await lockInstallation(trx, this.dialect, installId, ['install_id']))) return { deleted: false, submissions: 0 };
+      const submissions = await trx(T.submissions).where('install_id', installId).delete();
+      const deleted = await trx(T.installations).where('install_id', installId).delete();
+      if (deleted > 0) await this.#rollups.apply(trx, countChange('removed', installId, now, deleted));
+      return { deleted: deleted > 0, submissions };
+    });
+  }
+
+  /**
+   * Retention: installations whose last sign of life (last submission, else registration) is older
+   * than `cutoff` are erased with their submissions, in batches. Returns how many went.
+   */
+  async purgeInactive(cutoff: Date, now: Date, batchSize = 500): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const candidates = (await this.knex(T.installations)
+        .where((q) => q.where('last_seen_at', '<', cutoff).orWhere((q2) => q2.whereNull('last_seen_at').andWhere('registered_at', '<', cutoff)))
+        .limit(batchSize)
+        .pluck('install_id')) as string[];
+      if (candidates.length === 0) return removed;
+      const batch = await this.knex.transaction(async (trx) => {
+        // Re-checked under the write: an installation that submitted meanwhile stays.
+        const del = trx(T.installations)
+          .whereIn('install_id', candidates)
+          .andWhere((q) => q.where('last_seen_at', '<', cutoff).orWhere((q2) => q2.whereNull('last_seen_at').andWhere('registered_at', '<', cutoff)))
+          .delete()
+          .toSQL();
+        // DELETE … RETURNING as raw SQL: knex runs sqlite3 deletes without reading rows back.
+        const result = await trx.raw(`${del.sql} returning install_id`, del.bindings as readonly Knex.Value[]);
+        const gone = (this.dialect === 'postgres' ? result.rows : result) as { install_id: string }[];
+        const ids = gone.map((r) => r.install_id);
+        if (ids.length > 0) {
+          await trx(T.submissions).whereIn('install_id', ids).delete();
+          await this.#rollups.apply(trx, countChange('removed', ids[0]!, now, ids.length));
+        }
+        return ids.length;
+      });
+      removed += batch;
+      if (candidates.length < batchSize) return removed;
+    }
+  }
+
+  async counts(now: Date): Promise<InstallationCounts> {
+    const since7 = new Date(now.getTime() - 7 * 86_400_000);
+    const since30 = new Date(now.getTime() - 30 * 86_400_000);
+    const row = (await this.knex(T.installations)
+      .select(
+        this.knex.raw('count(*) as total'),
+        this.knex.raw('sum(case when last_seen_at >= ? then 1 else 0 end) as active7', [since7]),
+        this.knex.raw('sum(case when last_seen_at >= ? then 1 else 0 end) as active30', [since30]),
+      )
+      .first()) as Record<string, unknown>;
+    return { total: toNumber(row.total), active7d: toNumber(row.active7), active30d: toNumber(row.active30) };
+  }
+
+  /** Active installations (a submission since `since`) per value of their latest reported `column`. */
+  async breakdown(column: BreakdownColumn, since: Date): Promise<{ active: number; rows: BucketCount[] }> {
+    const rows = (await this.knex(T.installations)
+      .select({ bucket: column })
+      .count({ n: '*' })
+      .where('last_seen_at', '>=', since)
+      .groupBy(column)) as { bucket: string | null; n: unknown }[];
+    const counted = rows.map((r) => ({ bucket: r.bucket ?? 'unknown', installations: toNumber(r.n) }));
+    return { active: counted.reduce((sum, r) => sum + r.installations, 0), rows: counted };
+  }
+
+  /** Active installations per feature flag that was true in their latest submission. */
+  async featureAdoption(since: Date): Promise<{ active: number; rows: BucketCount[] }> {
+    const activeRow = (await this.knex(T.installations).count({ n: '*' }).where('last_seen_at', '>=', since).first()) as { n: unknown } | undefined;
+    const explode =
+      this.dialect === 'postgres'
+        ? `select f.value as bucket, count(*) as n from ${T.installations} i, jsonb_array_elements_text(i.feature_flags::jsonb) as f(value) where i.last_seen_at >= ? and i.feature_flags is not null group by f.value`
+        : `select f.value as bucket, count(*) as n from ${T.installations} i, json_each(i.feature_flags) as f where i.last_seen_at >= ? and i.feature_flags is not null group by f.value`;
+    const result = await this.knex.raw(explode, [since]);
+    const rows = (this.dialect === 'postgres' ? result.rows : result) as { bucket: string; n: unknown }[];
+    return { active: toNumber(activeRow?.n), rows: rows.map((r) => ({ bucket: String(r.bucket), installations: toNumber(r.n) })) };
+  }
+}

@@ -1,0 +1,125 @@
+// How one accepted submission changes the rollups (pure; the repository writes the result in the
+// ingest transaction). Each rollup row counts, per period (UTC day or ISO week) and per breakdown
+// bucket, the DISTINCT installations that reported in that period with that value, plus the
+// submissions, errors and events they reported. An installation counts once per period with its
+// latest state: when it submits again within the same period, its previous buckets give the
+// installation back (installations −1) and the new ones take it.
+import { utcDay, weekStart } from '../analytics/time.js';
+
+export type Dimension = 'all' | 'version' | 'deployment' | 'platform' | 'country' | 'feature' | 'registered' | 'removed';
+export const BREAKDOWN_DIMENSIONS = ['version', 'deployment', 'platform', 'country', 'feature'] as const;
+
+/** Hot rows are spread over this many shards (readers sum them). */
+export const ROLLUP_SHARDS = 8;
+
+export interface ReportedState {
+  appVersion: string;
+  platform: string;
+  deploymentType: string;
+  country: string;
+  /** Names of the feature flags that were true. */
+  features: string[];
+  errorCount: number;
+}
+
+export interface RollupCounters {
+  installations: number;
+  submissions: number;
+  errors: number;
+  error_installations: number;
+  events: number;
+}
+
+export interface RollupDelta extends RollupCounters {
+  period: string;
+  dimension: Dimension;
+  bucket: string;
+  shard: number;
+}
+
+export interface RollupChange {
+  daily: RollupDelta[];
+  weekly: RollupDelta[];
+}
+
+export function shardOf(installId: string): number {
+  return Number.parseInt(installId.slice(0, 8), 16) % ROLLUP_SHARDS || 0;
+}
+
+function buckets(state: ReportedState): [Dimension, string][] {
+  return [
+    ['all', ''],
+    ['version', state.appVersion],
+    ['deployment', state.deploymentType],
+    ['platform', state.platform],
+    ['country', state.country],
+    ...[...new Set(state.features)].map((feature): [Dimension, string] => ['feature', feature]),
+  ];
+}
+
+const zero = (): RollupCounters => ({ installations: 0, submissions: 0, errors: 0, error_installations: 0, events: 0 });
+const isZero = (c: RollupCounters) => !c.installations && !c.submissions && !c.errors && !c.error_installations && !c.events;
+
+function deltasFor(
+  period: string,
+  shard: number,
+  next: ReportedState,
+  events: number,
+  previous: ReportedState | null,
+): RollupDelta[] {
+  const map = new Map<string, RollupDelta>();
+  const at = (dimension: Dimension, bucket: string): RollupDelta => {
+    const key = `${dimension}\u0000${bucket}`;
+    let row = map.get(key);
+    if (!row) map.set(key, (row = { period, dimension, bucket, shard, ...zero() }));
+    return row;
+  };
+  if (previous) {
+    for (const [dimension, bucket] of buckets(previous)) {
+      const row = at(dimension, bucket);
+      row.installations -= 1;
+      row.error_installations -= previous.errorCount > 0 ? 1 : 0;
+    }
+  }
+  for (const [dimension, bucket] of buckets(next)) {
+    const row = at(dimension, bucket);
+    row.installations += 1;
+    row.error_installations += next.errorCount > 0 ? 1 : 0;
+    row.submissions += 1;
+    row.errors += next.errorCount;
+    row.events += events;
+  }
+  // A stable order: concurrent transactions lock rollup rows in the same order, so never deadlock.
+  return [...map.values()]
+    .filter((row) => !isZero(row))
+    .sort((a, b) => (a.dimension === b.dimension ? (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0) : a.dimension < b.dimension ? -1 : 1));
+}
+
+/**
+ * The rollup change of a submission accepted at `now`. `previous` is the installation's state as
+ * of its last accepted submission (at `previousAt`), or null for its first one.
+ */
+export function rollupChange(
+  installId: string,
+  now: Date,
+  next: ReportedState,
+  events: number,
+  previous: ReportedState | null,
+  previousAt: Date | null,
+): RollupChange {
+  const shard = shardOf(installId);
+  const day = utcDay(now);
+  const week = weekStart(now);
+  const sameDay = previous && previousAt && utcDay(previousAt) === day ? previous : null;
+  const sameWeek = previous && previousAt && weekStart(previousAt) === week ? previous : null;
+  return {
+    daily: deltasFor(day, shard, next, events, sameDay),
+    weekly: deltasFor(week, shard, next, events, sameWeek),
+  };
+}
+
+/** A single-counter change (registrations, removals) for both granularities. */
+export function countChange(dimension: 'registered' | 'removed', installId: string, now: Date, installations: number): RollupChange {
+  const base = { dimension, bucket: '', shard: shardOf(installId), ...zero(), installations } as const;
+  return { daily: [{ ...base, period: utcDay(now) }], weekly: [{ ...base, period: weekStart(now) }] };
+}
