@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // `koa-consent-telemetry` — inspect and change an installation's telemetry from the shell.
-// It works on the host's dataDir (installation.json) and database, and never sends anything.
+// It works on the host's dataDir (installation.json) and database. It exports nothing; the only
+// request it can make is `delete` asking the collector to erase this installation's data.
 import { parseArgs } from 'node:util';
-import { realpathSync } from 'node:fs';
+import { createWriteStream, realpathSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { telemetryPlugin } from './plugin.js';
@@ -15,6 +18,10 @@ Commands:
   status               consent, kill switch, sink and queue state of this installation (JSON)
   enable [category]    opt in to analytics, usageStats, or both when no category is given
   disable [category]   opt out of analytics, usageStats, or both when no category is given
+  preview              the exact payload the next weekly submission would send (JSON)
+  export [file]        everything stored locally (events, settings, ledger) as JSON, to file or stdout
+  delete --yes         erase the local statistics, ledger and support funnel, and ask the collector
+                       ($TELEMETRY_COLLECTOR_URL) to erase this installation's data
   collector            run the collector (receiving service) standalone until SIGINT/SIGTERM,
                        configured from the environment: PORT, HOST, DATABASE_URL (SQLite file by
                        default, postgres://… for PostgreSQL), COLLECTOR_ADMIN_TOKEN, SMTP_*,
@@ -24,12 +31,16 @@ Options:
   --data-dir DIR       the host's telemetry dataDir (default: $TELEMETRY_DATA_DIR or ./data)
   --database-url URL   the host's database: postgres://… or a SQLite file path
                        (default: <data-dir>/telemetry.sqlite3)
+  --app-version V      the host application's version, as the payload reports it (preview)
+  --yes                confirm delete
   -h, --help           show this help
   -v, --version        print the package version
 
 Exit codes: 0 done, 1 the command failed, 2 wrong usage.`;
 
 class UsageError extends Error {}
+
+const COMMANDS = ['status', 'enable', 'disable', 'preview', 'export', 'delete'];
 
 function databaseConfig(url: string | undefined): Knex.Config | undefined {
   if (!url) return undefined;
@@ -52,6 +63,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       options: {
         'data-dir': { type: 'string' },
         'database-url': { type: 'string' },
+        'app-version': { type: 'string' },
+        yes: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -71,28 +84,50 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
   }
   const [command, argument, ...rest] = positionals;
   if (command === 'collector' && !argument && rest.length === 0 && !values['data-dir'] && !values['database-url']) return runCollector(out);
-  if (!command || !['status', 'enable', 'disable'].includes(command) || rest.length > 0 || (command === 'status' && argument)) {
+  const takesNoArgument = command === 'status' || command === 'preview' || command === 'delete';
+  if (!command || !COMMANDS.includes(command) || rest.length > 0 || (takesNoArgument && argument)) {
     out(`${command ? `unknown or malformed command: ${positionals.join(' ')}` : 'no command given'}\n\n${USAGE}`);
+    return 2;
+  }
+  if (command === 'delete' && !values.yes) {
+    out('delete erases this installation\'s telemetry data here and at the collector; run it again with --yes to confirm.');
     return 2;
   }
 
   let telemetry;
   try {
-    const categories = command === 'status' ? [] : categoriesFrom(argument);
+    const categories = command === 'enable' || command === 'disable' ? categoriesFrom(argument) : [];
     telemetry = telemetryPlugin({
       appName: 'koa-consent-telemetry-cli',
-      appVersion: PACKAGE_VERSION,
+      appVersion: values['app-version'] ?? 'unknown',
       dataDir: values['data-dir'] ?? process.env.TELEMETRY_DATA_DIR ?? './data',
       db: databaseConfig(values['database-url']),
       // The CLI only reads and writes local state: nothing is exported from it.
       otlp: { endpoint: null },
-      collector: { url: null },
+      // delete may ask the collector (from the environment) to erase this installation; nothing else talks to it.
+      collector: command === 'delete' ? {} : { url: null },
+      // The CLI is not the host: it must not add events of its own to the host's statistics.
+      localStats: false,
       jobs: false,
     });
     await telemetry.ready();
     if (command === 'status') {
       const { jobs: _jobs, ...status } = telemetry.status();
       out(JSON.stringify(status, null, 2));
+    } else if (command === 'preview') {
+      out(JSON.stringify(await telemetry.runtime.stats.preview(), null, 2));
+    } else if (command === 'export') {
+      const json = Readable.from(telemetry.runtime.stats.exportJson());
+      if (argument) {
+        await finished(json.pipe(createWriteStream(argument, { mode: 0o600 })));
+        out(`exported to ${argument}`);
+      } else {
+        let text = '';
+        for await (const chunk of json) text += chunk;
+        out(text.trimEnd());
+      }
+    } else if (command === 'delete') {
+      out(JSON.stringify(await telemetry.runtime.stats.deleteAll(), null, 2));
     } else {
       const value = command === 'enable';
       const consent = await telemetry.consent.set(Object.fromEntries(categories.map((c) => [c, value])));

@@ -30,9 +30,33 @@ test('enable and disable change consent in installation.json; status reads it ba
   t.true(parsed.consent.analytics);
 });
 
+test('preview prints the next weekly payload; export writes everything as JSON; delete needs --yes', async (t) => {
+  const dataDir = await tempDirFor(t);
+  const preview = await cli(['preview', '--data-dir', dataDir, '--app-version', '2.0.1']);
+  t.is(preview.code, 0);
+  const payload = JSON.parse(preview.output);
+  t.like(payload, { schema_version: 1, app_version: '2.0.1', error_count: 0 });
+  t.deepEqual(payload.event_counts, {}, 'the CLI records nothing of its own in the host statistics');
+
+  const file = join(dataDir, 'export.json');
+  const exported = await cli(['export', file, '--data-dir', dataDir]);
+  t.is(exported.code, 0);
+  const json = JSON.parse(await readFile(file, 'utf8'));
+  t.deepEqual(Object.keys(json), ['exported_at', 'installation', 'consent', 'settings', 'events', 'ledger']);
+  t.deepEqual(json.events, []);
+  t.is(JSON.parse((await cli(['export', '--data-dir', dataDir])).output).installation.install_id, json.installation.install_id);
+
+  const unconfirmed = await cli(['delete', '--data-dir', dataDir]);
+  t.is(unconfirmed.code, 2);
+  t.regex(unconfirmed.output, /--yes/);
+  const deleted = await cli(['delete', '--yes', '--data-dir', dataDir]);
+  t.is(deleted.code, 0);
+  t.like(JSON.parse(deleted.output), { local: { events: 0 }, remote: { requested: false } });
+});
+
 test('wrong usage exits 2 with the help text; --help exits 0', async (t) => {
   const dataDir = await tempDirFor(t);
-  for (const args of [[], ['bogus'], ['enable', 'everything', '--data-dir', dataDir], ['status', 'extra'], ['--nope']]) {
+  for (const args of [[], ['bogus'], ['enable', 'everything', '--data-dir', dataDir], ['status', 'extra'], ['preview', 'extra'], ['--nope']]) {
     const result = await cli(args);
     t.is(result.code, 2, args.join(' '));
     t.regex(result.output, /Usage: koa-consent-telemetry/);
