@@ -1,0 +1,60 @@
+// A named set of knex migrations served through a migrationSource with its own migrations table,
+// so it never mixes with a host's knex_migrations (used by the plugin and by the collector).
+import type { Knex } from 'knex';
+
+export interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** How long a starting process keeps retrying while another one holds the migration lock. */
+export const MIGRATE_PATIENCE_MS = 60_000;
+
+/** Errors of another process migrating at the same moment. */
+function isMigrationRace(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  return (
+    e?.name === 'MigrationLocked' ||
+    /already locked|already exists|SQLITE_BUSY|database is locked/i.test(String(e?.message)) ||
+    ['SQLITE_BUSY', '23505', '42P07', '40P01'].includes(String(e?.code))
+  );
+}
+
+export function defineMigrations(migrations: readonly Migration[], tableName: string) {
+  const migrationSource: Knex.MigrationSource<Migration> = {
+    getMigrations: async () => [...migrations],
+    getMigrationName: (migration) => migration.name,
+    getMigration: async (migration) => migration,
+  };
+  /** Set explicitly: knex merges the host knex's config.migrations into whatever we pass. */
+  const migratorConfig: Knex.MigratorConfig = {
+    migrationSource,
+    tableName,
+    schemaName: undefined,
+    disableTransactions: false,
+    disableMigrationsListValidation: false,
+  };
+  /**
+   * Several processes may start together on one fresh database. knex creates its migrations table
+   * without guarding that race and answers "already locked" while another process migrates; once
+   * the tables exist knex's lock row serializes them. So: retry with a randomized, growing pause
+   * while it looks like that race (up to `patienceMs`), anything else after three tries.
+   */
+  async function migrateLatest(db: Knex, patienceMs = MIGRATE_PATIENCE_MS): Promise<void> {
+    const deadline = Date.now() + patienceMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db.migrate.latest(migratorConfig);
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline || (!isMigrationRace(err) && attempt >= 3)) throw err;
+        await new Promise((done) => setTimeout(done, Math.min(1000, 50 * attempt) + Math.random() * 150));
+      }
+    }
+  }
+  async function rollbackAll(db: Knex): Promise<void> {
+    await db.migrate.rollback(migratorConfig, true);
+  }
+  return { migrationSource, migratorConfig, migrateLatest, rollbackAll };
+}
