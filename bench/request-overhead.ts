@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import autocannon from 'autocannon';
+import { report } from './lib/common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -75,7 +76,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const served = result.requests.total;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${mode}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     cpuPerRequest[mode].push(cpuMicros / served);
-    throughput[mode].push(result.requests.average);
+    throughput[mode].push(served / result.duration); // requests.average is a per-second bucket mean: useless for runs of ~1 s
   }
 }
 
@@ -90,6 +91,16 @@ console.log(`  ratio opted-out / bare (CPU-time based): ${out.toFixed(3)}  (targ
 console.log(`  ratio opted-in  / bare (CPU-time based): ${inn.toFixed(3)}  (target ≥ 0.97)  ${inn >= 0.97 ? 'OK' : 'MISSED'}`);
 if (MODES.includes('noop')) console.log(`  ratio noop / bare (one empty async middleware): ${median(ratios('noop')).toFixed(3)}`);
 console.log(`  throughput ratios (median of rounds): opted-out ${(median(throughput['opted-out']) / median(throughput.bare)).toFixed(3)}, opted-in ${(median(throughput['opted-in']) / median(throughput.bare)).toFixed(3)}`);
+
+const tput = (mode: Mode) => median(throughput[mode]) / median(throughput.bare);
+const cpu = (mode: Mode) => `${median(cpuPerRequest[mode]).toFixed(1)} vs ${median(cpuPerRequest.bare).toFixed(1)} µs CPU/request`;
+report('request-overhead', [
+  { name: 'opted out / bare (CPU per request)', value: out, target: '>= 0.99', met: out >= 0.99, detail: cpu('opted-out') },
+  { name: 'opted in + page view / bare (CPU)', value: inn, target: '>= 0.97', met: inn >= 0.97, detail: cpu('opted-in') },
+  ...(MODES.includes('noop') ? [{ name: 'one empty async middleware / bare', value: median(ratios('noop')), target: null, met: null, detail: cpu('noop') }] : []),
+  { name: 'opted out / bare (throughput)', value: tput('opted-out'), target: null, met: null, detail: `${Math.round(median(throughput['opted-out']))} vs ${Math.round(median(throughput.bare))} req/s` },
+  { name: 'opted in / bare (throughput)', value: tput('opted-in'), target: null, met: null, detail: `${Math.round(median(throughput['opted-in']))} vs ${Math.round(median(throughput.bare))} req/s` },
+]);
 
 await Promise.all(MODES.map((mode) => ask(servers[mode].child, 'stop', 'never').catch(() => undefined)).map((p) => Promise.race([p, new Promise((r) => setTimeout(r, 3000))])));
 for (const mode of MODES) servers[mode].child.kill();

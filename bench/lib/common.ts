@@ -1,0 +1,44 @@
+// Helpers shared by the benchmarks: medians, a local HTTP sink, a quiet logger, and the one-line
+// machine-readable result each bench prints for bench/run-all.ts.
+import http from 'node:http';
+import { once } from 'node:events';
+
+export const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+export const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** A local HTTP sink on 127.0.0.1 that accepts everything (OTLP JSON and PostHog batches alike). */
+export async function startSink(): Promise<{ server: http.Server; url: string; requests: () => number; bytes: () => number }> {
+  let requests = 0;
+  let bytes = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return { server, url: `http://127.0.0.1:${port}`, requests: () => requests, bytes: () => bytes };
+}
+
+export interface BenchRatio {
+  name: string;
+  value: number;
+  /** e.g. '>= 0.97' or '<= 2'; null when the figure is informational. */
+  target: string | null;
+  met: boolean | null;
+  detail?: string;
+}
+
+/** The last line a bench prints: picked up by bench/run-all.ts for the summary table. */
+export function report(bench: string, ratios: BenchRatio[], extra: Record<string, unknown> = {}): void {
+  console.log(`BENCH_RESULT ${JSON.stringify({ bench, ratios, extra })}`);
+}
+
+export const check = (value: number, op: '>=' | '<=', bound: number): boolean => (op === '>=' ? value >= bound : value <= bound);
