@@ -11,9 +11,13 @@ export interface Migration {
 /** How long a starting process keeps retrying while another one holds the migration lock. */
 export const MIGRATE_PATIENCE_MS = 60_000;
 
+/** Errors that no retry can fix (knex also wraps these as MigrationLocked when taking its lock fails). */
+const PERMANENT = /SQLITE_READONLY|readonly database|SQLITE_CANTOPEN|permission denied|read-only transaction/i;
+
 /** Errors of another process migrating at the same moment. */
 function isMigrationRace(err: unknown): boolean {
   const e = err as { name?: string; code?: string; message?: string };
+  if (PERMANENT.test(String(e?.message))) return false;
   return (
     e?.name === 'MigrationLocked' ||
     /already locked|already exists|SQLITE_BUSY|database is locked/i.test(String(e?.message)) ||
@@ -42,6 +46,15 @@ export function defineMigrations(migrations: readonly Migration[], tableName: st
    * while it looks like that race (up to `patienceMs`), anything else after three tries.
    */
   async function migrateLatest(db: Knex, patienceMs = MIGRATE_PATIENCE_MS): Promise<void> {
+    // Already set up and nothing pending: take no lock, so a read-only but up-to-date database
+    // still starts. (On a fresh database list() would create knex's tables itself: skip it there.)
+    if (await alreadySetUp(db)) {
+      const pending = await db.migrate.list(migratorConfig).then(
+        ([, todo]: [unknown, unknown[]]) => todo.length,
+        () => -1,
+      );
+      if (pending === 0) return;
+    }
     const deadline = Date.now() + patienceMs;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -51,6 +64,13 @@ export function defineMigrations(migrations: readonly Migration[], tableName: st
         if (Date.now() >= deadline || (!isMigrationRace(err) && attempt >= 3)) throw err;
         await new Promise((done) => setTimeout(done, Math.min(1000, 50 * attempt) + Math.random() * 150));
       }
+    }
+  }
+  async function alreadySetUp(db: Knex): Promise<boolean> {
+    try {
+      return (await db.schema.hasTable(tableName)) && (await db.schema.hasTable(`${tableName}_lock`));
+    } catch {
+      return false;
     }
   }
   async function rollbackAll(db: Knex): Promise<void> {

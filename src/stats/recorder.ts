@@ -10,6 +10,18 @@ import { OnceLogger } from '../logging.js';
 const PAGEVIEW_KEY_CAP = 2_000;
 const HOUR_MS = 3_600_000;
 
+/**
+ * What went wrong, for the admin: knex prefixes driver errors with the full SQL (values included),
+ * so keep the driver's code and the text after the SQL, never the statement itself.
+ */
+export function databaseErrorCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).slice(0, 200);
+  const code = (err as { code?: unknown }).code;
+  const message = err.message.includes(' - ') ? err.message.slice(err.message.lastIndexOf(' - ') + 3) : err.message;
+  const text = typeof code === 'string' && !message.startsWith(code) ? `${code}: ${message}` : message;
+  return text.slice(0, 200);
+}
+
 export interface RecorderOptions {
   batchSize: number;
   intervalMs: number;
@@ -148,7 +160,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
       this.lastError = null;
       this.#once.reset('write', 'local usage statistics are being written again');
     } catch (err) {
-      this.lastError = err instanceof Error ? err.message.slice(0, 200) : String(err);
+      this.lastError = databaseErrorCause(err);
       this.#once.warn('write', err, 'could not write local usage statistics; keeping them in memory (bounded) and retrying');
       // Put the batch back in front of anything recorded meanwhile, within the cap (oldest dropped first).
       const merged = events.concat(this.#events);

@@ -629,12 +629,16 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
       const remaining = (): number => Math.max(0, cap - (Date.now() - started));
       const run = async (): Promise<void> => {
         processor.stop(); // no new records, no background timer
-        // 1. Best-effort final flush with most of the budget.
+        // 1. Best-effort final flush with most of the budget — unless the sink is known to be down
+        //    (the last export failed): then waiting would only spend the host's shutdown time.
+        const sinkDown = processor.stats().consecutiveFailures > 0;
         const reserve = Math.min(250, cap / 4);
-        await raceWithin(
-          Promise.all([processor.flush(), flushMetrics()]).catch(() => undefined),
-          remaining() - reserve,
-        );
+        if (!sinkDown) {
+          await raceWithin(
+            Promise.all([processor.flush(), flushMetrics()]).catch(() => undefined),
+            remaining() - reserve,
+          );
+        }
         // 2. From here on nothing is sent: abort in-flight requests, refuse new ones.
         closed = true;
         tracker.closeAll();

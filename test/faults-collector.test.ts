@@ -1,0 +1,164 @@
+// Fault suite (issue 6): the REAL collector (test/helpers/collector.ts) behind a small proxy that
+// plays its failures — stopped (connection refused), hanging, answering 500, answering 429 with
+// Retry-After — and then healthy again. The host's weekly submission (`submitNow()` with
+// `submission: { retryBaseMs: 20, timeoutMs: 500 }`) walks through every one of them on its own
+// retry policy and ends accepted exactly once at the collector; the host's routes answer all along;
+// nothing escapes; and stop() keeps its cap while a submission request hangs.
+import test from 'ava';
+import type Router from '@koa/router';
+import { TABLES } from '../src/db/tables.js';
+import { HEADERS } from '../src/stats/submission-protocol.js';
+import { startHostApp } from './helpers/host-app.js';
+import { startCollector, TestClock } from './helpers/collector.js';
+import { createTestDatabase } from './helpers/databases.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
+import { assertNothingEscaped, keptLogger, probeHost, until, watchProcess } from './helpers/fault-watch.js';
+import { tempDirFor } from './helpers/tmp.js';
+
+const DAY = 86_400_000;
+const STOP_CAP_MS = 500;
+const failures = watchProcess();
+test.after.always('nothing escaped to the process in this file', (t) => assertNothingEscaped(t));
+
+const markRoute = (router: Router) => {
+  router.get('/mark/:n', (ctx) => {
+    ctx.body = { tracked: ctx.telemetry.track('probe.marked', { n: Number(ctx.params.n) }) };
+  });
+};
+
+interface LedgerRow {
+  status: string;
+  attempts: number;
+  response_code: number | null;
+  error: string | null;
+  idempotency_key: string;
+  sent_at: number | string;
+}
+
+const count = async (knex: import('knex').Knex, table: string, where: Record<string, unknown> = {}) =>
+  Number(((await knex(table).where(where).count({ n: '*' }).first()) as { n: number | string }).n);
+
+test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted exactly once at the real collector', async (t) => {
+  const before = failures.length;
+  const offset = DAY; // tomorrow on both clocks, so today's events belong to the reported week
+  const db = await createTestDatabase('sqlite');
+  t.teardown(() => db.cleanup());
+  const collector = await startCollector(t, db, { clock: new TestClock(new Date(Date.now() + offset)), now: () => new Date(Date.now() + offset) });
+  const proxy = await startFaultProxy(collector.url, { match: (path) => path.endsWith('/v1/submit') });
+  t.teardown(() => proxy.close());
+  const logger = keptLogger();
+  const host = await startHostApp({
+    telemetry: {
+      dataDir: await tempDirFor(t),
+      logger,
+      collector: { url: proxy.url },
+      submission: { retryBaseMs: 20, timeoutMs: 500, maxAttempts: 10 },
+      recorder: { intervalMs: 20 },
+      stopTimeoutMs: STOP_CAP_MS,
+      now: () => new Date(Date.now() + offset),
+    },
+    routes: markRoute,
+  });
+  t.teardown(() => host.close());
+  const knex = host.telemetry.runtime.knex;
+  for (let n = 0; n < 4; n++) t.is((await host.request(`/mark/${n}`, { user: 'alice' })).status, 200);
+  await until(async () => (await count(knex, TABLES.usageEvents, { event_type: 'probe.marked' })) === 4, 5_000, 'events written');
+  const probe = probeHost((p) => host.request(p));
+
+  // 1. The collector is down: connections refused (nothing listens on its port).
+  await proxy.refuse();
+  await host.telemetry.runtime.consent.set({ usageStats: true }); // the opt-in submission starts in the background
+  const first = await host.telemetry.runtime.submission.submitNow();
+  t.is(first.status, 'failed', `refused: ${JSON.stringify(first)}`);
+  t.is(first.responseCode, undefined);
+  t.true((first.retryInMs ?? -1) >= 0, 'a retry is scheduled');
+  // 2-4. Up again, but the next submissions hang (beyond timeoutMs), get a 500, get a 429 + Retry-After: 1.
+  proxy.script(['hang', { status: 500 }, { status: 429, retryAfter: '1' }]);
+  await proxy.accept();
+  // 5. …then healthy: the retry policy alone carries the submission through.
+  const accepted = async () => (await knex(TABLES.submissions).where('status', 'accepted').count({ n: '*' }).first() as { n: number }).n > 0;
+  await until(accepted, 10_000, 'an accepted ledger row');
+  await new Promise((done) => setTimeout(done, 200)); // a stray retry after the success would show now
+  const hosted = await probe.stop();
+
+  const ledger = (await knex(TABLES.submissions).orderBy('id').select('status', 'attempts', 'response_code', 'error', 'idempotency_key')) as LedgerRow[];
+  const trail = ledger.map((r) => `${r.status}:${r.response_code ?? r.error}`).join(' | ');
+  const refused = ledger.filter((r) => r.status === 'failed' && r.response_code === null && /fetch failed|ECONNREFUSED|connect/i.test(r.error ?? ''));
+  t.true(refused.length >= 1, `refused attempts in the ledger: ${trail}`);
+  const tail = ledger.slice(refused.length);
+  t.is(tail.length, 4, `after the refusals: hang, 500, 429, accepted — got ${trail}`);
+  t.is(tail[0]!.status, 'failed');
+  t.is(tail[0]!.response_code, null);
+  t.regex(tail[0]!.error ?? '', /time|abort/i, 'the hanging request ended by the client deadline');
+  t.deepEqual(tail.slice(1).map((r) => [r.status, r.response_code]), [['failed', 500], ['failed', 429], ['accepted', 202]]);
+  t.deepEqual(tail.map((r) => r.attempts - tail[0]!.attempts), [0, 1, 2, 3], `one retry chain after the refusals: ${ledger.map((r) => r.attempts).join(',')}`);
+  t.is(new Set(ledger.map((r) => r.idempotency_key).filter(Boolean)).size, 1, 'one Idempotency-Key throughout');
+
+  // Retry-After honoured: the attempt after the 429 came at least ~1 s later.
+  const submits = proxy.requests.filter((r) => r.path.endsWith('/v1/submit'));
+  t.deepEqual(submits.map((r) => r.action), ['hang', JSON.stringify({ status: 500 }), JSON.stringify({ status: 429, retryAfter: '1' }), 'pass']);
+  const gap = submits[3]!.at - submits[2]!.at;
+  t.true(gap >= 900, `Retry-After: 1 honoured (next attempt after ${gap} ms)`);
+  t.is(new Set(submits.map((r) => String(r.headers[HEADERS.idempotencyKey]))).size, 1);
+
+  // Exactly once at the collector: in its database and in its own overview.
+  t.is(await count(db.knex, 'collector_submissions'), 1, 'one stored submission');
+  t.is(Number((await db.knex('collector_installations').first()).submissions_count), 1);
+  const overview = (await collector.adminJson('/stats/overview')) as Record<string, unknown>;
+  t.is(overview.total, 1, `overview: ${JSON.stringify(overview)}`);
+
+  // Events marked submitted once, after the success.
+  const marks = (await knex(TABLES.usageEvents).where('event_type', 'probe.marked').pluck('submitted_at')) as unknown[];
+  t.true(marks.length === 4 && marks.every((m) => m !== null));
+  t.is(new Set(marks.map(String)).size, 1);
+  t.false(host.telemetry.runtime.submission.retryScheduled, 'no retry left after the success');
+
+  t.deepEqual(hosted.errors, []);
+  t.true(hosted.statuses.length > 10 && hosted.statuses.every((s) => s === 200), `GET /hello answered 200 throughout (${hosted.statuses.length} probes, max ${hosted.maxLatencyMs} ms)`);
+  t.true(hosted.maxLatencyMs < 1_000, `host latency stayed low (max ${hosted.maxLatencyMs} ms)`);
+  const status = await host.request('/api/v1/usage-stats/status', { user: 'admin' });
+  t.is(status.status, 200);
+  await host.close();
+  assertNothingEscaped(t, before);
+});
+
+test('stop() keeps its cap while a submission request hangs at the collector', async (t) => {
+  const before = failures.length;
+  const db = await createTestDatabase('sqlite');
+  t.teardown(() => db.cleanup());
+  const collector = await startCollector(t, db, { clock: new TestClock(new Date()), now: () => new Date() });
+  const proxy = await startFaultProxy(collector.url, { match: (path) => path.endsWith('/v1/submit') });
+  t.teardown(() => proxy.close());
+  proxy.setFallback('hang');
+  const host = await startHostApp({
+    telemetry: {
+      dataDir: await tempDirFor(t),
+      logger: keptLogger(),
+      collector: { url: proxy.url },
+      // A per-request deadline far beyond the stop cap: stop() must not wait for it.
+      submission: { retryBaseMs: 20, timeoutMs: 10_000 },
+      stopTimeoutMs: STOP_CAP_MS,
+    },
+  });
+  t.teardown(() => host.close());
+  await host.telemetry.runtime.consent.set({ usageStats: true });
+  const inFlight = host.telemetry.runtime.submission.submitNow();
+  await until(() => proxy.held === 1, 5_000, 'the submission to hang at the collector');
+  t.is((await host.request('/hello')).status, 200, 'the host answers while the submission hangs');
+
+  const started = Date.now();
+  await host.telemetry.stop();
+  const elapsed = Date.now() - started;
+  t.true(elapsed < STOP_CAP_MS + 300, `stop() took ${elapsed} ms with a hanging submission (cap ${STOP_CAP_MS} ms)`);
+  t.is((await host.request('/hello')).status, 200, 'the host still answers after stop()');
+
+  // The hung request ends when the collector side goes away; that late failure stays inside.
+  await proxy.close();
+  const outcome = await Promise.race([inFlight, new Promise((done) => setTimeout(() => done('still pending'), 3_000))]);
+  t.is((outcome as { status?: string }).status, 'failed', `the abandoned attempt settles as failed: ${JSON.stringify(outcome)}`);
+  t.false(host.telemetry.runtime.submission.retryScheduled, 'no retry scheduled after stop()');
+  t.is(await count(db.knex, 'collector_submissions'), 0, 'nothing stored: the request never reached the collector');
+  await new Promise((done) => setTimeout(done, 100));
+  await host.close();
+  assertNothingEscaped(t, before);
+});
