@@ -10,7 +10,7 @@ import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from
 import { migrationSource } from './db/migration-source.js';
 import { MIGRATIONS_TABLE } from './db/tables.js';
 import { currentUser } from './middleware/auth.js';
-import { jsonErrors } from './middleware/errors.js';
+import { HttpError, jsonErrors } from './middleware/errors.js';
 import { requestTracking } from './middleware/request-tracking.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
 import { pagesRouter } from './routes/pages.js';
@@ -69,13 +69,16 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const supportDeps = { options, service: runtime.support };
   const prepareSupport = supportTemplateState(supportDeps);
   const errors = jsonErrors(options.logger);
-  const dispatchers = routers.map((router) => router.routes());
+  // Paths under the plugin's prefixes are the plugin's: a known path with another method is a JSON
+  // 405, anything else a JSON 404 — never handed to the host (nor @koa/router's 501).
+  const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'This endpoint does not accept that method.');
+  const dispatchers = routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true, methodNotAllowed, notImplemented: methodNotAllowed })]);
   const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
     let index = 0;
     const step = async (): Promise<void> => {
       const dispatch = dispatchers[index++];
       if (dispatch) await dispatch(ctx as never, step);
-      else await next();
+      else if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, 'not_found', 'No such telemetry endpoint.');
     };
     await errors(ctx, step);
   };

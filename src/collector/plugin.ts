@@ -7,7 +7,7 @@ import { resolveCollectorOptions, type CollectorOptions, type ResolvedCollectorO
 import { Collector, type MaintenanceResult } from './collector.js';
 import { collectorMigrationSource } from './storage/migrations.js';
 import { COLLECTOR_MIGRATIONS_TABLE } from './storage/tables.js';
-import { jsonErrors, sendError } from '../middleware/errors.js';
+import { HttpError, jsonErrors, sendError } from '../middleware/errors.js';
 import { ingestRouter } from './routes/ingest.js';
 import { statsRouter } from './routes/stats.js';
 import { reportsRouter } from './routes/reports.js';
@@ -49,7 +49,9 @@ export function collectorPlugin(input: CollectorOptions = {}): CollectorHandle {
   };
 
   const routers = [ingestRouter(collector, prefix), statsRouter(collector, prefix), reportsRouter(collector, prefix), dashboardRouter(collector, prefix), opsRouter(collector, prefix)];
-  const dispatchers = routers.flatMap((router) => [router.routes(), router.allowedMethods()]);
+  // A known path with another method is a JSON 405 (never @koa/router's 501 for unknown methods).
+  const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'This endpoint does not accept that method.');
+  const dispatchers = routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true, methodNotAllowed, notImplemented: methodNotAllowed })]);
   const errors = jsonErrors(options.logger);
   const notFound = async (ctx: Context): Promise<void> => sendError(ctx, 404, 'not_found', 'No such collector endpoint.');
 
