@@ -33,6 +33,9 @@ if (mode === 'noop') {
     jobs: false,
     env: {},
     logger: { debug() {}, info() {}, warn() {}, error() {} },
+    // BENCH_EXPERIMENT=quiet-background: no periodic local writes, no OTLP export during the run,
+    // to separate request-path cost from background work.
+    ...(process.env.BENCH_EXPERIMENT === 'quiet-background' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
   });
   app.use(telemetry);
   await telemetry.ready();
