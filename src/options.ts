@@ -74,6 +74,15 @@ const defaultIsAdmin = (ctx: Context): boolean => (ctx.state?.user as { isAdmin?
 const isKnexInstance = (value: unknown): value is Knex =>
   typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
 
+/** A pino-compatible logger, quiet console by default (shared with the collector's options). */
+export const loggerSchema = z
+  .custom<Logger>(
+    (value) =>
+      typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof (value as Record<string, unknown>)[k] === 'function'),
+    { message: 'expected a logger with debug/info/warn/error methods (pino-compatible)' },
+  )
+  .default(() => quietConsoleLogger);
+
 export const optionsSchema = z.object({
   appName: z.string().trim().min(1, 'appName is required').max(100),
   appVersion: z.string().trim().min(1, 'appVersion is required').max(64),
@@ -150,13 +159,7 @@ export const optionsSchema = z.object({
       assets: mountPathSchema.default(DEFAULT_MOUNT_PATHS.assets),
     })
     .default({ ...DEFAULT_MOUNT_PATHS }),
-  logger: z
-    .custom<Logger>(
-      (value) =>
-        typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof (value as Record<string, unknown>)[k] === 'function'),
-      { message: 'expected a logger with debug/info/warn/error methods (pino-compatible)' },
-    )
-    .default(() => quietConsoleLogger),
+  logger: loggerSchema,
   debug: z.boolean().default(false),
   localStats: z.boolean().default(true),
   retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),

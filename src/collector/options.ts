@@ -3,8 +3,7 @@
 import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
-import type { Logger } from '../types.js';
-import { quietConsoleLogger } from '../logging.js';
+import { loggerSchema } from '../options.js';
 
 export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
 export const DEFAULT_K_THRESHOLD = 5;
@@ -78,13 +77,7 @@ export const collectorOptionsSchema = z.object({
   /** Schedule the collector's jobs (maintenance, weekly and monthly reports). */
   jobs: z.boolean().default(true),
   now: fn<() => Date>('now()').default(() => () => new Date()),
-  logger: z
-    .custom<Logger>(
-      (value) =>
-        typeof value === 'object' && value !== null && ['debug', 'info', 'warn', 'error'].every((k) => typeof (value as Record<string, unknown>)[k] === 'function'),
-      { message: 'expected a logger with debug/info/warn/error methods (pino-compatible)' },
-    )
-    .default(() => quietConsoleLogger),
+  logger: loggerSchema,
   env: z.record(z.string(), z.string().optional()).optional(),
 });
 
