@@ -11,8 +11,8 @@ import { report } from './lib/common.js';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONNECTIONS = 16;
-const MODES = (process.env.BENCH_NOOP ? ['bare', 'noop', 'opted-out', 'opted-in'] : ['bare', 'opted-out', 'opted-in']) as readonly Mode[];
-type Mode = 'bare' | 'noop' | 'opted-out' | 'opted-in';
+const MODES = (process.env.BENCH_NOOP ? ['bare', 'noop', 'then', 'opted-out', 'opted-in'] : ['bare', 'opted-out', 'opted-in']) as readonly Mode[];
+type Mode = 'bare' | 'noop' | 'then' | 'opted-out' | 'opted-in';
 
 interface Server {
   child: ChildProcess;
@@ -64,8 +64,8 @@ const servers = Object.fromEntries(await Promise.all(MODES.map(async (mode) => [
 
 for (const mode of MODES) await load(servers[mode].port, 5_000); // warm-up: JIT, caches, connections
 
-const cpuPerRequest: Record<Mode, number[]> = { bare: [], noop: [], 'opted-out': [], 'opted-in': [] };
-const throughput: Record<Mode, number[]> = { bare: [], noop: [], 'opted-out': [], 'opted-in': [] };
+const cpuPerRequest: Record<Mode, number[]> = { bare: [], noop: [], then: [], 'opted-out': [], 'opted-in': [] };
+const throughput: Record<Mode, number[]> = { bare: [], noop: [], then: [], 'opted-out': [], 'opted-in': [] };
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? MODES : [...MODES].reverse();
   for (const mode of order) {
@@ -90,6 +90,7 @@ const inn = median(ratios('opted-in'));
 console.log(`  ratio opted-out / bare (CPU-time based): ${out.toFixed(3)}  (target ≥ 0.99)  ${out >= 0.99 ? 'OK' : 'MISSED'}`);
 console.log(`  ratio opted-in  / bare (CPU-time based): ${inn.toFixed(3)}  (target ≥ 0.97)  ${inn >= 0.97 ? 'OK' : 'MISSED'}`);
 if (MODES.includes('noop')) console.log(`  ratio noop / bare (one empty async middleware): ${median(ratios('noop')).toFixed(3)}`);
+if (MODES.includes('then')) console.log(`  ratio then / bare (one next().then() middleware): ${median(ratios('then')).toFixed(3)}`);
 console.log(`  throughput ratios (median of rounds): opted-out ${(median(throughput['opted-out']) / median(throughput.bare)).toFixed(3)}, opted-in ${(median(throughput['opted-in']) / median(throughput.bare)).toFixed(3)}`);
 
 const tput = (mode: Mode) => median(throughput[mode]) / median(throughput.bare);

@@ -12,14 +12,17 @@ import Router from '@koa/router';
 import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
 
-const mode = process.argv[2] as 'bare' | 'noop' | 'opted-out' | 'opted-in';
+const mode = process.argv[2] as 'bare' | 'noop' | 'then' | 'opted-out' | 'opted-in';
 const endpoint = process.argv[3] ?? null;
 
 const app = new Koa();
 app.keys = ['bench-key'];
 app.use(session(app));
 let telemetry: ReturnType<typeof telemetryPlugin> | null = null;
-if (mode === 'noop') {
+if (mode === 'then') {
+  // What one .then() after next() costs (the plugin's page-view hook has this shape).
+  app.use((_ctx, next) => next().then(() => undefined));
+} else if (mode === 'noop') {
   // The floor: what one empty async middleware costs in this stack.
   app.use(async (_ctx, next) => {
     await next();
