@@ -4,9 +4,8 @@
 // Throughput is printed beside it. Targets: opted out ≥ 0.99 × bare, opted in ≥ 0.97 × bare.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import http from 'node:http';
 import autocannon from 'autocannon';
-import { report } from './lib/common.js';
+import { ask, median, report, startSink } from './lib/common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -17,18 +16,6 @@ type Mode = 'bare' | 'noop' | 'then' | 'opted-out' | 'opted-in';
 interface Server {
   child: ChildProcess;
   port: number;
-}
-
-function ask<T>(child: ChildProcess, type: string, answer: string): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { type: string }) => {
-      if (message.type !== answer) return;
-      child.off('message', onMessage);
-      resolve(message as T);
-    };
-    child.on('message', onMessage);
-    child.send({ type });
-  });
 }
 
 async function startServer(mode: Mode, sinkUrl: string): Promise<Server> {
@@ -45,21 +32,8 @@ function load(port: number, amount: number): Promise<autocannon.Result> {
   return autocannon({ url: `http://127.0.0.1:${port}/hello/world?x=1`, connections: CONNECTIONS, amount, pipelining: 1 }) as unknown as Promise<autocannon.Result>;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-/** A local OTLP sink that accepts everything, so opted-in exports have somewhere to go. */
-async function startSink(): Promise<http.Server> {
-  const sink = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-  });
-  sink.listen(0, '127.0.0.1');
-  await once(sink, 'listening');
-  return sink;
-}
-
 const sink = await startSink();
-const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+const sinkUrl = sink.url;
 const servers = Object.fromEntries(await Promise.all(MODES.map(async (mode) => [mode, await startServer(mode, sinkUrl)] as const))) as Record<Mode, Server>;
 
 for (const mode of MODES) await load(servers[mode].port, 5_000); // warm-up: JIT, caches, connections
@@ -105,4 +79,4 @@ report('request-overhead', [
 
 await Promise.all(MODES.map((mode) => ask(servers[mode].child, 'stop', 'never').catch(() => undefined)).map((p) => Promise.race([p, new Promise((r) => setTimeout(r, 3000))])));
 for (const mode of MODES) servers[mode].child.kill();
-sink.close();
+sink.server.close();

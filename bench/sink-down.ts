@@ -13,7 +13,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import autocannon from 'autocannon';
-import { check, median, report, startSink } from './lib/common.js';
+import { ask, check, median, report, startSink } from './lib/common.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -41,18 +41,6 @@ const endpoints: Record<Mode, string> = {
   refused: `http://127.0.0.1:${closedPort}`,
   hanging: `http://127.0.0.1:${(hanging.address() as net.AddressInfo).port}`,
 };
-
-function ask<T>(child: ChildProcess, type: string, answer: string): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { type: string }) => {
-      if (message.type !== answer) return;
-      child.off('message', onMessage);
-      resolve(message as T);
-    };
-    child.on('message', onMessage);
-    child.send({ type });
-  });
-}
 
 interface Outcome {
   peakRss: number;

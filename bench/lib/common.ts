@@ -1,5 +1,6 @@
 // Helpers shared by the benchmarks: medians, a local HTTP sink, a quiet logger, and the one-line
 // machine-readable result each bench prints for bench/run-all.ts.
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { once } from 'node:events';
 
@@ -42,3 +43,16 @@ export function report(bench: string, ratios: BenchRatio[], extra: Record<string
 }
 
 export const check = (value: number, op: '>=' | '<=', bound: number): boolean => (op === '>=' ? value >= bound : value <= bound);
+
+/** Sends `{ type }` to a forked bench server and resolves with its first message of type `answer`. */
+export function ask<T>(child: ChildProcess, type: string, answer: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type: string }) => {
+      if (message.type !== answer) return;
+      child.off('message', onMessage);
+      resolve(message as T);
+    };
+    child.on('message', onMessage);
+    child.send({ type });
+  });
+}
