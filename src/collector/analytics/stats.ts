@@ -203,29 +203,26 @@ export class StatsService {
   }
 
   /** Per ISO week, active installations per app version (k-protected per week). */
-  async versionMigration(weeks: number) {
-    const data = await this.#weekly('version', weeks);
-    return {
-      weeks,
-      k_threshold: this.options.kThreshold,
-      series: data.weeks.map((week) => {
-        const active = sumBy(data.all, week);
-        const rows = data.rows.filter((r) => r.period === week).map((r) => ({ bucket: r.bucket, installations: r.installations }));
-        return { week_start: week, partial: week === data.current, active, versions: this.#protect('version', rows, active) };
-      }),
-    };
+  versionMigration(weeks: number) {
+    return this.#weeklyBreakdown('version', weeks, 'versions');
   }
 
   /** Per ISO week, share of active installations with each feature flag on (k-protected per week). */
-  async featureTrends(weeks: number) {
-    const data = await this.#weekly('feature', weeks);
+  featureTrends(weeks: number) {
+    return this.#weeklyBreakdown('feature', weeks, 'features');
+  }
+
+  /** One series per ISO week of a dimension's buckets, k-protected against that week's active installations. */
+  async #weeklyBreakdown<L extends 'version' | 'feature', P extends string>(dimension: L, weeks: number, plural: P) {
+    const data = await this.#weekly(dimension, weeks);
     return {
       weeks,
       k_threshold: this.options.kThreshold,
       series: data.weeks.map((week) => {
         const active = sumBy(data.all, week);
         const rows = data.rows.filter((r) => r.period === week).map((r) => ({ bucket: r.bucket, installations: r.installations }));
-        return { week_start: week, partial: week === data.current, active, features: this.#protect('feature', rows, active) };
+        const breakdown = { [plural]: this.#protect(dimension, rows, active) } as Record<P, (BreakdownEntry & Record<L, string>)[]>;
+        return { week_start: week, partial: week === data.current, active, ...breakdown };
       }),
     };
   }
