@@ -10,27 +10,18 @@
 // stores it once, and the events are marked submitted once.
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import type Router from '@koa/router';
 import { TABLES } from '../src/db/tables.js';
 import { HEADERS } from '../src/stats/submission-protocol.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
-import { startCollector, TestClock } from './helpers/collector.js';
-import { createTestDatabase } from './helpers/databases.js';
 import { startFaultProxy, type FaultAction } from './helpers/fault-proxy.js';
 import { assertNothingEscaped, keptLogger, probeHost, until, watchProcess } from './helpers/fault-watch.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { markRoute, startSubmittingHost } from './helpers/submitting-host.js';
 
-const DAY = 86_400_000;
 const STOP_CAP_MS = 800;
 const failures = watchProcess();
 test.after.always('nothing escaped to the process in this file', (t) => assertNothingEscaped(t));
-
-const markRoute = (router: Router) => {
-  router.get('/mark/:n', (ctx) => {
-    ctx.body = { tracked: ctx.telemetry.track('probe.marked', { n: Number(ctx.params.n) }) };
-  });
-};
 
 async function stopWithinCap(t: ExecutionContext, host: HostApp): Promise<void> {
   const started = Date.now();
@@ -143,30 +134,12 @@ const SUBMISSION_CASES: SubmissionCase[] = [
 for (const c of SUBMISSION_CASES) {
   test(`submission: ${c.title}`, async (t) => {
     const before = failures.length;
-    const offset = DAY; // tomorrow, so today's events belong to the reported week (both clocks)
-    const db = await createTestDatabase('sqlite');
-    t.teardown(() => db.cleanup());
-    const collector = await startCollector(t, db, { clock: new TestClock(new Date(Date.now() + offset)), now: () => new Date(Date.now() + offset) });
-    const proxy = await startFaultProxy(collector.url, { match: (path) => path.endsWith('/v1/submit') });
-    t.teardown(() => proxy.close());
-    proxy.script([c.fault]);
-    const logger = keptLogger();
-    const host = await startHostApp({
-      telemetry: {
-        dataDir: await tempDirFor(t),
-        logger,
-        collector: { url: proxy.url },
-        submission: { retryBaseMs: 20, maxAttempts: 4, timeoutMs: 2_000 },
-        recorder: { intervalMs: 20 },
-        stopTimeoutMs: STOP_CAP_MS,
-        now: () => new Date(Date.now() + offset),
-      },
-      routes: markRoute,
+    const { db, collector, proxy, host, logger, knex } = await startSubmittingHost(t, {
+      submission: { retryBaseMs: 20, maxAttempts: 4, timeoutMs: 2_000 },
+      stopTimeoutMs: STOP_CAP_MS,
+      marks: 5,
     });
-    t.teardown(() => host.close());
-    const knex = host.telemetry.runtime.knex;
-    for (let n = 0; n < 5; n++) t.is((await host.request(`/mark/${n}`, { user: 'alice' })).status, 200);
-    await until(async () => Number(((await knex(TABLES.usageEvents).where('event_type', 'probe.marked').count({ n: '*' }).first()) as { n: number }).n) === 5, 5_000, 'events written');
+    proxy.script([c.fault]);
 
     const probe = probeHost((p) => host.request(p));
     const first = await host.telemetry.runtime.submission.submitNow();

@@ -5,26 +5,14 @@
 // retry policy and ends accepted exactly once at the collector; the host's routes answer all along;
 // nothing escapes; and stop() keeps its cap while a submission request hangs.
 import test from 'ava';
-import type Router from '@koa/router';
 import { TABLES } from '../src/db/tables.js';
 import { HEADERS } from '../src/stats/submission-protocol.js';
-import { startHostApp } from './helpers/host-app.js';
-import { startCollector, TestClock } from './helpers/collector.js';
-import { createTestDatabase } from './helpers/databases.js';
-import { startFaultProxy } from './helpers/fault-proxy.js';
-import { assertNothingEscaped, keptLogger, probeHost, until, watchProcess } from './helpers/fault-watch.js';
-import { tempDirFor } from './helpers/tmp.js';
+import { assertNothingEscaped, probeHost, until, watchProcess } from './helpers/fault-watch.js';
+import { countRows, startSubmittingHost } from './helpers/submitting-host.js';
 
-const DAY = 86_400_000;
 const STOP_CAP_MS = 500;
 const failures = watchProcess();
 test.after.always('nothing escaped to the process in this file', (t) => assertNothingEscaped(t));
-
-const markRoute = (router: Router) => {
-  router.get('/mark/:n', (ctx) => {
-    ctx.body = { tracked: ctx.telemetry.track('probe.marked', { n: Number(ctx.params.n) }) };
-  });
-};
 
 interface LedgerRow {
   status: string;
@@ -35,34 +23,13 @@ interface LedgerRow {
   sent_at: number | string;
 }
 
-const count = async (knex: import('knex').Knex, table: string, where: Record<string, unknown> = {}) =>
-  Number(((await knex(table).where(where).count({ n: '*' }).first()) as { n: number | string }).n);
-
 test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted exactly once at the real collector', async (t) => {
   const before = failures.length;
-  const offset = DAY; // tomorrow on both clocks, so today's events belong to the reported week
-  const db = await createTestDatabase('sqlite');
-  t.teardown(() => db.cleanup());
-  const collector = await startCollector(t, db, { clock: new TestClock(new Date(Date.now() + offset)), now: () => new Date(Date.now() + offset) });
-  const proxy = await startFaultProxy(collector.url, { match: (path) => path.endsWith('/v1/submit') });
-  t.teardown(() => proxy.close());
-  const logger = keptLogger();
-  const host = await startHostApp({
-    telemetry: {
-      dataDir: await tempDirFor(t),
-      logger,
-      collector: { url: proxy.url },
-      submission: { retryBaseMs: 20, timeoutMs: 500, maxAttempts: 10 },
-      recorder: { intervalMs: 20 },
-      stopTimeoutMs: STOP_CAP_MS,
-      now: () => new Date(Date.now() + offset),
-    },
-    routes: markRoute,
+  const { db, collector, proxy, host, logger, knex } = await startSubmittingHost(t, {
+    submission: { retryBaseMs: 20, timeoutMs: 500, maxAttempts: 10 },
+    stopTimeoutMs: STOP_CAP_MS,
+    marks: 4,
   });
-  t.teardown(() => host.close());
-  const knex = host.telemetry.runtime.knex;
-  for (let n = 0; n < 4; n++) t.is((await host.request(`/mark/${n}`, { user: 'alice' })).status, 200);
-  await until(async () => (await count(knex, TABLES.usageEvents, { event_type: 'probe.marked' })) === 4, 5_000, 'events written');
   const probe = probeHost((p) => host.request(p));
 
   // 1. The collector is down: connections refused (nothing listens on its port).
@@ -102,7 +69,7 @@ test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted ex
   t.is(new Set(submits.map((r) => String(r.headers[HEADERS.idempotencyKey]))).size, 1);
 
   // Exactly once at the collector: in its database and in its own overview.
-  t.is(await count(db.knex, 'collector_submissions'), 1, 'one stored submission');
+  t.is(await countRows(db.knex, 'collector_submissions'), 1, 'one stored submission');
   t.is(Number((await db.knex('collector_installations').first()).submissions_count), 1);
   const overview = (await collector.adminJson('/stats/overview')) as Record<string, unknown>;
   t.is(overview.total, 1, `overview: ${JSON.stringify(overview)}`);
@@ -124,23 +91,9 @@ test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted ex
 
 test('stop() keeps its cap while a submission request hangs at the collector', async (t) => {
   const before = failures.length;
-  const db = await createTestDatabase('sqlite');
-  t.teardown(() => db.cleanup());
-  const collector = await startCollector(t, db, { clock: new TestClock(new Date()), now: () => new Date() });
-  const proxy = await startFaultProxy(collector.url, { match: (path) => path.endsWith('/v1/submit') });
-  t.teardown(() => proxy.close());
+  // A per-request deadline far beyond the stop cap: stop() must not wait for it.
+  const { db, proxy, host } = await startSubmittingHost(t, { submission: { retryBaseMs: 20, timeoutMs: 10_000 }, stopTimeoutMs: STOP_CAP_MS, offsetMs: 0 });
   proxy.setFallback('hang');
-  const host = await startHostApp({
-    telemetry: {
-      dataDir: await tempDirFor(t),
-      logger: keptLogger(),
-      collector: { url: proxy.url },
-      // A per-request deadline far beyond the stop cap: stop() must not wait for it.
-      submission: { retryBaseMs: 20, timeoutMs: 10_000 },
-      stopTimeoutMs: STOP_CAP_MS,
-    },
-  });
-  t.teardown(() => host.close());
   await host.telemetry.runtime.consent.set({ usageStats: true });
   const inFlight = host.telemetry.runtime.submission.submitNow();
   await until(() => proxy.held === 1, 5_000, 'the submission to hang at the collector');
@@ -157,7 +110,7 @@ test('stop() keeps its cap while a submission request hangs at the collector', a
   const outcome = await Promise.race([inFlight, new Promise((done) => setTimeout(() => done('still pending'), 3_000))]);
   t.is((outcome as { status?: string }).status, 'failed', `the abandoned attempt settles as failed: ${JSON.stringify(outcome)}`);
   t.false(host.telemetry.runtime.submission.retryScheduled, 'no retry scheduled after stop()');
-  t.is(await count(db.knex, 'collector_submissions'), 0, 'nothing stored: the request never reached the collector');
+  t.is(await countRows(db.knex, 'collector_submissions'), 0, 'nothing stored: the request never reached the collector');
   await new Promise((done) => setTimeout(done, 100));
   await host.close();
   assertNothingEscaped(t, before);
