@@ -134,6 +134,22 @@ test('the interval trigger writes what is buffered', async (t) => {
   t.true(Number(((await db.knex(TABLES.uptimeHours).count({ n: '*' }).first()) as { n: number }).n) >= 1);
 });
 
+test('an idle host is not written to on every interval: the uptime hour is written once per hour', async (t) => {
+  const { db, repo, batches } = await sqliteRepository(t);
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 10, cap: 100, logger: recordingLogger() });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  await sleep(300); // some thirty intervals with nothing recorded
+  t.is(batches.length, 1, 'one write: the uptime hour, noted at start');
+  t.is(batches[0]!.uptime.length, 1);
+  t.is(Number(((await db.knex(TABLES.uptimeHours).count({ n: '*' }).first()) as { n: number }).n), 1);
+  // After delete-all emptied the tables, the current hour is noted again.
+  await db.knex(TABLES.uptimeHours).delete();
+  recorder.clear();
+  await waitUntil(async () => Number(((await db.knex(TABLES.uptimeHours).count({ n: '*' }).first()) as { n: number }).n) === 1, 3_000, 'uptime noted again');
+  t.is(batches.length, 2);
+});
+
 test('before start() (tables may not exist yet) flush() keeps buffering and writes nothing', async (t) => {
   const { db, repo, batches } = await sqliteRepository(t);
   const recorder = new LocalStatsRecorder(repo, { batchSize: 1, intervalMs: 25, cap: 100, logger: recordingLogger() });

@@ -37,6 +37,8 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   #hourEnd = 0;
   #hourCounts: Map<string, number> | null = null;
   #uptimeHours = new Set<number>();
+  /** The last hour handed to a write: an idle host writes once an hour, not on every interval. */
+  #uptimeNoted = -1;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
   #started = false;
@@ -128,6 +130,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   clear(): void {
     this.#events = [];
     this.#resetPageviews();
+    this.#uptimeNoted = -1; // delete-all emptied the uptime table: note this hour again
   }
 
   #resetPageviews(): Map<number, Map<string, number>> {
@@ -140,7 +143,10 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   }
 
   #noteUptime(now: number): void {
-    this.#uptimeHours.add(now - (now % HOUR_MS));
+    const hour = now - (now % HOUR_MS);
+    if (hour === this.#uptimeNoted) return;
+    this.#uptimeNoted = hour;
+    this.#uptimeHours.add(hour);
   }
 
   async #write(): Promise<void> {
