@@ -251,7 +251,9 @@ export class TelemetryRuntime {
   }
 
   /** Exports whatever is queued now; resolves true when everything was accepted. */
+  /** Writes buffered local statistics, then exports what is queued; true when the sink took it all. */
   async flush(): Promise<boolean> {
+    await this.recorder?.flush(); // never rejects
     if (!this.sink) return true;
     await Promise.allSettled([...this.#background]);
     this.analytics.drain();

@@ -86,6 +86,16 @@ test('track() — handle and ctx.telemetry — lands in telemetry_usage_events (
   t.deepEqual([app.telemetry.consent.get().analytics, app.telemetry.consent.get().usageStats], [false, false]);
 });
 
+test('flush() writes buffered local statistics at once, without waiting for the interval', async (t) => {
+  const app = await host(t, { recorder: { intervalMs: 3_600_000 } });
+  t.true(app.telemetry.track('report.exported', { format: 'csv' }));
+  t.is((await app.request('/hello')).status, 200);
+  t.true(await app.telemetry.flush());
+  const k = app.telemetry.runtime.knex;
+  t.true((await eventRows(k)).some((r) => r.event_type === 'report.exported'));
+  t.true(Number(((await k(TABLES.pageviewCounts).sum({ n: 'count' }).first()) as { n: number | string }).n) >= 1, 'the page view is counted');
+});
+
 test("the plugin's own app.started is recorded at ready(), app.stopped at stop(), and stop() flushes the buffer", async (t) => {
   const dataDir = await tempDirFor(t);
   // Nothing but stop() would write: huge interval and batch size.
