@@ -29,7 +29,7 @@ export interface TelemetryHandle {
   ready(): Promise<void>;
   /** Flushes with a hard cap (stopTimeoutMs), cancels jobs, closes the plugin's own database. */
   stop(): Promise<void>;
-  /** Exports whatever is queued now; true when the sink accepted all of it. */
+  /** Writes buffered local statistics and exports whatever is queued now; true when the sink accepted all of it. */
   flush(): Promise<boolean>;
   track(event: string, props?: Record<string, unknown>, options?: TrackOptions): boolean;
   identify(user: TelemetryUser, traits?: Record<string, unknown>): boolean;

@@ -156,6 +156,14 @@ testEachDatabase('page views are upserted per (route, hour): counts add up, hour
   ]);
   t.deepEqual(await repo.pageviewsByRoute(h11, at('2026-03-02T12:00:00Z')), [{ route: '/projects/:id', count: 1 }], 'the range is on hour_start');
 
+  // A batch of many keys (more than one statement's chunk), half of them already stored: each adds up.
+  const many = Array.from({ length: 250 }, (_, i) => ({ route: `/r/${i}`, hour_start: h11, count: i + 1 }));
+  await repo.recordBatch([], many.slice(0, 125), []);
+  await repo.recordBatch([], many, []);
+  const stored = (await db.knex(TABLES.pageviewCounts).where('route', 'like', '/r/%').select('route', 'count')) as { route: string; count: number | string }[];
+  t.is(stored.length, 250);
+  t.true(stored.every((r) => Number(r.count) === (Number(r.route.slice(3)) + 1) * (Number(r.route.slice(3)) < 125 ? 2 : 1)));
+
   // Uptime hours: inserted once, duplicates ignored.
   await repo.recordBatch([], [], [h10, h11]);
   await repo.recordBatch([], [], [h10]);

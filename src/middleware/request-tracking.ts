@@ -20,7 +20,8 @@ function statusOf(ctx: Context, error: unknown): number {
 
 export function trackRequest(analytics: AnalyticsLayer, ctx: Context, error?: unknown): void {
   try {
-    analytics.pageView(routeTemplateOf(ctx), ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
+    const route = routeTemplateOf(ctx);
+    if (analytics.countPageView(route)) analytics.exportPageView(route, ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
   } catch {
     // Counting a page view must never affect the response.
   }

@@ -66,11 +66,12 @@ export class UsageStatsRepository {
     if (events.length === 0 && pageviews.length === 0 && uptimeHours.length === 0) return;
     await this.db.transaction(async (trx) => {
       for (let i = 0; i < events.length; i += 200) await trx(TABLES.usageEvents).insert(events.slice(i, i + 200));
-      for (const pv of pageviews) {
+      // One statement per chunk, not per (route, hour): each row adds its count to the stored one.
+      for (let i = 0; i < pageviews.length; i += 200) {
         await trx(TABLES.pageviewCounts)
-          .insert(pv)
+          .insert(pageviews.slice(i, i + 200))
           .onConflict(['route', 'hour_start'])
-          .merge({ count: trx.raw('?? + ?', [`${TABLES.pageviewCounts}.count`, pv.count]) });
+          .merge({ count: trx.raw('?? + excluded.??', [`${TABLES.pageviewCounts}.count`, 'count']) });
       }
       if (uptimeHours.length > 0) {
         await trx(TABLES.uptimeHours)

@@ -111,11 +111,20 @@ export class AnalyticsLayer {
     return true;
   }
 
-  /** Hot path: one request answered, counted per route template (never the raw URL). */
-  pageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
+  /**
+   * Hot path: one request answered, counted locally per route template (never the raw URL).
+   * True when the detailed page view is wanted too (exportPageView): only then does the caller
+   * read the method, status and user agent.
+   */
+  countPageView(routeTemplate: string): boolean {
     const local = this.#local;
     if (local !== null) local.recordPageView(routeTemplate, Date.now());
-    if (!this.#sinkConfigured || !this.exporting) return;
+    return this.exporting;
+  }
+
+  /** The detailed page view (opted in only): per route, method, status class, browser and device. */
+  exportPageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
+    if (!this.exporting) return;
     const ua = this.deps.userAgents.summarize(userAgent);
     let byAgent = this.#pageviews.get(routeTemplate);
     if (byAgent === undefined) {
