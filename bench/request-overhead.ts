@@ -1,82 +1,133 @@
-// Request overhead of the plugin against bare Koa (SPEC §11): server CPU time per request, measured
-// by the server process itself, for a fixed number of requests driven by autocannon from this
-// process; modes alternate in adjacent rounds and the median of the per-round ratios is reported.
-// Throughput is printed beside it. Targets: opted out ≥ 0.99 × bare, opted in ≥ 0.97 × bare.
-import { fork, type ChildProcess } from 'node:child_process';
+// Request overhead of the plugin against bare Koa (SPEC §11): server CPU time per request
+// (process.cpuUsage() delta ÷ requests served) for a fixed number of requests driven by autocannon
+// from this process; modes alternate in adjacent rounds and the median of the per-round ratios is
+// reported, throughput beside it. Targets: opted out ≥ 0.99 × bare, opted in ≥ 0.97 × bare.
+//
+// Method, and why (docs/performance.md has the measurements behind it):
+// - Every mode is a Koa app on its own port in ONE server process by default (BENCH_LAYOUT=shared).
+//   Identical bare servers in separate processes measured 0.955–0.996 against each other (JIT and
+//   memory-layout luck of each process), which hides a 1 % budget; in one process that spread
+//   goes away. BENCH_LAYOUT=separate runs one process per mode, as before.
+// - Each round ends by writing every plugin app's buffered local statistics, so the SQLite write a
+//   round caused is charged to that round, not to whichever mode runs next.
+// - `bare#2`, a second bare app, is the A/A control: what the method reports for no difference.
+// - On ≥ 2 CPUs the server is pinned to the last CPU and this load generator to CPU 0 (taskset),
+//   so they never share a core (BENCH_PIN=0 turns that off).
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import autocannon from 'autocannon';
 import { ask, median, report, startSink } from './lib/common.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
+const WARM_UP_REQUESTS = 20_000;
 const CONNECTIONS = 16;
-const MODES = (process.env.BENCH_NOOP ? ['bare', 'noop', 'then', 'opted-out', 'opted-in'] : ['bare', 'opted-out', 'opted-in']) as readonly Mode[];
-type Mode = 'bare' | 'noop' | 'then' | 'opted-out' | 'opted-in';
+const LAYOUT = process.env.BENCH_LAYOUT === 'separate' ? 'separate' : 'shared';
+const PIN = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2;
+// BENCH_MODES=bare,noop,… picks the apps (see bench/servers/hello-server.ts); `name#n` is another app of the same kind.
+const MODES = process.env.BENCH_MODES?.split(',') ?? ['bare', 'bare#2', 'noop', 'opted-out', 'opted-in'];
+if (MODES[0] !== 'bare') throw new Error('BENCH_MODES must start with bare: every ratio is against it');
 
-interface Server {
+interface Target {
   child: ChildProcess;
   port: number;
 }
 
-async function startServer(mode: Mode, sinkUrl: string): Promise<Server> {
-  const child = fork(new URL('./servers/hello-server.ts', import.meta.url).pathname, [mode, sinkUrl], {
-    // BENCH_PROFILE=<mode> writes a V8 CPU profile of that server to ./.tmp/profiles.
-    execArgv: ['--import=tsx', ...(process.env.BENCH_PROFILE === mode ? ['--cpu-prof', '--cpu-prof-dir=.tmp/profiles'] : [])],
+function pin(pid: number, cpu: number): void {
+  if (!PIN) return;
+  try {
+    execFileSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { stdio: 'ignore' });
+  } catch {
+    console.log('  (taskset not available: processes not pinned)');
+  }
+}
+
+/** Starts one server process holding the given modes; BENCH_PROFILE=1 profiles its measured rounds. */
+async function startServer(modes: string[], sinkUrl: string): Promise<Record<string, Target>> {
+  const child = fork(new URL('./servers/hello-server.ts', import.meta.url).pathname, [sinkUrl, modes.join(',')], {
+    execArgv: ['--import=tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const [message] = (await once(child, 'message')) as [{ port: number }];
-  return { child, port: message.port };
+  const [message] = (await once(child, 'message')) as [{ ports: Record<string, number> }];
+  pin(child.pid!, availableParallelism() - 1);
+  return Object.fromEntries(modes.map((mode) => [mode, { child, port: message.ports[mode]! }]));
 }
 
 function load(port: number, amount: number): Promise<autocannon.Result> {
   return autocannon({ url: `http://127.0.0.1:${port}/hello/world?x=1`, connections: CONNECTIONS, amount, pipelining: 1 }) as unknown as Promise<autocannon.Result>;
 }
 
+pin(process.pid, 0);
 const sink = await startSink();
-const sinkUrl = sink.url;
-const servers = Object.fromEntries(await Promise.all(MODES.map(async (mode) => [mode, await startServer(mode, sinkUrl)] as const))) as Record<Mode, Server>;
+const targets: Record<string, Target> =
+  LAYOUT === 'shared' ? await startServer(MODES, sink.url) : Object.assign({}, ...(await Promise.all(MODES.map((mode) => startServer([mode], sink.url)))));
+const children = [...new Set(Object.values(targets).map((t) => t.child))];
 
-for (const mode of MODES) await load(servers[mode].port, 5_000); // warm-up: JIT, caches, connections
+for (const mode of MODES) await load(targets[mode]!.port, WARM_UP_REQUESTS); // JIT, caches, connections
 
-const cpuPerRequest: Record<Mode, number[]> = { bare: [], noop: [], then: [], 'opted-out': [], 'opted-in': [] };
-const throughput: Record<Mode, number[]> = { bare: [], noop: [], then: [], 'opted-out': [], 'opted-in': [] };
+const cpuPerRequest: Record<string, number[]> = Object.fromEntries(MODES.map((mode) => [mode, []]));
+const throughput: Record<string, number[]> = Object.fromEntries(MODES.map((mode) => [mode, []]));
+const gcPerRequest: Record<string, number[]> = Object.fromEntries(MODES.map((mode) => [mode, []]));
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? MODES : [...MODES].reverse();
   for (const mode of order) {
-    const { child, port } = servers[mode];
+    const { child, port } = targets[mode]!;
     await ask(child, 'reset', 'reset-done');
     const result = await load(port, REQUESTS);
-    const { cpuMicros } = await ask<{ cpuMicros: number }>(child, 'report', 'report');
+    const measured = await ask<{ cpuMicros: number; rss: number; gcMs: number; gcCount: number }>(child, 'report', 'report');
     const served = result.requests.total;
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${mode}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    cpuPerRequest[mode].push(cpuMicros / served);
-    throughput[mode].push(served / result.duration); // requests.average is a per-second bucket mean: useless for runs of ~1 s
+    cpuPerRequest[mode]!.push(measured.cpuMicros / served);
+    gcPerRequest[mode]!.push((measured.gcMs * 1000) / served);
+    throughput[mode]!.push(served / (result.duration || 1)); // requests.average is a per-second bucket mean: useless for runs of ~1 s
+    if (process.env.BENCH_VERBOSE) {
+      console.log(`    round ${round} ${mode}: ${(measured.cpuMicros / served).toFixed(1)} µs/request, GC ${measured.gcCount}× ${((measured.gcMs * 1000) / served).toFixed(2)} µs/request, rss ${Math.round(measured.rss / 1e6)} MB`);
+    }
   }
 }
 
-const ratios = (mode: Mode) => cpuPerRequest.bare.map((bare, i) => bare / cpuPerRequest[mode][i]!);
-console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode, ${CONNECTIONS} connections, alternating order`);
+const ratios = (mode: string) => cpuPerRequest.bare!.map((bare, i) => bare / cpuPerRequest[mode]![i]!);
+const ratio = (mode: string) => median(ratios(mode));
+const cpu = (mode: string) => `${median(cpuPerRequest[mode]!).toFixed(2)} vs ${median(cpuPerRequest.bare!).toFixed(2)} µs CPU/request`;
+const TARGETS: Record<string, { label: string; bound: number }> = {
+  'opted-out': { label: 'opted out / bare (CPU per request)', bound: 0.99 },
+  'opted-in': { label: 'opted in + page view / bare (CPU)', bound: 0.97 },
+};
+const LABELS: Record<string, string> = {
+  'bare#2': 'A/A control: bare#2 / bare',
+  noop: 'one empty async middleware / bare',
+  then: 'one next().then() middleware / bare',
+  started: 'runtime started, not mounted / bare',
+  tracking: 'page-view hook only / bare',
+};
+
+console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode, ${CONNECTIONS} connections, alternating order, ${LAYOUT} server process${PIN ? ', pinned' : ''}`);
 for (const mode of MODES) {
-  console.log(`  ${mode.padEnd(10)} cpu/request ${median(cpuPerRequest[mode]).toFixed(1)} µs   throughput ${Math.round(median(throughput[mode]))} req/s`);
+  console.log(`  ${mode.padEnd(10)} cpu/request ${median(cpuPerRequest[mode]!).toFixed(2)} µs (GC ${median(gcPerRequest[mode]!).toFixed(2)})   throughput ${Math.round(median(throughput[mode]!))} req/s`);
 }
-const out = median(ratios('opted-out'));
-const inn = median(ratios('opted-in'));
-console.log(`  ratio opted-out / bare (CPU-time based): ${out.toFixed(3)}  (target ≥ 0.99)  ${out >= 0.99 ? 'OK' : 'MISSED'}`);
-console.log(`  ratio opted-in  / bare (CPU-time based): ${inn.toFixed(3)}  (target ≥ 0.97)  ${inn >= 0.97 ? 'OK' : 'MISSED'}`);
-if (MODES.includes('noop')) console.log(`  ratio noop / bare (one empty async middleware): ${median(ratios('noop')).toFixed(3)}`);
-if (MODES.includes('then')) console.log(`  ratio then / bare (one next().then() middleware): ${median(ratios('then')).toFixed(3)}`);
-console.log(`  throughput ratios (median of rounds): opted-out ${(median(throughput['opted-out']) / median(throughput.bare)).toFixed(3)}, opted-in ${(median(throughput['opted-in']) / median(throughput.bare)).toFixed(3)}`);
+for (const mode of MODES.slice(1)) {
+  const target = TARGETS[mode];
+  const verdict = target ? `  (target ≥ ${target.bound})  ${ratio(mode) >= target.bound ? 'OK' : 'MISSED'}` : '';
+  console.log(`  ${(target?.label ?? LABELS[mode.split('#')[0] === 'bare' ? 'bare#2' : mode] ?? `${mode} / bare`).padEnd(40)} ${ratio(mode).toFixed(3)}${verdict}`);
+  if (process.env.BENCH_VERBOSE) console.log(`    per round: ${ratios(mode).map((r) => r.toFixed(3)).join(' ')}`);
+}
 
-const tput = (mode: Mode) => median(throughput[mode]) / median(throughput.bare);
-const cpu = (mode: Mode) => `${median(cpuPerRequest[mode]).toFixed(1)} vs ${median(cpuPerRequest.bare).toFixed(1)} µs CPU/request`;
-report('request-overhead', [
-  { name: 'opted out / bare (CPU per request)', value: out, target: '>= 0.99', met: out >= 0.99, detail: cpu('opted-out') },
-  { name: 'opted in + page view / bare (CPU)', value: inn, target: '>= 0.97', met: inn >= 0.97, detail: cpu('opted-in') },
-  ...(MODES.includes('noop') ? [{ name: 'one empty async middleware / bare', value: median(ratios('noop')), target: null, met: null, detail: cpu('noop') }] : []),
-  { name: 'opted out / bare (throughput)', value: tput('opted-out'), target: null, met: null, detail: `${Math.round(median(throughput['opted-out']))} vs ${Math.round(median(throughput.bare))} req/s` },
-  { name: 'opted in / bare (throughput)', value: tput('opted-in'), target: null, met: null, detail: `${Math.round(median(throughput['opted-in']))} vs ${Math.round(median(throughput.bare))} req/s` },
-]);
+report(
+  'request-overhead',
+  MODES.slice(1).map((mode) => {
+    const target = TARGETS[mode];
+    return {
+      name: target?.label ?? LABELS[mode.split('#')[0] === 'bare' ? 'bare#2' : mode] ?? `${mode} / bare`,
+      value: ratio(mode),
+      target: target ? `>= ${target.bound}` : null,
+      met: target ? ratio(mode) >= target.bound : null,
+      detail: `${cpu(mode)}; ${Math.round(median(throughput[mode]!))} vs ${Math.round(median(throughput.bare!))} req/s`,
+    };
+  }),
+  { layout: LAYOUT, pinned: PIN, rounds: ROUNDS, requests: REQUESTS },
+);
 
-await Promise.all(MODES.map((mode) => ask(servers[mode].child, 'stop', 'never').catch(() => undefined)).map((p) => Promise.race([p, new Promise((r) => setTimeout(r, 3000))])));
-for (const mode of MODES) servers[mode].child.kill();
+await Promise.all(children.map((child) => Promise.race([ask(child, 'stop', 'never').catch(() => undefined), new Promise((r) => setTimeout(r, 3000))])));
+for (const child of children) child.kill();
 sink.server.close();

@@ -1,73 +1,130 @@
-// A Koa hello route in one of three modes, for bench/request-overhead.ts:
+// Koa hello routes for bench/request-overhead.ts, one app per mode, each on its own port, all in
+// this one process (or one mode per process: the bench decides). Modes:
 //   bare       — Koa + koa-session + @koa/router, no plugin
+//   noop       — bare plus one empty async middleware (the floor of any middleware)
+//   then       — bare plus one next().then() middleware (the shape of the plugin's page-view hook)
+//   started    — bare, with a plugin runtime started (opted out) but not mounted
+//   tracking   — bare plus only the plugin's page-view hook (requestTracking) of a started runtime
 //   opted-out  — the plugin mounted, analytics consent off (local statistics on, the default)
 //   opted-in   — the plugin mounted, analytics consent on, a page view recorded for every request
-// It reports its own CPU time over IPC so the benchmark measures the server, not the load generator.
+// A name may carry a suffix (`bare#2`): another app of the same kind, for the A/A control.
+// The process reports its own CPU time over IPC, so the bench measures the server, not the load
+// generator.
+//
+// argv: <sink URL> <mode>[,<mode>…]
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
 import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
+import { quiet } from '../lib/common.js';
+import { requestTracking } from '../../src/middleware/request-tracking.js';
 
-const mode = process.argv[2] as 'bare' | 'noop' | 'then' | 'opted-out' | 'opted-in';
-const endpoint = process.argv[3] ?? null;
+type Kind = 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'opted-out' | 'opted-in';
+type Telemetry = ReturnType<typeof telemetryPlugin>;
 
-const app = new Koa();
-app.keys = ['bench-key'];
-app.use(session(app));
-let telemetry: ReturnType<typeof telemetryPlugin> | null = null;
-if (mode === 'then') {
-  // What one .then() after next() costs (the plugin's page-view hook has this shape).
-  app.use((_ctx, next) => next().then(() => undefined));
-} else if (mode === 'noop') {
-  // The floor: what one empty async middleware costs in this stack.
-  app.use(async (_ctx, next) => {
-    await next();
+const endpoint = process.argv[2] ?? null;
+const modes = (process.argv[3] ?? 'bare').split(',');
+
+async function startApp(kind: Kind): Promise<{ server: http.Server; port: number; telemetry: Telemetry | null }> {
+  const app = new Koa();
+  app.keys = ['bench-key'];
+  app.use(session(app));
+  let telemetry: Telemetry | null = null;
+  if (kind === 'then') {
+    app.use((_ctx, next) => next().then(() => undefined));
+  } else if (kind === 'noop') {
+    app.use(async (_ctx, next) => {
+      await next();
+    });
+  } else if (kind !== 'bare') {
+    telemetry = telemetryPlugin({
+      appName: 'Bench',
+      appVersion: '1.0.0',
+      dataDir: mkdtempSync(join(tmpdir(), 'kct-bench-')),
+      otlp: { endpoint },
+      jobs: false,
+      env: {},
+      logger: quiet,
+      // BENCH_EXPERIMENT=quiet-background: no periodic local writes, no OTLP export during the run,
+      // to separate request-path cost from background work.
+      ...(process.env.BENCH_EXPERIMENT === 'quiet-background' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
+    });
+    if (kind === 'tracking') app.use(requestTracking(telemetry.runtime.analytics));
+    else if (kind !== 'started') app.use(telemetry);
+    await telemetry.ready();
+    await telemetry.consent.set({ analytics: kind === 'opted-in' });
+  }
+  const router = new Router();
+  router.get('/hello/:name', (ctx) => {
+    ctx.body = { hello: ctx.params.name };
   });
-} else if (mode !== 'bare') {
-  telemetry = telemetryPlugin({
-    appName: 'Bench',
-    appVersion: '1.0.0',
-    dataDir: mkdtempSync(join(tmpdir(), 'kct-bench-')),
-    otlp: { endpoint },
-    jobs: false,
-    env: {},
-    logger: { debug() {}, info() {}, warn() {}, error() {} },
-    // BENCH_EXPERIMENT=quiet-background: no periodic local writes, no OTLP export during the run,
-    // to separate request-path cost from background work.
-    ...(process.env.BENCH_EXPERIMENT === 'quiet-background' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
-  });
-  app.use(telemetry);
-  await telemetry.ready();
-  await telemetry.consent.set({ analytics: mode === 'opted-in' });
+  app.use(router.routes());
+
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { server, port: (server.address() as { port: number }).port, telemetry };
 }
-const router = new Router();
-router.get('/hello/:name', (ctx) => {
-  ctx.body = { hello: ctx.params.name };
-});
-app.use(router.routes());
 
-const server = http.createServer(app.callback());
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address() as { port: number };
-  process.send!({ type: 'listening', port: address.port });
-});
+const apps: Awaited<ReturnType<typeof startApp>>[] = [];
+for (const mode of modes) apps.push(await startApp(mode.split('#')[0] as Kind));
+process.send!({ type: 'listening', ports: Object.fromEntries(modes.map((mode, i) => [mode, apps[i]!.port])) });
+
+// BENCH_PROFILE=1: a V8 CPU profile of the measured rounds only (not start-up, not warm-up),
+// written to .tmp/profiles/<modes>.cpuprofile when the bench stops this server.
+const profiler = process.env.BENCH_PROFILE ? new inspector.Session() : null;
+let profiling = false;
+
+function post(session: inspector.Session, method: string, params?: object): Promise<unknown> {
+  return new Promise((resolve, reject) => session.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result))));
+}
+
+// GC time on the main thread, reported per round beside the CPU time (attribution, not a target).
+let gcMs = 0;
+let gcCount = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcMs += entry.duration;
+    gcCount++;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 let start = process.cpuUsage();
 process.on('message', async (message: { type: string }) => {
   if (message.type === 'reset') {
+    if (profiler && !profiling) {
+      profiling = true;
+      profiler.connect();
+      await post(profiler, 'Profiler.enable');
+      await post(profiler, 'Profiler.setSamplingInterval', { interval: 100 });
+      await post(profiler, 'Profiler.start');
+    }
     start = process.cpuUsage();
+    gcMs = 0;
+    gcCount = 0;
     process.send!({ type: 'reset-done' });
   } else if (message.type === 'report') {
+    // The local write this round's page views caused belongs to this round (its natural cadence,
+    // every 2 s, is about one round). OTLP metrics go out every 60 s: about 1–2 ms each, i.e.
+    // ~0.002 µs per request at this load — left to their own timer rather than forced per round.
+    if (!process.env.BENCH_NO_ROUND_FLUSH) await Promise.all(apps.map(({ telemetry }) => telemetry?.runtime.recorder?.flush()));
     const used = process.cpuUsage(start);
-    process.send!({ type: 'report', cpuMicros: used.user + used.system, memory: process.memoryUsage().rss });
+    const memory = process.memoryUsage();
+    process.send!({ type: 'report', cpuMicros: used.user + used.system, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });
   } else if (message.type === 'stop') {
-    server.close();
-    await telemetry?.stop();
+    for (const { server } of apps) server.close();
+    if (profiler && profiling) {
+      const { profile } = (await post(profiler, 'Profiler.stop')) as { profile: unknown };
+      mkdirSync('.tmp/profiles', { recursive: true });
+      writeFileSync(`.tmp/profiles/${modes.join('+').replaceAll('#', '-')}.cpuprofile`, JSON.stringify(profile));
+    }
+    await Promise.all(apps.map(({ telemetry }) => telemetry?.stop()));
     process.exit(0);
   }
 });
