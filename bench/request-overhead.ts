@@ -46,7 +46,7 @@ function pin(pid: number, cpu: number): void {
 /** Starts one server process holding the given modes; BENCH_PROFILE=1 profiles its measured rounds. */
 async function startServer(modes: string[], sinkUrl: string): Promise<Record<string, Target>> {
   const child = fork(new URL('./servers/hello-server.ts', import.meta.url).pathname, [sinkUrl, modes.join(',')], {
-    execArgv: ['--import=tsx'],
+    execArgv: ['--import=tsx', ...(process.env.BENCH_NODE_FLAGS?.split(' ') ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const [message] = (await once(child, 'message')) as [{ ports: Record<string, number> }];

@@ -58,6 +58,8 @@ const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitc
 });
 
 const AUTO_START_RETRY_MS = 60_000;
+/** stop() gives up this much before its cap: timers fire a few ms late. */
+const STOP_TIMER_SLACK_MS = 10;
 /** The plugin's own lifecycle events, recorded with the local statistics. */
 export const APP_STARTED = 'app.started';
 export const APP_STOPPED = 'app.stopped';
@@ -310,7 +312,7 @@ export class TelemetryRuntime {
       if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
       if (this.database.owned) await this.knex.destroy();
     })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
-    await Promise.race([work, delay(cap)]);
+    await Promise.race([work, delay(Math.max(cap - STOP_TIMER_SLACK_MS, 0))]);
   }
 
   #inBackground(promise: Promise<unknown>, failure: string): void {
