@@ -100,6 +100,7 @@ const LABELS: Record<string, string> = {
   then: 'one next().then() middleware / bare',
   started: 'runtime started, not mounted / bare',
   tracking: 'page-view hook only / bare',
+  'no-local': 'opted out, localStats: false / bare',
 };
 
 console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode, ${CONNECTIONS} connections, alternating order, ${LAYOUT} server process${PIN ? ', pinned' : ''}`);

@@ -107,6 +107,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   };
 
   const tracked = requestTracking(runtime.analytics);
+  const passThrough = (_ctx: Context, next: Next): Promise<void> => next();
   // Runs on every host request: a plain function (no async frame of its own), constant work before next().
   const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
@@ -116,7 +117,9 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
     if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
-    return pending ? pending.then(() => tracked(ctx, next)) : tracked(ctx, next);
+    // Nobody counts page views (local statistics off, not exporting): no hook after the host at all.
+    const handler = runtime.analytics.wantsPageViews ? tracked : passThrough;
+    return pending ? pending.then(() => handler(ctx, next)) : handler(ctx, next);
   };
 
   return Object.assign(middleware, {

@@ -48,3 +48,16 @@ test('opted out, no page view is counted for export', async (t) => {
   await host.request('/projects/1');
   t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0);
 });
+
+test('with local statistics off, page views are counted from the request after opting in (and not before)', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, localStats: false, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
+  t.teardown(() => host.close());
+  t.deepEqual(await (await host.request('/hello')).json(), { hello: 'world' }, 'the host answers as usual with nothing counting');
+  t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0);
+  await host.telemetry.consent.set({ analytics: true });
+  await host.request('/projects/7');
+  t.like(routes(host).find((r) => r['http.route'] === '/projects/:id'), { count: 1 });
+  await host.telemetry.consent.set({ analytics: false });
+  await host.request('/projects/8');
+  t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0, 'opting out forgets the counts and stops counting');
+});

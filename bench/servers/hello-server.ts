@@ -6,6 +6,7 @@
 //   started    — bare, with a plugin runtime started (opted out) but not mounted
 //   tracking   — bare plus only the plugin's page-view hook (requestTracking) of a started runtime
 //   opted-out  — the plugin mounted, analytics consent off (local statistics on, the default)
+//   no-local   — the plugin mounted, opted out, local statistics off (localStats: false)
 //   opted-in   — the plugin mounted, analytics consent on, a page view recorded for every request
 // A name may carry a suffix (`bare#2`): another app of the same kind, for the A/A control.
 // The process reports its own CPU time over IPC, so the bench measures the server, not the load
@@ -25,7 +26,7 @@ import { telemetryPlugin } from '../../src/index.js';
 import { quiet } from '../lib/common.js';
 import { requestTracking } from '../../src/middleware/request-tracking.js';
 
-type Kind = 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'opted-out' | 'opted-in';
+type Kind = 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'opted-out' | 'opted-in';
 type Telemetry = ReturnType<typeof telemetryPlugin>;
 
 const endpoint = process.argv[2] ?? null;
@@ -51,6 +52,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
       jobs: false,
       env: {},
       logger: quiet,
+      localStats: kind !== 'no-local',
       // BENCH_EXPERIMENT=quiet-background: no periodic local writes, no OTLP export during the run,
       // to separate request-path cost from background work.
       ...(process.env.BENCH_EXPERIMENT === 'quiet-background' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),

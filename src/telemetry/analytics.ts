@@ -95,6 +95,11 @@ export class AnalyticsLayer {
     return this.#sinkConfigured && this.deps.consent.isGranted('analytics') && !this.deps.killSwitch.disabled;
   }
 
+  /** Someone counts page views: local statistics are on, or detailed export is allowed. */
+  get wantsPageViews(): boolean {
+    return this.#local !== null || this.exporting;
+  }
+
   get intakeDepth(): number {
     return this.#size;
   }
