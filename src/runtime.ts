@@ -302,13 +302,16 @@ export class TelemetryRuntime {
     const cap = this.options.stopTimeoutMs;
     const deadline = Date.now() + cap;
     const remaining = () => Math.max(deadline - Date.now(), 0);
+    // Before anything is awaited: from now on no submission retry is scheduled, whatever finishes later.
+    const submissionStopped = this.submission.stop();
     const work = (async () => {
       await this.scheduler.stop();
       await Promise.race([this.#ready?.catch(() => undefined), delay(remaining())]);
-      await Promise.race([Promise.allSettled([...this.#background]), delay(remaining())]);
+      // Half of what is left at most: a hanging request must not eat the final flush's share.
+      await Promise.race([Promise.allSettled([...this.#background]), delay(remaining() / 2)]);
       if (this.isReady) this.analytics.track(APP_STOPPED, {}, null);
       this.analytics.drain();
-      await Promise.race([Promise.all([this.recorder?.stop(), this.submission.stop()]), delay(remaining() / 2)]);
+      await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped]), delay(remaining() / 2)]);
       if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
       if (this.database.owned) await this.knex.destroy();
     })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));

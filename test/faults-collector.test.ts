@@ -5,7 +5,10 @@
 // retry policy and ends accepted exactly once at the collector; the host's routes answer all along;
 // nothing escapes; and stop() keeps its cap while a submission request hangs.
 import test from 'ava';
+import { join } from 'node:path';
+import knex from 'knex';
 import { TABLES } from '../src/db/tables.js';
+import { DEFAULT_SQLITE_FILE } from '../src/db/connection.js';
 import { HEADERS } from '../src/stats/submission-protocol.js';
 import { assertNothingEscaped, probeHost, until, watchProcess } from './helpers/fault-watch.js';
 import { countRows, startSubmittingHost } from './helpers/submitting-host.js';
@@ -13,6 +16,8 @@ import { countRows, startSubmittingHost } from './helpers/submitting-host.js';
 const STOP_CAP_MS = 500;
 const failures = watchProcess();
 test.after.always('nothing escaped to the process in this file', (t) => assertNothingEscaped(t));
+
+const knexForFile = (dataDir: string) => knex({ client: 'sqlite3', connection: { filename: join(dataDir, DEFAULT_SQLITE_FILE) }, useNullAsDefault: true });
 
 interface LedgerRow {
   status: string;
@@ -92,18 +97,24 @@ test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted ex
 test('stop() keeps its cap while a submission request hangs at the collector', async (t) => {
   const before = failures.length;
   // A per-request deadline far beyond the stop cap: stop() must not wait for it.
-  const { db, proxy, host } = await startSubmittingHost(t, { submission: { retryBaseMs: 20, timeoutMs: 10_000 }, stopTimeoutMs: STOP_CAP_MS, offsetMs: 0 });
+  // Local statistics are written only by stop()'s final flush (the interval is an hour).
+  const { db, proxy, host } = await startSubmittingHost(t, { submission: { retryBaseMs: 20, timeoutMs: 10_000 }, stopTimeoutMs: STOP_CAP_MS, offsetMs: 0, recorderIntervalMs: 3_600_000 });
   proxy.setFallback('hang');
   await host.telemetry.runtime.consent.set({ usageStats: true });
   const inFlight = host.telemetry.runtime.submission.submitNow();
   await until(() => proxy.held === 1, 5_000, 'the submission to hang at the collector');
   t.is((await host.request('/hello')).status, 200, 'the host answers while the submission hangs');
 
+  t.true(host.telemetry.track('probe.final'));
   const started = Date.now();
   await host.telemetry.stop();
   const elapsed = Date.now() - started;
   t.true(elapsed < STOP_CAP_MS + 300, `stop() took ${elapsed} ms with a hanging submission (cap ${STOP_CAP_MS} ms)`);
   t.is((await host.request('/hello')).status, 200, 'the host still answers after stop()');
+  // The hanging request did not eat the final flush's share of the cap.
+  const file = knexForFile(host.telemetry.runtime.options.dataDir);
+  t.teardown(() => file.destroy());
+  t.is(await countRows(file, TABLES.usageEvents, { event_type: 'probe.final' }), 1, 'the event tracked before stop() was written by stop()');
 
   // The hung request ends when the collector side goes away; that late failure stays inside.
   await proxy.close();

@@ -35,7 +35,7 @@ export interface SubmittingHost {
 
 export async function startSubmittingHost(
   t: ExecutionContext,
-  options: { submission: { retryBaseMs?: number; timeoutMs?: number; maxAttempts?: number }; stopTimeoutMs: number; marks?: number; offsetMs?: number },
+  options: { submission: { retryBaseMs?: number; timeoutMs?: number; maxAttempts?: number }; stopTimeoutMs: number; marks?: number; offsetMs?: number; recorderIntervalMs?: number },
 ): Promise<SubmittingHost> {
   const offset = options.offsetMs ?? DAY;
   const now = () => new Date(Date.now() + offset);
@@ -51,7 +51,7 @@ export async function startSubmittingHost(
       logger,
       collector: { url: proxy.url },
       submission: options.submission,
-      recorder: { intervalMs: 20 },
+      recorder: { intervalMs: options.recorderIntervalMs ?? 20 },
       stopTimeoutMs: options.stopTimeoutMs,
       now,
     },
