@@ -101,6 +101,7 @@ const LABELS: Record<string, string> = {
   started: 'runtime started, not mounted / bare',
   tracking: 'page-view hook only / bare',
   'no-local': 'opted out, localStats: false / bare',
+  quiet: 'opted out, background held back / bare',
 };
 
 console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode, ${CONNECTIONS} connections, alternating order, ${LAYOUT} server process${PIN ? ', pinned' : ''}`);

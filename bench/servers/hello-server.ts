@@ -7,6 +7,7 @@
 //   tracking   — bare plus only the plugin's page-view hook (requestTracking) of a started runtime
 //   opted-out  — the plugin mounted, analytics consent off (local statistics on, the default)
 //   no-local   — the plugin mounted, opted out, local statistics off (localStats: false)
+//   quiet      — opted out, its local writes and exports held back during the run (background cost apart)
 //   opted-in   — the plugin mounted, analytics consent on, a page view recorded for every request
 // A name may carry a suffix (`bare#2`): another app of the same kind, for the A/A control.
 // The process reports its own CPU time over IPC, so the bench measures the server, not the load
@@ -26,13 +27,13 @@ import { telemetryPlugin } from '../../src/index.js';
 import { quiet } from '../lib/common.js';
 import { requestTracking } from '../../src/middleware/request-tracking.js';
 
-type Kind = 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'opted-out' | 'opted-in';
+type Kind = 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
 type Telemetry = ReturnType<typeof telemetryPlugin>;
 
 const endpoint = process.argv[2] ?? null;
 const modes = (process.argv[3] ?? 'bare').split(',');
 
-async function startApp(kind: Kind): Promise<{ server: http.Server; port: number; telemetry: Telemetry | null }> {
+async function startApp(kind: Kind): Promise<{ server: http.Server; port: number; telemetry: Telemetry | null; kind: Kind }> {
   const app = new Koa();
   app.keys = ['bench-key'];
   app.use(session(app));
@@ -55,7 +56,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
       localStats: kind !== 'no-local',
       // BENCH_EXPERIMENT=quiet-background: no periodic local writes, no OTLP export during the run,
       // to separate request-path cost from background work.
-      ...(process.env.BENCH_EXPERIMENT === 'quiet-background' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
+      ...(process.env.BENCH_EXPERIMENT === 'quiet-background' || kind === 'quiet' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
     });
     if (kind === 'tracking') app.use(requestTracking(telemetry.runtime.analytics));
     else if (kind !== 'started') app.use(telemetry);
@@ -71,7 +72,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, port: (server.address() as { port: number }).port, telemetry };
+  return { server, port: (server.address() as { port: number }).port, telemetry, kind };
 }
 
 const apps: Awaited<ReturnType<typeof startApp>>[] = [];
@@ -115,7 +116,7 @@ process.on('message', async (message: { type: string }) => {
     // The local write this round's page views caused belongs to this round (its natural cadence,
     // every 2 s, is about one round). OTLP metrics go out every 60 s: about 1–2 ms each, i.e.
     // ~0.002 µs per request at this load — left to their own timer rather than forced per round.
-    if (!process.env.BENCH_NO_ROUND_FLUSH) await Promise.all(apps.map(({ telemetry }) => telemetry?.runtime.recorder?.flush()));
+    if (!process.env.BENCH_NO_ROUND_FLUSH) await Promise.all(apps.map(({ telemetry, kind }) => (kind === 'quiet' ? undefined : telemetry?.runtime.recorder?.flush())));
     const used = process.cpuUsage(start);
     const memory = process.memoryUsage();
     process.send!({ type: 'report', cpuMicros: used.user + used.system, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });
