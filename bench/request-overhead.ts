@@ -102,6 +102,10 @@ const LABELS: Record<string, string> = {
   tracking: 'page-view hook only / bare',
   'no-local': 'opted out, localStats: false / bare',
   quiet: 'opted out, background held back / bare',
+  'check-session': "one plain middleware: 'session' in ctx / bare",
+  'check-path': 'one plain middleware: path prefixes / bare',
+  'check-accept': 'one plain middleware: accept header / bare',
+  state: 'one plain middleware: TemplateState / bare',
 };
 
 console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode, ${CONNECTIONS} connections, alternating order, ${LAYOUT} server process${PIN ? ', pinned' : ''}`);

@@ -3,6 +3,9 @@
 //   bare       — Koa + koa-session + @koa/router, no plugin
 //   noop       — bare plus one empty async middleware (the floor of any middleware)
 //   then       — bare plus one next().then() middleware (the shape of the plugin's page-view hook)
+//   check-session, check-path, check-accept, state — bare plus one plain middleware doing one of
+//                the plugin's constant steps ('session' in ctx; its path prefixes; the accept
+//                header; the per-request TemplateState)
 //   started    — bare, with a plugin runtime started (opted out) but not mounted
 //   tracking   — bare plus only the plugin's page-view hook (requestTracking) of a started runtime
 //   opted-out  — the plugin mounted, analytics consent off (local statistics on, the default)
@@ -25,9 +28,15 @@ import Router from '@koa/router';
 import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
 import { quiet } from '../lib/common.js';
+import { TemplateState } from '../../src/middleware/template-state.js';
 import { requestTracking } from '../../src/middleware/request-tracking.js';
 
-type Kind = 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
+// The plugin's constant per-request steps one at a time, each as the only middleware of its app.
+const PATHS = { api: '/telemetry/api', pages: '/telemetry', donate: '/support', assets: '/telemetry/assets' };
+const PREFIXES = Object.values(PATHS);
+let checks = 0;
+
+type Kind = 'check-session' | 'check-path' | 'check-accept' | 'state' | 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
 type Telemetry = ReturnType<typeof telemetryPlugin>;
 
 const endpoint = process.argv[2] ?? null;
@@ -40,6 +49,27 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
   let telemetry: Telemetry | null = null;
   if (kind === 'then') {
     app.use((_ctx, next) => next().then(() => undefined));
+  } else if (kind === 'check-session') {
+    app.use((ctx, next) => {
+      if (!('session' in ctx)) checks++;
+      return next();
+    });
+  } else if (kind === 'check-path') {
+    app.use((ctx, next) => {
+      const path = ctx.path;
+      for (let i = 0; i < PREFIXES.length; i++) if (path === PREFIXES[i] || path.startsWith(`${PREFIXES[i]}/`)) checks++;
+      return next();
+    });
+  } else if (kind === 'check-accept') {
+    app.use((ctx, next) => {
+      if (ctx.method === 'GET' && ctx.get('accept').includes('text/html')) checks++;
+      return next();
+    });
+  } else if (kind === 'state') {
+    app.use((ctx, next) => {
+      ctx.state.telemetry = new TemplateState(ctx, PATHS, '1');
+      return next();
+    });
   } else if (kind === 'noop') {
     app.use(async (_ctx, next) => {
       await next();
