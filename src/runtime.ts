@@ -305,7 +305,8 @@ export class TelemetryRuntime {
     // Before anything is awaited: from now on no submission retry is scheduled, whatever finishes later.
     const submissionStopped = this.submission.stop();
     const work = (async () => {
-      await this.scheduler.stop();
+      // A job still running (a heartbeat or submission against a hanging endpoint) gets a quarter.
+      await Promise.race([this.scheduler.stop(), delay(remaining() / 4)]);
       await Promise.race([this.#ready?.catch(() => undefined), delay(remaining())]);
       // Half of what is left at most: a hanging request must not eat the final flush's share.
       await Promise.race([Promise.allSettled([...this.#background]), delay(remaining() / 2)]);
