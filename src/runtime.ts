@@ -252,7 +252,6 @@ export class TelemetryRuntime {
     return this.consent.set(patch);
   }
 
-  /** Exports whatever is queued now; resolves true when everything was accepted. */
   /** Writes buffered local statistics, then exports what is queued; true when the sink took it all. */
   async flush(): Promise<boolean> {
     await this.recorder?.flush(); // never rejects
@@ -303,7 +302,7 @@ export class TelemetryRuntime {
     const deadline = Date.now() + cap;
     const remaining = () => Math.max(deadline - Date.now(), 0);
     // Before anything is awaited: from now on no submission retry is scheduled, whatever finishes later.
-    const submissionStopped = this.submission.stop();
+    const submissionStopped = this.submission.stop().catch(() => undefined);
     const work = (async () => {
       // A job still running (a heartbeat or submission against a hanging endpoint) gets a quarter.
       await Promise.race([this.scheduler.stop(), delay(remaining() / 4)]);
