@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createExampleHost, type ExampleHost } from '../example-host/app.js';
 import { makeTempDir, tempDirFor } from './helpers/tmp.js';
 import { rm } from 'node:fs/promises';
+import { CookieClient } from './helpers/cookie-client.js';
 
 // Make sure no sink or collector is picked up from the environment.
 for (const name of [
@@ -20,55 +21,6 @@ for (const name of [
 }
 
 const quiet = { info() {}, error() {} };
-
-class Client {
-  readonly jar = new Map<string, string>();
-  constructor(readonly base: string) {}
-
-  async request(path: string, init: { method?: string; form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
-    const headers: Record<string, string> = { ...init.headers };
-    if (this.jar.size) headers.cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    let body: string | undefined;
-    if (init.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(init.form).toString();
-    } else if (init.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(init.json);
-    }
-    const res = await fetch(this.base + path, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const cookie of res.headers.getSetCookie()) {
-      const [pair = '', ...attrs] = cookie.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*expires=/i.test(a) && Date.parse(a.split('=')[1]!) < Date.now());
-      if (!value || expired) this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
-    return res;
-  }
-
-  get(path: string, headers?: Record<string, string>): Promise<Response> {
-    return this.request(path, { headers });
-  }
-
-  post(path: string, form: Record<string, string>): Promise<Response> {
-    return this.request(path, { method: 'POST', form });
-  }
-
-  /** The host's CSRF token, read from a page's hidden `_csrf` field. */
-  async csrf(page = '/'): Promise<string> {
-    const html = await (await this.get(page)).text();
-    const m = /name="_csrf" value="([^"]+)"/.exec(html);
-    if (!m) throw new Error(`no _csrf field on ${page}`);
-    return m[1]!;
-  }
-
-  async login(username: string, password = 'demo'): Promise<Response> {
-    return this.post('/login', { username, password });
-  }
-}
 
 interface Ctx {
   host: ExampleHost;
@@ -92,7 +44,7 @@ test.after.always(async () => {
 });
 
 test.serial('signed out: pages redirect to /login, the login form renders', async (t) => {
-  const c = new Client(shared.url);
+  const c = new CookieClient(shared.url);
   const root = await c.get('/');
   t.is(root.status, 302);
   t.is(root.headers.get('location'), '/login');
@@ -110,7 +62,7 @@ test.serial('signed out: pages redirect to /login, the login form renders', asyn
 });
 
 test.serial('login: wrong password is 401 with the form, right password signs in (form and JSON)', async (t) => {
-  const c = new Client(shared.url);
+  const c = new CookieClient(shared.url);
   const wrong = await c.login('alice', 'nope');
   t.is(wrong.status, 401);
   const body = await wrong.text();
@@ -125,7 +77,7 @@ test.serial('login: wrong password is 401 with the form, right password signs in
   t.is(dash.status, 200);
   t.regex(await dash.text(), /Welcome back, alice/);
 
-  const j = new Client(shared.url);
+  const j = new CookieClient(shared.url);
   const res = await j.request('/login', { json: { username: 'admin', password: 'demo' } });
   t.is(res.status, 303);
   t.is((await j.get('/')).status, 200);
@@ -135,7 +87,7 @@ test.serial('login: wrong password is 401 with the form, right password signs in
 });
 
 test.serial('projects, timer, dashboard, reports and CSV export', async (t) => {
-  const c = new Client(shared.url);
+  const c = new CookieClient(shared.url);
   t.is((await c.login('admin')).status, 303);
 
   // CSRF: a state-changing form without the token is refused.
@@ -198,7 +150,7 @@ test.serial('projects, timer, dashboard, reports and CSV export', async (t) => {
 });
 
 test.serial('settings: preferences are saved per user; admin settings are admin-only', async (t) => {
-  const alice = new Client(shared.url);
+  const alice = new CookieClient(shared.url);
   await alice.login('alice');
   const csrf = await alice.csrf('/settings');
   t.is((await alice.post('/settings', { _csrf: csrf, week_start: 'sunday', duration_format: 'decimal' })).status, 303);
@@ -214,7 +166,7 @@ test.serial('settings: preferences are saved per user; admin settings are admin-
   t.is(forbiddenJson.status, 403);
   t.deepEqual(Object.keys(((await forbiddenJson.json()) as { error: object }).error).sort(), ['code', 'message']);
 
-  const admin = new Client(shared.url);
+  const admin = new CookieClient(shared.url);
   await admin.login('admin');
   const adminPage = await admin.get('/admin/settings');
   t.is(adminPage.status, 200);
@@ -224,7 +176,7 @@ test.serial('settings: preferences are saved per user; admin settings are admin-
 });
 
 test.serial('unknown routes render a 404 page (or JSON)', async (t) => {
-  const c = new Client(shared.url);
+  const c = new CookieClient(shared.url);
   const html = await c.get('/no/such/page');
   t.is(html.status, 404);
   t.regex(await html.text(), /Page not found/);
@@ -234,12 +186,12 @@ test.serial('unknown routes render a 404 page (or JSON)', async (t) => {
 });
 
 test.serial("the plugin's own routes are mounted by its middleware: usage-stats status is admin-only", async (t) => {
-  const anon = new Client(shared.url);
+  const anon = new CookieClient(shared.url);
   t.is((await anon.get('/api/v1/usage-stats/status', { accept: 'application/json' })).status, 401);
-  const alice = new Client(shared.url);
+  const alice = new CookieClient(shared.url);
   await alice.login('alice');
   t.is((await alice.get('/api/v1/usage-stats/status', { accept: 'application/json' })).status, 403);
-  const admin = new Client(shared.url);
+  const admin = new CookieClient(shared.url);
   await admin.login('admin');
   const res = await admin.get('/api/v1/usage-stats/status', { accept: 'application/json' });
   t.is(res.status, 200);
@@ -250,7 +202,7 @@ test.serial("the plugin's own routes are mounted by its middleware: usage-stats 
 });
 
 test.serial('support: every entry point and the modal are on the pages; a CSV export is counted and queues the after_report prompt', async (t) => {
-  const c = new Client(shared.url);
+  const c = new CookieClient(shared.url);
   await c.login('alice');
   const html = { accept: 'text/html' };
   const dash = await (await c.get('/', html)).text();
@@ -279,12 +231,12 @@ test.serial('support: every entry point and the modal are on the pages; a CSV ex
   t.regex(next, /data-support-stat="reports_generated"><dd>2<\/dd>/);
 
   // Signed out: none of it.
-  const anonymous = await (await new Client(shared.url).get('/login', html)).text();
+  const anonymous = await (await new CookieClient(shared.url).get('/login', html)).text();
   t.notRegex(anonymous, /data-support-(open|modal|toasts)/);
 });
 
 test.serial('logout ends the session', async (t) => {
-  const c = new Client(shared.url);
+  const c = new CookieClient(shared.url);
   await c.login('alice');
   const csrf = await c.csrf('/');
   t.is((await c.post('/logout', { _csrf: 'wrong' })).status, 403);
@@ -315,7 +267,7 @@ test('host and plugin migrations coexist in host.sqlite3, and a restart on the s
   t.is(Number(((await second.db('telemetry_knex_migrations').count({ n: '*' }).first()) as { n: number }).n), Number(pluginMigrations.n));
   t.is(Number(((await second.db('users').count({ n: '*' }).first()) as { n: number }).n), 2, 'demo users seeded once');
   const { url } = await second.listen();
-  const c = new Client(url);
+  const c = new CookieClient(url);
   t.is((await c.login('admin')).status, 303);
   t.is((await c.get('/')).status, 200);
 

@@ -18,6 +18,7 @@ import { createTestDatabase } from './helpers/databases.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { waitUntil } from './helpers/submission-receiver.js';
+import { CookieClient } from './helpers/cookie-client.js';
 
 const HOUR = 3_600_000;
 const tick = () => new Promise<void>((done) => setImmediate(done));
@@ -333,31 +334,6 @@ test('localStats: false records nothing at all (events, page views, start/stop)'
 
 // ------------------------------------------------------------------------------------ example host
 
-class Browserless {
-  readonly jar = new Map<string, string>();
-  constructor(readonly base: string) {}
-  async request(path: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
-    const headers: Record<string, string> = { ...init.headers };
-    if (this.jar.size) headers.cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
-    let body: string | undefined;
-    if (init.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(init.form).toString();
-    }
-    const res = await fetch(this.base + path, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const cookie of res.headers.getSetCookie()) {
-      const pair = cookie.split(';')[0]!;
-      const eq = pair.indexOf('=');
-      this.jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-    return res;
-  }
-  async csrf(page: string): Promise<string> {
-    const html = await (await this.request(page)).text();
-    return /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
-  }
-}
-
 test("the example host's real actions (login, project, timers, report export, errors from its error handler) show up locally", async (t) => {
   const dataDir = await tempDirFor(t);
   const example = await createExampleHost({ dataDir, logger: { info() {}, error() {} }, telemetry: { env: {}, jobs: false, recorder: { intervalMs: 20 } } });
@@ -366,7 +342,7 @@ test("the example host's real actions (login, project, timers, report export, er
     await server.close();
     await example.close();
   });
-  const client = new Browserless(server.url);
+  const client = new CookieClient(server.url);
   t.is((await client.request('/login', { form: { username: 'admin', password: 'demo' } })).status, 303);
   const csrf = await client.csrf('/projects');
   t.is((await client.request('/projects', { form: { _csrf: csrf, name: 'Website' } })).status, 303);
