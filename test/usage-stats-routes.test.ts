@@ -7,41 +7,16 @@ import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../src/db/tables.js';
 import { CHART_DAYS } from '../src/stats/service.js';
 import { HEADERS, verifySignature } from '../src/stats/submission-protocol.js';
-import type { Logger } from '../src/types.js';
-import { startHostApp, type HostApp } from './helpers/host-app.js';
-import { startSubmissionReceiver, waitUntil, type SubmissionReceiver } from './helpers/submission-receiver.js';
-import { tempDirFor } from './helpers/tmp.js';
+import type { HostApp } from './helpers/host-app.js';
+import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
+import { startReceiverHost } from './helpers/receiver-host.js';
 
 const API = '/api/v1/usage-stats';
 const DAY = 86_400_000;
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-interface Harness {
-  app: HostApp;
-  receiver: SubmissionReceiver;
-  clock: { offset: number };
-  dataDir: string;
-}
-
-async function setup(t: ExecutionContext, telemetry: Record<string, unknown> = {}): Promise<Harness> {
-  const clock = { offset: 0 };
-  const receiver = await startSubmissionReceiver({ nowMs: () => Date.now() + clock.offset });
-  t.teardown(() => receiver.close());
-  const dataDir = await tempDirFor(t);
-  const app = await startHostApp({
-    telemetry: {
-      dataDir,
-      logger: silent,
-      collector: { url: receiver.url },
-      submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 },
-      recorder: { intervalMs: 20 },
-      now: () => new Date(Date.now() + clock.offset),
-      ...telemetry,
-    },
-  });
-  t.teardown(() => app.close());
-  return { app, receiver, clock, dataDir };
-}
+/** A host submitting to a real receiver; one attempt per submission, so failures show at once. */
+const setup = (t: ExecutionContext, telemetry: Record<string, unknown> = {}) =>
+  startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 }, ...telemetry });
 
 /** The page's CSRF token (the <meta> the plugin renders), with the session cookie in the host's jar. */
 async function csrfToken(app: HostApp): Promise<string> {

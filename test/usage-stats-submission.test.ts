@@ -14,7 +14,8 @@ import { heartbeatMinuteOfDay } from '../src/jobs/heartbeat.js';
 import type { Logger } from '../src/types.js';
 import { disallowNetwork, nock, restoreNetwork } from './helpers/no-network.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
-import { startSubmissionReceiver, waitUntil, type SubmissionReceiver, type SubmissionReceiverOptions } from './helpers/submission-receiver.js';
+import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
+import { startReceiverHost } from './helpers/receiver-host.js';
 import { tempDirFor } from './helpers/tmp.js';
 
 const DAY = 86_400_000;
@@ -26,39 +27,6 @@ test.after.always(restoreNetwork);
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-interface Harness {
-  app: HostApp;
-  receiver: SubmissionReceiver;
-  clock: { offset: number };
-  dataDir: string;
-}
-
-/**
- * A host whose plugin submits to a real receiver. The clock can be moved forward so that events
- * tracked "today" fall into the reported period (the last 7 whole UTC days); the receiver's skew
- * check follows the same clock.
- */
-async function withReceiver(t: ExecutionContext, telemetry: Record<string, unknown> = {}, receiverOptions: SubmissionReceiverOptions = {}): Promise<Harness> {
-  const { registrationKey, ...rest } = telemetry as { registrationKey?: string };
-  const clock = { offset: 0 };
-  const receiver = await startSubmissionReceiver({ nowMs: () => Date.now() + clock.offset, ...receiverOptions });
-  t.teardown(() => receiver.close());
-  const dataDir = await tempDirFor(t);
-  const app = await startHostApp({
-    telemetry: {
-      dataDir,
-      logger: silent,
-      submission: { retryBaseMs: 20, maxAttempts: 3, timeoutMs: 2_000 },
-      recorder: { intervalMs: 20 },
-      now: () => new Date(Date.now() + clock.offset),
-      ...rest,
-      collector: { url: receiver.url, registrationKey: registrationKey ?? null },
-    },
-  });
-  t.teardown(() => app.close());
-  return { app, receiver, clock, dataDir };
-}
 
 /** A host whose plugin submits to `collectorUrl` (nock-intercepted). */
 async function withCollector(t: ExecutionContext, collectorUrl: string, telemetry: Record<string, unknown> = {}): Promise<HostApp> {
@@ -100,7 +68,7 @@ function nockRegister(url: string) {
 // ====================================================================================== happy path
 
 test('happy path: registers once, then sends a signed, schema-valid submission; events marked submitted after the 2xx', async (t) => {
-  const { app, receiver, clock, dataDir } = await withReceiver(t, { registrationKey: 'app-level-key' });
+  const { app, receiver, clock, dataDir } = await startReceiverHost(t, { collector: { registrationKey: 'app-level-key' } });
   app.telemetry.track('timer.started', { source: 'web' });
   app.telemetry.track('timer.started', { source: 'api' });
   app.telemetry.track('report.exported', { format: 'csv' });
@@ -167,7 +135,7 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
 });
 
 test('the collector URL may carry a path (a collector mounted below a prefix, like collectorPlugin({ mountPath }))', async (t) => {
-  const { app, receiver } = await withReceiver(t, {}, { prefix: '/collector' });
+  const { app, receiver } = await startReceiverHost(t, {}, { prefix: '/collector' });
   t.true(receiver.url.endsWith('/collector'));
   await app.telemetry.consent.set({ usageStats: true });
   await waitUntil(async () => (await ledgerRows(app)).length >= 1, 3_000, 'an attempt');
@@ -177,7 +145,7 @@ test('the collector URL may carry a path (a collector mounted below a prefix, li
 });
 
 test('events are marked submitted only after a 2xx: a failed attempt leaves them pending, the next success marks them', async (t) => {
-  const { app, receiver, clock } = await withReceiver(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } });
+  const { app, receiver, clock } = await startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } });
   receiver.script('submit', [503]);
   app.telemetry.track('timer.started', {});
   await waitUntil(async () => (await submittedFlags(app)).length >= 2, 3_000, 'events written');
@@ -196,7 +164,7 @@ test('events are marked submitted only after a 2xx: a failed attempt leaves them
 });
 
 test('exactly one submission right after opt-in; opting in again (no change) sends nothing more', async (t) => {
-  const { app, receiver } = await withReceiver(t);
+  const { app, receiver } = await startReceiverHost(t);
   await app.telemetry.consent.set({ analytics: true });
   await sleep(100);
   t.is(receiver.requestsOf('submit').length, 0, 'analytics consent alone sends no usage statistics');
@@ -209,7 +177,7 @@ test('exactly one submission right after opt-in; opting in again (no change) sen
 });
 
 test('changing only the analytics category (usage statistics already on) does not send the weekly summary again', async (t) => {
-  const { app, receiver } = await withReceiver(t);
+  const { app, receiver } = await startReceiverHost(t);
   await app.telemetry.consent.set({ usageStats: true });
   await receiver.waitFor(() => receiver.accepted.length === 1, 3_000, 'submission after opt-in');
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'ledger');
@@ -223,7 +191,7 @@ test('changing only the analytics category (usage statistics already on) does no
 });
 
 test('a 401 for clock skew does not lock the installation out: with the clock right again it submits with its secret', async (t) => {
-  const { app, receiver, clock } = await withReceiver(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } }, { nowMs: () => Date.now() });
+  const { app, receiver, clock } = await startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } }, { nowMs: () => Date.now() });
   await app.telemetry.consent.set({ usageStats: true });
   await receiver.waitFor(() => receiver.accepted.length === 1, 3_000, 'registered and submitted');
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'ledger');
@@ -243,7 +211,7 @@ test('a 401 for clock skew does not lock the installation out: with the clock ri
 });
 
 test('a 401 for clock skew on the erasure request keeps the registration, so delete-all can be repeated and reach the collector', async (t) => {
-  const { app, receiver, clock } = await withReceiver(t, {}, { nowMs: () => Date.now() });
+  const { app, receiver, clock } = await startReceiverHost(t, {}, { nowMs: () => Date.now() });
   await app.telemetry.consent.set({ usageStats: true });
   await receiver.waitFor(() => receiver.accepted.length === 1, 3_000, 'registered and submitted');
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'ledger');
@@ -551,7 +519,7 @@ test.serial('TELEMETRY_DEBUG=1: the payload is printed, nothing is sent', async 
 // ====================================================================================== the weekly job
 
 test('the weekly job is scheduled for the next Monday at the install\'s own minute, and running it submits', async (t) => {
-  const { app, receiver } = await withReceiver(t, { jobs: true });
+  const { app, receiver } = await startReceiverHost(t, { jobs: true });
   const jobs = app.telemetry.status().jobs;
   const job = jobs.find((j) => j.name === SUBMISSION_JOB);
   t.truthy(job, `jobs: ${jobs.map((j) => j.name).join(', ')}`);
