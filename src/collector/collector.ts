@@ -2,7 +2,6 @@
 // migrations, jobs) and stop() (jobs, SMTP pool, the collector's own database). Construction does
 // no I/O.
 import type { Knex } from 'knex';
-import schedule from 'node-schedule';
 import type { ResolvedCollectorOptions } from './options.js';
 import { openCollectorDatabase, type CollectorDatabase } from './storage/database.js';
 import { migrateCollector } from './storage/migrations.js';
@@ -32,21 +31,15 @@ export interface MaintenanceResult {
 
 /** Every Monday at 08:00 (server local time). */
 export function weeklyRule(): JobRule {
-  const rule = new schedule.RecurrenceRule();
+  const rule = dailyAt(8, 0);
   rule.dayOfWeek = 1;
-  rule.hour = 8;
-  rule.minute = 0;
-  rule.second = 0;
   return rule;
 }
 
 /** The 1st of every month at 08:00 (server local time). */
 export function monthlyRule(): JobRule {
-  const rule = new schedule.RecurrenceRule();
+  const rule = dailyAt(8, 0);
   rule.date = 1;
-  rule.hour = 8;
-  rule.minute = 0;
-  rule.second = 0;
   return rule;
 }
 
