@@ -13,6 +13,7 @@ import { startReceiverHost } from './helpers/receiver-host.js';
 
 const API = '/api/v1/usage-stats';
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 /** A host submitting to a real receiver; one attempt per submission, so failures show at once. */
 const setup = (t: ExecutionContext, telemetry: Record<string, unknown> = {}) =>
@@ -199,7 +200,17 @@ test('/local: installation, consent, kill switch, totals, this week, 30 days per
   t.is(local.last_submission, null);
 });
 
+/**
+ * Uptime hours are noted on the real clock: a test that compares two payloads taken seconds apart
+ * must not straddle the top of an hour (the second would count one more hour, rightly).
+ */
+async function awayFromTheHour(marginMs = 20_000): Promise<void> {
+  const untilNextHour = HOUR - (Date.now() % HOUR);
+  if (untilNextHour < marginMs) await new Promise((done) => setTimeout(done, untilNextHour + 50));
+}
+
 test('/preview is exactly the payload the next submission sends (compared with what the receiver got)', async (t) => {
+  await awayFromTheHour();
   const { app, receiver, clock } = await setup(t);
   app.telemetry.track('timer.started', { source: 'web' });
   app.telemetry.track('timer.stopped', { duration_minutes: 5 });
