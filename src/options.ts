@@ -161,6 +161,8 @@ export const optionsSchema = z.object({
     .default({ ...DEFAULT_MOUNT_PATHS }),
   logger: loggerSchema,
   debug: z.boolean().default(false),
+  /** Also treat a request's `DNT: 1` header as an opt-out for that request (`Sec-GPC: 1` always is). */
+  honorDnt: z.boolean().default(false),
   localStats: z.boolean().default(true),
   retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   /** Host-supplied booleans for the weekly summary (e.g. { sso_enabled: true }). */

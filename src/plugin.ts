@@ -15,7 +15,9 @@ import { requestTracking } from './middleware/request-tracking.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
 import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
-import { TemplateState } from './middleware/template-state.js';
+import { TemplateState, type UserPrivacyView } from './middleware/template-state.js';
+import { hasPrivacySignal } from './middleware/privacy-signals.js';
+import { userPrivacyRouter } from './routes/user-privacy.js';
 import { supportRouter } from './routes/support.js';
 import { supportRequestApi, supportTemplateState } from './middleware/support.js';
 import type { SupportApi } from './support/service.js';
@@ -44,6 +46,12 @@ export interface TelemetryHandle {
   readonly templatesPath: string;
   /** Support counter and the local support funnel (SPEC §7). */
   readonly support: SupportApi;
+  /** Each signed-in user's own choice about detailed analytics (stored in the plugin's tables). */
+  readonly users: {
+    optOut(userId: string | number): Promise<void>;
+    optIn(userId: string | number): Promise<void>;
+    isOptedOut(userId: string | number): Promise<boolean>;
+  };
   /** The wired parts, for the package's own CLI and tests. */
   readonly runtime: TelemetryRuntime;
 }
@@ -65,7 +73,26 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     return false;
   };
 
-  const routers = [assetsRouter(mountPath.assets), usageStatsRouter(runtime), pagesRouter(runtime), supportRouter(runtime)];
+  const honorDnt = options.honorDnt;
+  const privacyView = (ctx: Context): UserPrivacyView | null => {
+    const user = currentUser(ctx, options.getUser);
+    if (!user) return null;
+    return { analytics: !runtime.userPrivacy.isOptedOut(user.id), gpc: hasPrivacySignal(ctx, honorDnt), installationAnalytics: runtime.consent.isGranted('analytics') };
+  };
+  // Asked only when a page view would be exported: the request's signal, then the user's own choice.
+  const mayExportRequest = (ctx: Context): boolean => {
+    if (hasPrivacySignal(ctx, honorDnt)) return false;
+    const user = currentUser(ctx, options.getUser);
+    return user === null || !runtime.userPrivacy.isOptedOut(user.id);
+  };
+
+  const routers = [
+    assetsRouter(mountPath.assets),
+    userPrivacyRouter(options, { ready: () => runtime.ready(), setUserOptOut: (id, out) => runtime.setUserOptOut(id, out), privacyView }),
+    usageStatsRouter(runtime),
+    pagesRouter(runtime, privacyView),
+    supportRouter(runtime),
+  ];
   const supportDeps = { options, service: runtime.support };
   const prepareSupport = supportTemplateState(supportDeps);
   const errors = jsonErrors(options.logger);
@@ -95,8 +122,10 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
         if (!api) {
           const ctx = this;
           api = {
-            track: (event: string, props?: Record<string, unknown>) => runtime.track(event, props, currentUser(ctx, options.getUser), ctx.header['user-agent']),
-            identify: (traits?: Record<string, unknown>) => runtime.track('user.identified', traits, currentUser(ctx, options.getUser), ctx.header['user-agent']),
+            track: (event: string, props?: Record<string, unknown>) =>
+              runtime.track(event, props, currentUser(ctx, options.getUser), ctx.header['user-agent'], hasPrivacySignal(ctx, honorDnt)),
+            identify: (traits?: Record<string, unknown>) =>
+              runtime.track('user.identified', traits, currentUser(ctx, options.getUser), ctx.header['user-agent'], hasPrivacySignal(ctx, honorDnt)),
             support: supportRequestApi(ctx, supportDeps),
           };
           this[REQUEST_API] = api;
@@ -106,14 +135,14 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     });
   };
 
-  const tracked = requestTracking(runtime.analytics);
+  const tracked = requestTracking(runtime.analytics, mayExportRequest);
   const passThrough = (_ctx: Context, next: Next): Promise<void> => next();
   // Runs on every host request: a plain function (no async frame of its own), constant work before next().
   const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
     extendContext(ctx.app);
     runtime.autoStart();
-    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION);
+    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, privacyView);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
     if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
@@ -138,6 +167,11 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     migrationsTableName: MIGRATIONS_TABLE,
     templatesPath: TEMPLATES_PATH,
     support: runtime.support,
+    users: {
+      optOut: async (userId: string | number) => void (await runtime.setUserOptOut(userId, true)),
+      optIn: async (userId: string | number) => void (await runtime.setUserOptOut(userId, false)),
+      isOptedOut: (userId: string | number) => runtime.isUserOptedOut(userId),
+    },
     runtime,
   }) as TelemetryHandle;
 }

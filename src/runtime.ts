@@ -10,6 +10,8 @@ import { InstallationFile } from './installation/installation-file.js';
 import { ConsentStore, type ConsentPatch } from './installation/consent.js';
 import { SettingsRepository } from './installation/settings-repository.js';
 import { Pseudonymizer } from './installation/pseudonym.js';
+import { UserPrivacyRepository } from './installation/user-privacy-repository.js';
+import { UserPrivacyStore } from './installation/user-privacy.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateLatest } from './db/migration-source.js';
 import { detectEnvironment, type RuntimeEnvironment } from './telemetry/environment.js';
@@ -72,6 +74,7 @@ export class TelemetryRuntime {
   readonly userAgents = new UserAgentCache();
   readonly database: DatabaseHandle;
   readonly consent: ConsentStore;
+  readonly userPrivacy: UserPrivacyStore;
   readonly analytics: AnalyticsLayer;
   readonly base: BaseLayer;
   readonly scheduler: JobScheduler;
@@ -99,6 +102,7 @@ export class TelemetryRuntime {
     this.settings = new SettingsRepository(this.database.knex);
     this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now);
     if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
+    this.userPrivacy = new UserPrivacyStore(new UserPrivacyRepository(this.database.knex), now);
     this.analytics = new AnalyticsLayer({
       guard: this.guard,
       consent: this.consent,
@@ -106,6 +110,7 @@ export class TelemetryRuntime {
       environment: this.environment,
       appVersion: options.appVersion,
       userAgents: this.userAgents,
+      userOptOuts: this.userPrivacy,
       intakeCap: options.export.intakeCap,
       logger,
     });
@@ -162,7 +167,7 @@ export class TelemetryRuntime {
       settings: options.support,
       appName: options.appName,
       donatePath: options.mountPath.donate,
-      track: (name, props, user) => this.track(name, props, user),
+      track: (name, props, user, privacySignal) => this.track(name, props, user, undefined, privacySignal),
       isReady: () => this.isReady,
       now,
       logger,
@@ -210,6 +215,8 @@ export class TelemetryRuntime {
     await migrateLatest(this.knex);
     const data = await this.file.load();
     await this.consent.load();
+    // Before anything can be exported: a user's stored opt-out holds from the first event on.
+    await this.userPrivacy.load();
     this.sink = this.killSwitch.disabled
       ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
       : createOtlpSink(this.#sinkConfig(data.install_id));
@@ -242,9 +249,20 @@ export class TelemetryRuntime {
     };
   }
 
-  track(name: string, props: Record<string, unknown> | undefined, user: TelemetryUser | null | undefined, userAgent?: string): boolean {
+  track(name: string, props: Record<string, unknown> | undefined, user: TelemetryUser | null | undefined, userAgent?: string, privacySignal = false): boolean {
     this.autoStart();
-    return this.analytics.track(name, props, user?.id ?? null, userAgent);
+    return this.analytics.track(name, props, user?.id ?? null, userAgent, privacySignal);
+  }
+
+  /** A signed-in user's own choice about detailed analytics (stored in the host's database). */
+  async setUserOptOut(userId: string | number, optedOut: boolean): Promise<boolean> {
+    await this.ready();
+    return this.userPrivacy.set(userId, optedOut);
+  }
+
+  async isUserOptedOut(userId: string | number): Promise<boolean> {
+    await this.ready();
+    return this.userPrivacy.isOptedOut(userId);
   }
 
   async setConsent(patch: ConsentPatch): Promise<ConsentState> {

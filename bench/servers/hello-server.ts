@@ -88,7 +88,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
       // to separate request-path cost from background work.
       ...(process.env.BENCH_EXPERIMENT === 'quiet-background' || kind === 'quiet' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
     });
-    if (kind === 'tracking') app.use(requestTracking(telemetry.runtime.analytics));
+    if (kind === 'tracking') app.use(requestTracking(telemetry.runtime.analytics, () => true));
     else if (kind !== 'started') app.use(telemetry);
     await telemetry.ready();
     await telemetry.consent.set({ analytics: kind === 'opted-in' });

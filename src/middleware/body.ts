@@ -2,6 +2,7 @@
 // otherwise parsed here with co-body under a small limit. Malformed → 400, too large → 413.
 import type { Context, Next } from 'koa';
 import coBody from 'co-body';
+import type { z } from 'zod';
 import { HttpError } from './errors.js';
 
 export const DEFAULT_BODY_LIMIT = '16kb';
@@ -29,4 +30,15 @@ export function parseJsonBody(limit = DEFAULT_BODY_LIMIT) {
     (ctx as unknown as Record<symbol, unknown>)[BODY] = body;
     await next();
   };
+}
+
+/** Parses a body or query with its schema; a mismatch is a 400 naming the first bad field, with every issue listed. */
+export function validateInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.length ? issue.path.join('.') : what;
+    throw new HttpError(400, 'invalid_request', `${field}: ${issue.message}`, parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  }
+  return parsed.data;
 }

@@ -18,22 +18,25 @@ function statusOf(ctx: Context, error: unknown): number {
   return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
 }
 
-export function trackRequest(analytics: AnalyticsLayer, ctx: Context, error?: unknown): void {
+/** False when this request's page view must stay local: a privacy signal, or a user who opted out. */
+export type MayExportRequest = (ctx: Context) => boolean;
+
+export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport: MayExportRequest, error?: unknown): void {
   try {
     const route = routeTemplateOf(ctx);
-    if (analytics.countPageView(route)) analytics.exportPageView(route, ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
+    if (analytics.countPageView(route) && mayExport(ctx)) analytics.exportPageView(route, ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
   } catch {
     // Counting a page view must never affect the response.
   }
 }
 
-export function requestTracking(analytics: AnalyticsLayer) {
+export function requestTracking(analytics: AnalyticsLayer, mayExport: MayExportRequest) {
   // A plain function with one .then(): this runs on every host request, so no extra async frame.
   return function telemetryRequestTracking(ctx: Context, next: Next): Promise<void> {
     return next().then(
-      () => trackRequest(analytics, ctx),
+      () => trackRequest(analytics, ctx, mayExport),
       (err: unknown) => {
-        trackRequest(analytics, ctx, err ?? new Error('non-error thrown'));
+        trackRequest(analytics, ctx, mayExport, err ?? new Error('non-error thrown'));
         throw err;
       },
     );

@@ -11,12 +11,28 @@ export interface TemplatePaths {
   assets: string;
 }
 
+/** What the user privacy partial shows: the signed-in user's own choice and the request's signal. */
+export interface UserPrivacyView {
+  /** The user's own choice: true unless they opted out. */
+  analytics: boolean;
+  /** The request carries Global Privacy Control (or DNT, when the host honours it). */
+  gpc: boolean;
+  /** Whether the installation's admin turned detailed analytics on at all. */
+  installationAnalytics: boolean;
+}
+
 export class TemplateState {
   constructor(
     private readonly ctx: Context,
     readonly paths: TemplatePaths,
     private readonly assetVersion: string,
+    private readonly privacyOf: ((ctx: Context) => UserPrivacyView | null) | null = null,
   ) {}
+
+  /** The signed-in user's privacy view (null when signed out), computed only when a template reads it. */
+  get privacy(): UserPrivacyView | null {
+    return this.privacyOf === null ? null : this.privacyOf(this.ctx);
+  }
 
   get csrfToken(): string {
     return csrfToken(this.ctx);

@@ -22,6 +22,7 @@ export function assetFiles(): Record<string, string> {
     'telemetry.js': own('telemetry.js'),
     'stats.js': own('stats.js'),
     'settings.js': own('settings.js'),
+    'user-privacy.js': own('user-privacy.js'),
     'support.css': own('support.css'),
     'support.js': own('support.js'),
     'chart.umd.min.js': chartJsPath(),

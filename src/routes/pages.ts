@@ -3,7 +3,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { TelemetryRuntime } from '../runtime.js';
-import { requireAdmin } from '../middleware/auth.js';
+import { requireAdmin, requireUser } from '../middleware/auth.js';
+import type { UserPrivacyView } from '../middleware/template-state.js';
 import { HttpError } from '../middleware/errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
 import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
@@ -19,7 +20,7 @@ export async function readPolicyTemplate(): Promise<string> {
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
 }
 
-export function pagesRouter(runtime: TelemetryRuntime): Router {
+export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Context) => UserPrivacyView | null): Router {
   const { options } = runtime;
   const router = new Router({ prefix: options.mountPath.pages });
 
@@ -45,9 +46,20 @@ export function pagesRouter(runtime: TelemetryRuntime): Router {
       await render(ctx, 'telemetry/error.njk', { pageTitle: 'Not available', error: err }, err.status);
     }
   });
-  router.use(requireAdmin(options.getUser, options.isAdmin));
+  // Deny by default: every page names its guard; only /me is open to any signed-in user.
+  const admin = requireAdmin(options.getUser, options.isAdmin);
 
-  router.get('/settings', async (ctx) => {
+  // The signed-in user's own privacy page: their choice about detailed analytics, and what stays local.
+  router.get('/me', requireUser(options.getUser), async (ctx) => {
+    try {
+      await runtime.ready();
+    } catch {
+      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
+    }
+    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: privacyView(ctx), appName: ctx.state.appName ?? options.appName });
+  });
+
+  router.get('/settings', admin, async (ctx) => {
     await runtime.ready().catch(() => undefined);
     const status = runtime.status();
     await render(ctx, 'telemetry/settings.njk', {
@@ -65,11 +77,11 @@ export function pagesRouter(runtime: TelemetryRuntime): Router {
   });
 
   // The bundled template, shown to admins until the host publishes its own (privacyPolicyUrl).
-  router.get('/privacy-policy', async (ctx) => {
+  router.get('/privacy-policy', admin, async (ctx) => {
     await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: 'Privacy policy (template)', policy: await readPolicyTemplate() });
   });
 
-  router.get('/stats', async (ctx) => {
+  router.get('/stats', admin, async (ctx) => {
     try {
       await runtime.ready();
     } catch {

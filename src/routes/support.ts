@@ -9,6 +9,7 @@ import type { TelemetryRuntime } from '../runtime.js';
 import { requireUser, currentUser } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { HttpError } from '../middleware/errors.js';
+import { hasPrivacySignal } from '../middleware/privacy-signals.js';
 import { jsonBody, parseJsonBody } from '../middleware/body.js';
 import { applyPromptDecision, hostSupportInputs, promptSessionState, supportSession } from '../middleware/support.js';
 import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
@@ -84,6 +85,7 @@ export function supportRouter(runtime: TelemetryRuntime): Router {
       source: body.source ?? null,
       isSupporter: host.isSupporter,
       stats: host.stats,
+      privacySignal: hasPrivacySignal(ctx, options.honorDnt),
     });
     if (!stored) throw new HttpError(503, 'unavailable', 'The event could not be stored right now; try again later.');
     ctx.status = 202;

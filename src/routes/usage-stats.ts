@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { TelemetryRuntime } from '../runtime.js';
 import { requireAdmin } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
-import { jsonBody, parseJsonBody } from '../middleware/body.js';
+import { jsonBody, parseJsonBody, validateInput as validate } from '../middleware/body.js';
 import { HttpError } from '../middleware/errors.js';
 import { CONSENT_CATEGORIES } from '../types.js';
 
@@ -20,16 +20,6 @@ const ledgerQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });
-
-function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.length ? issue.path.join('.') : what;
-    throw new HttpError(400, 'invalid_request', `${field}: ${issue.message}`, parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
-  }
-  return parsed.data;
-}
 
 const csrfFromBody = (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf;
 

@@ -71,13 +71,13 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     return this.#events.length;
   }
 
-  recordEvent(name: string, props: EventProps, occurredAt: Date): void {
+  recordEvent(name: string, props: EventProps, occurredAt: Date, localOnly = false): void {
     if (this.#stopped) return;
     if (this.#events.length >= this.options.cap) {
       this.#events.shift();
       this.dropped++;
     }
-    this.#events.push({ event_type: name, occurred_at: occurredAt, metadata: JSON.stringify(props) });
+    this.#events.push({ event_type: name, occurred_at: occurredAt, metadata: JSON.stringify(props), local_only: localOnly });
     if (this.#events.length >= this.options.batchSize) void this.flush();
   }
 

@@ -9,6 +9,8 @@ export interface EventRow {
   event_type: string;
   occurred_at: Date;
   metadata: string;
+  /** Never leaves the installation: from an opted-out user or a request with Global Privacy Control. */
+  local_only?: boolean;
 }
 
 export interface PageviewIncrement {
@@ -23,6 +25,7 @@ export interface StoredEvent {
   occurred_at: string;
   metadata: Record<string, unknown>;
   submitted_at: string | null;
+  local_only: boolean;
 }
 
 export interface LedgerEntry {
@@ -119,7 +122,9 @@ export class UsageStatsRepository {
       .min({ first_at: 'occurred_at' })
       .max({ last_at: 'occurred_at' })
       .first()) as { events: number | string; first_at: unknown; last_at: unknown };
-    const pending = (await this.db(TABLES.usageEvents).whereNull('submitted_at').count({ n: '*' }).first()) as { n: number | string };
+    const pending = (await this.db(TABLES.usageEvents).whereNull('submitted_at').andWhere('local_only', false).count({ n: '*' }).first()) as {
+      n: number | string;
+    };
     return { events: Number(row.events), unsubmitted: Number(pending.n), first_at: isoFromDb(row.first_at), last_at: isoFromDb(row.last_at) };
   }
 
@@ -128,7 +133,9 @@ export class UsageStatsRepository {
    * same events are later marked submitted — and events recorded meanwhile are not.
    */
   async unsubmittedSummary(start: Date, end: Date): Promise<{ maxId: number; counts: Record<string, number>; errorCount: number }> {
-    const inPeriod = (q: Knex.QueryBuilder) => q.whereNull('submitted_at').andWhere('occurred_at', '>=', start).andWhere('occurred_at', '<', end);
+    // Local-only events (an opted-out user, a Global Privacy Control request) are never counted.
+    const inPeriod = (q: Knex.QueryBuilder) =>
+      q.whereNull('submitted_at').andWhere('local_only', false).andWhere('occurred_at', '>=', start).andWhere('occurred_at', '<', end);
     const max = (await inPeriod(this.db(TABLES.usageEvents)).max({ id: 'id' }).first()) as { id: number | string | null };
     const maxId = Number(max?.id ?? 0);
     const rows = (await inPeriod(this.db(TABLES.usageEvents))
@@ -154,6 +161,7 @@ export class UsageStatsRepository {
   async markSubmitted(start: Date, end: Date, maxId: number, at: Date): Promise<number> {
     return this.db(TABLES.usageEvents)
       .whereNull('submitted_at')
+      .andWhere('local_only', false)
       .andWhere('occurred_at', '>=', start)
       .andWhere('occurred_at', '<', end)
       .andWhere('id', '<=', maxId)
@@ -191,6 +199,7 @@ export class UsageStatsRepository {
         occurred_at: iso(row.occurred_at),
         metadata: jsonObjectFromDb(row.metadata),
         submitted_at: isoFromDb(row.submitted_at),
+        local_only: row.local_only === true || row.local_only === 1,
       }));
     }
   }

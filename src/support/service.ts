@@ -23,7 +23,8 @@ export interface SupportServiceDeps {
   appName: string;
   donatePath: string;
   /** The consent gate: records locally, exports only with analytics consent. */
-  track: (name: string, props: Record<string, unknown>, user: TelemetryUser) => boolean;
+  /** `privacySignal`: the request carried Global Privacy Control; the event stays local. */
+  track: (name: string, props: Record<string, unknown>, user: TelemetryUser, privacySignal: boolean) => boolean;
   /** False until the plugin's migrations ran (before that the tables may not exist). */
   isReady: () => boolean;
   now: () => Date;
@@ -59,6 +60,8 @@ export interface SupportEventInput {
   source: string | null;
   isSupporter: boolean | null;
   stats: SupportUserStats;
+  /** The request carried a privacy signal (Global Privacy Control): the funnel event stays local. */
+  privacySignal?: boolean;
 }
 
 export interface ViewModelRequest {
@@ -179,7 +182,7 @@ export class SupportService implements SupportApi {
     const props: Record<string, unknown> = {};
     if (input.variant) props.variant = input.variant;
     if (input.source) props.source = input.source;
-    this.#deps.track(`${SUPPORT_EVENT_PREFIX}${input.event}`, props, input.user);
+    this.#deps.track(`${SUPPORT_EVENT_PREFIX}${input.event}`, props, input.user, input.privacySignal === true);
     if (!this.#deps.isReady()) return false;
     const now = this.#deps.now();
     const id = userKey(input.user);

@@ -15,7 +15,8 @@ import { describeError } from '../logging.js';
 
 /** Where accepted events go to be stored in the host's database (the local usage statistics). */
 export interface LocalEventRecorder {
-  recordEvent(name: string, props: EventProps, occurredAt: Date): void;
+  /** `localOnly`: the event may never leave the installation (not even as a weekly count). */
+  recordEvent(name: string, props: EventProps, occurredAt: Date, localOnly: boolean): void;
   recordPageView(routeTemplate: string, occurredAtMs: number): void;
 }
 
@@ -25,6 +26,13 @@ interface IntakeItem {
   userId: string | number | null;
   userAgent: string | undefined;
   at: number;
+  /** The request carried a privacy signal (Global Privacy Control): nothing it triggers leaves. */
+  privacySignal: boolean;
+}
+
+/** Which users have opted out of detailed analytics for themselves. */
+export interface UserOptOuts {
+  isOptedOut(userId: string | number): boolean;
 }
 
 export interface AnalyticsDeps {
@@ -34,6 +42,7 @@ export interface AnalyticsDeps {
   environment: RuntimeEnvironment;
   appVersion: string;
   userAgents: UserAgentCache;
+  userOptOuts: UserOptOuts;
   intakeCap: number;
   logger: Logger;
 }
@@ -105,14 +114,14 @@ export class AnalyticsLayer {
   }
 
   /** Hot path. Returns false when the event is refused outright (invalid name) or goes nowhere. */
-  track(name: string, props: Record<string, unknown> | undefined, userId: string | number | null, userAgent?: string): boolean {
+  track(name: string, props: Record<string, unknown> | undefined, userId: string | number | null, userAgent?: string, privacySignal = false): boolean {
     if (!this.deps.guard.isValidEventName(name)) {
       this.deps.guard.counters.rejectedEvents++;
       return false;
     }
     // Before attach() the destination is not known yet; keep it (bounded) so startup events are not lost.
     if (this.#sink !== null && this.#local === null && !this.exporting) return false;
-    this.#push({ name, props, userId, userAgent, at: Date.now() });
+    this.#push({ name, props, userId, userAgent, at: Date.now(), privacySignal });
     return true;
   }
 
@@ -191,8 +200,10 @@ export class AnalyticsLayer {
   #process(item: IntakeItem): void {
     const checked = this.deps.guard.check(item.name, item.props);
     if (!checked.ok) return;
-    this.#local?.recordEvent(checked.name, checked.props, new Date(item.at));
-    if (!this.exporting) return;
+    // Decided here, not at intake: a user's opt-out stored meanwhile (or loaded at start) still counts.
+    const localOnly = item.privacySignal || (item.userId !== null && this.deps.userOptOuts.isOptedOut(item.userId));
+    this.#local?.recordEvent(checked.name, checked.props, new Date(item.at), localOnly);
+    if (localOnly || !this.exporting) return;
     this.#eventCounts.set(checked.name, (this.#eventCounts.get(checked.name) ?? 0) + 1);
     const ua = item.userAgent ? this.deps.userAgents.summarize(item.userAgent) : null;
     const attributes: Record<string, string | number | boolean> = {
