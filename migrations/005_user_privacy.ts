@@ -17,8 +17,11 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('telemetry_usage_events', (table) => {
-    table.dropColumn('local_only');
-  });
+  // 002 may have been rolled back on its own first (it owns the table this adds a column to).
+  if (await knex.schema.hasColumn('telemetry_usage_events', 'local_only')) {
+    await knex.schema.alterTable('telemetry_usage_events', (table) => {
+      table.dropColumn('local_only');
+    });
+  }
   await knex.schema.dropTableIfExists('telemetry_user_privacy');
 }

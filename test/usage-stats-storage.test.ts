@@ -81,7 +81,7 @@ testEachDatabase('migration 002 creates the usage tables with the indexes of SPE
 
   // Columns of the spec's event table.
   const columns = Object.keys(await db.knex(TABLES.usageEvents).columnInfo()).sort();
-  t.deepEqual(columns, ['event_type', 'id', 'metadata', 'occurred_at', 'submitted_at']);
+  t.deepEqual(columns, ['event_type', 'id', 'local_only', 'metadata', 'occurred_at', 'submitted_at']);
   const ledgerColumns = Object.keys(await db.knex(TABLES.submissions).columnInfo());
   for (const column of ['period_start', 'period_end', 'payload', 'status', 'attempts', 'response_code', 'sent_at', 'idempotency_key']) {
     t.true(ledgerColumns.includes(column), `ledger column ${column}`);
