@@ -48,6 +48,8 @@ export interface AnalyticsDeps {
 }
 
 const PAGEVIEW_KEY_LIMIT = 5_000;
+/** Distinct event names counted for the app.events metric; further names are not counted (memory stays bounded). */
+export const EVENT_COUNT_KEY_LIMIT = 1_000;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'OTHER'];
 const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.map((m, i) => [m, i]));
 
@@ -113,6 +115,13 @@ export class AnalyticsLayer {
     return this.#size;
   }
 
+  /** Keys held for page-view and event counting (bounded; shown to tests and the status route). */
+  get countingKeys(): { pageviewAgents: number; pageviewSlots: number; eventNames: number } {
+    let agents = 0;
+    for (const byAgent of this.#pageviews.values()) agents += byAgent.size;
+    return { pageviewAgents: agents, pageviewSlots: this.#pageviewKeys, eventNames: this.#eventCounts.size };
+  }
+
   /** Hot path. Returns false when the event is refused outright (invalid name) or goes nowhere. */
   track(name: string, props: Record<string, unknown> | undefined, userId: string | number | null, userAgent?: string, privacySignal = false): boolean {
     if (!this.deps.guard.isValidEventName(name)) {
@@ -148,6 +157,8 @@ export class AnalyticsLayer {
     }
     let slots = byAgent.get(ua);
     if (slots === undefined) {
+      // Checked before inserting: a new agent under a known route is a new key too.
+      if (this.#pageviewKeys >= PAGEVIEW_KEY_LIMIT) return;
       slots = [];
       byAgent.set(ua, slots);
     }
@@ -204,7 +215,9 @@ export class AnalyticsLayer {
     const localOnly = item.privacySignal || (item.userId !== null && this.deps.userOptOuts.isOptedOut(item.userId));
     this.#local?.recordEvent(checked.name, checked.props, new Date(item.at), localOnly);
     if (localOnly || !this.exporting) return;
-    this.#eventCounts.set(checked.name, (this.#eventCounts.get(checked.name) ?? 0) + 1);
+    const counted = this.#eventCounts.get(checked.name);
+    if (counted !== undefined) this.#eventCounts.set(checked.name, counted + 1);
+    else if (this.#eventCounts.size < EVENT_COUNT_KEY_LIMIT) this.#eventCounts.set(checked.name, 1);
     const ua = item.userAgent ? this.deps.userAgents.summarize(item.userAgent) : null;
     const attributes: Record<string, string | number | boolean> = {
       ...checked.props,

@@ -8,19 +8,25 @@ export interface UserAgentSummary {
 }
 
 const CACHE_LIMIT = 500;
+/** Distinct (browser, OS, device) summaries kept; beyond it a new combination is reported as `other`. */
+export const SUMMARY_LIMIT = 200;
 const MAX_UA_LENGTH = 512;
 const UNKNOWN: UserAgentSummary = { browser: 'unknown', os: 'unknown', device: 'unknown' };
+const OTHER: UserAgentSummary = { browser: 'other', os: 'other', device: 'other' };
 const BOT = /bot|crawl|spider|slurp|curl|wget|python-requests|httpclient|headless/i;
 
 export class UserAgentCache {
   readonly #cache = new Map<string, UserAgentSummary>();
+  // One object per distinct summary, kept across cache clears: callers key maps by these objects,
+  // so a flood of distinct User-Agent strings must never mint new ones.
+  readonly #summaries = new Map<string, UserAgentSummary>();
 
   summarize(userAgent: string | undefined): UserAgentSummary {
     if (!userAgent) return UNKNOWN;
     const key = userAgent.length > MAX_UA_LENGTH ? userAgent.slice(0, MAX_UA_LENGTH) : userAgent;
     let summary = this.#cache.get(key);
     if (summary === undefined) {
-      summary = parse(key);
+      summary = this.#intern(parse(key));
       // A flood of distinct user agents must not grow memory: start over when full.
       if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear();
       this.#cache.set(key, summary);
@@ -30,6 +36,20 @@ export class UserAgentCache {
 
   get size(): number {
     return this.#cache.size;
+  }
+
+  /** Distinct summaries handed out so far (never above SUMMARY_LIMIT + 2). */
+  get distinctSummaries(): number {
+    return this.#summaries.size;
+  }
+
+  #intern(summary: UserAgentSummary): UserAgentSummary {
+    const key = `${summary.browser}\u0000${summary.os}\u0000${summary.device}`;
+    const known = this.#summaries.get(key);
+    if (known !== undefined) return known;
+    if (this.#summaries.size >= SUMMARY_LIMIT) return OTHER;
+    this.#summaries.set(key, summary);
+    return summary;
   }
 }
 
