@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { Knex } from 'knex';
+import { routeTemplateOf } from '../middleware/route-template.js';
 import type { Logger } from '../types.js';
 import { collectorPlugin, type CollectorHandle } from './plugin.js';
 import type { CollectorOptions } from './options.js';
@@ -123,9 +124,9 @@ export async function startCollectorServer(options: CollectorServerOptions = {})
     try {
       await next();
     } finally {
-      const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
+      // The matched route template or "(unmatched)": never the raw path, which an attacker chooses.
       logger.debug(
-        { method: ctx.method, path: typeof matched === 'string' ? matched : ctx.path, status: ctx.status, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100 },
+        { method: ctx.method, path: routeTemplateOf(ctx), status: ctx.status, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100 },
         'request',
       );
     }

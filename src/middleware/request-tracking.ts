@@ -3,13 +3,9 @@
 import type { Context, Next } from 'koa';
 import type { AnalyticsLayer } from '../telemetry/analytics.js';
 
-/** Requests no router matched share one bucket, so unknown paths never become keys. */
-export const UNMATCHED_ROUTE = '(unmatched)';
+import { routeTemplateOf } from './route-template.js';
 
-export function routeTemplateOf(ctx: Context): string {
-  const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
-  return typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
-}
+export { routeTemplateOf, UNMATCHED_ROUTE } from './route-template.js';
 
 /** While an error propagates Koa has not set the response status yet: take it from the error. */
 function statusOf(ctx: Context, error: unknown): number {
