@@ -1,4 +1,7 @@
 // Browser / OS / device class from the User-Agent, parsed by ua-parser-js once per distinct string.
+// ua-parser-js 1.x (MIT): 2.x is AGPL-3.0, which an MIT package must not impose on its hosts. The
+// family names are normalised to what 2.x reported, so exported series keep their names
+// (test/user-agent-families.test.ts holds a corpus of real strings to that).
 import { UAParser } from 'ua-parser-js';
 
 export interface UserAgentSummary {
@@ -53,12 +56,17 @@ export class UserAgentCache {
   }
 }
 
+const OS_NAMES: Record<string, string> = { 'Mac OS': 'macOS', 'Chromium OS': 'Chrome OS' };
+const MOBILE_BROWSER_NAMES: Record<string, string> = { Chrome: 'Mobile Chrome', Firefox: 'Mobile Firefox' };
+
 function parse(userAgent: string): UserAgentSummary {
   const result = new UAParser(userAgent).getResult();
   const device = BOT.test(userAgent) ? 'bot' : (result.device.type ?? 'desktop');
+  const browser = result.browser.name ?? 'other';
+  const os = result.os.name ?? 'other';
   return {
-    browser: result.browser.name ?? 'other',
-    os: result.os.name ?? 'other',
+    browser: (device === 'mobile' ? MOBILE_BROWSER_NAMES[browser] : undefined) ?? browser,
+    os: OS_NAMES[os] ?? os,
     device: ['mobile', 'tablet', 'desktop', 'bot', 'smarttv', 'console', 'wearable'].includes(device) ? device : 'other',
   };
 }
