@@ -9,6 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../src/db/tables.js';
 import type { OutboundEntry } from '../src/stats/outbound-repository.js';
 import type { Logger } from '../src/types.js';
+import { OUTBOUND_PAGE_SIZE } from '../src/routes/pages.js';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startReceiverHost } from './helpers/receiver-host.js';
@@ -148,6 +149,7 @@ test('a refused connection is recorded as a failure with its cause', async (t) =
   t.is(failed.outcome, 'failed');
   t.regex(failed.error!, /ECONNREFUSED/);
   t.is(failed.response_code, null);
+  t.is(failed.bytes, 0, 'nothing reached the network');
   t.true(failed.attempts >= 1);
   t.is(failed.endpoint, `http://127.0.0.1:${port}/v1/logs`);
   t.like(failed.details, { retry: 'the batch is kept and sent again' });
@@ -230,12 +232,12 @@ testEachDatabase('registration and erasure are recorded as the requests that wer
   t.false(stored.includes('sha256='), 'nor the signature');
 });
 
-test('a failed registration is recorded with its cause, and the erasure answer with the collector\'s code', async (t) => {
+test('a refused registration is recorded with the collector\'s error code and no secret', async (t) => {
   const { app, receiver: collector } = await startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } });
   collector.script('register', [{ status: 403, body: { error: { code: 'registration_closed', message: 'no' } } }]);
-  const outcome = await app.telemetry.runtime.submission.submitNow().catch(() => null);
-  t.truthy(outcome);
-  await app.telemetry.flush();
+  await app.telemetry.consent.set({ usageStats: true }); // submits (and so registers) right away
+  await collector.waitFor(() => collector.requestsOf('register').length === 1, 5_000, 'the registration');
+  await waitUntil(async () => (await ledger(app, '?kind=registration')).total === 1, 3_000, 'the ledger entry');
   const [failed] = (await ledger(app, '?kind=registration')).entries;
   t.like(failed, { outcome: 'rejected', response_code: 403, error: 'registration_closed' });
   t.is(failed!.details, null);
@@ -293,7 +295,14 @@ test('the stats page lists the newest outbound entries (autoescaped) and offers 
   t.true(section.includes('secret received'));
   t.true(section.includes('&lt;b&gt;odd&lt;/b&gt;'), 'autoescaped');
   t.false(html.includes('<b>odd</b>'));
-  t.true(html.includes('data-telemetry-outbound-more'), 'a "show more" control');
+  t.false(html.includes('data-telemetry-outbound-more'), 'everything is shown: no "show more"');
+
+  for (let i = 0; i < OUTBOUND_PAGE_SIZE; i++) outbound.record({ kind: 'otlp_metrics', method: 'POST', endpoint: 'http://otlp.test/v1/metrics', request_body: null, record_count: 1, counts: { 'app.events': 1 }, bytes: 10, attempts: 1, outcome: 'accepted', response_code: 200, error: null, details: null });
+  await outbound.flush();
+  const longer = await (await host.request('/telemetry/stats', { user: 'admin' })).text();
+  t.true(longer.includes('data-telemetry-outbound-more'), 'a "show more" control');
+  t.true(longer.includes(`${OUTBOUND_PAGE_SIZE} of ${OUTBOUND_PAGE_SIZE + 2}`));
+  t.false(longer.includes('http://collector.test/v1/register'), 'the oldest entry waits behind "show more"');
 });
 
 // ---------------------------------------------------------------------------------------- bounds

@@ -216,13 +216,16 @@ class TransferMeter {
     this.#requests++;
     try {
       req.once('socket', (socket: net.Socket) => {
-        // A kept-alive socket has served earlier requests: count from here.
+        // A kept-alive socket has served earlier requests: count from here. bytesWritten also
+        // counts data still buffered, so a socket that never connected (refused) sent nothing.
         const start = socket.bytesWritten ?? 0;
+        let connected = !socket.connecting;
+        if (!connected) socket.once('connect', () => (connected = true));
         let counted = false;
         const count = (): void => {
           if (counted) return;
           counted = true;
-          this.#bytes += Math.max(0, (socket.bytesWritten ?? 0) - start);
+          if (connected) this.#bytes += Math.max(0, (socket.bytesWritten ?? 0) - start);
         };
         req.once('response', (res: http.IncomingMessage) => {
           this.#status = res.statusCode ?? null;
