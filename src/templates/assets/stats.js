@@ -76,7 +76,8 @@
         });
         var now = rows.querySelectorAll('tr').length;
         if (countLabel) countLabel.textContent = now + ' of ' + result.data.total;
-        if (now >= result.data.total || result.data.entries.length === 0) more.hidden = true;
+        // .kct-btn sets display, which would win over the hidden attribute alone.
+        if (now >= result.data.total || result.data.entries.length === 0) { more.hidden = true; more.style.display = 'none'; }
         else more.disabled = false;
       });
     });
