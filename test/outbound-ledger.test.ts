@@ -243,6 +243,21 @@ test('a refused registration is recorded with the collector\'s error code and no
   t.is(failed!.details, null);
 });
 
+test('an erasure that cannot reach the collector is recorded with its cause, and is the receipt delete-all keeps', async (t) => {
+  const { app, receiver: collector } = await startReceiverHost(t);
+  await app.telemetry.consent.set({ usageStats: true });
+  await collector.waitFor(() => collector.accepted.length === 1, 5_000, 'the submission after opt-in');
+  await collector.close();
+
+  const token = await csrfToken(app);
+  const body = await (await app.request(`${API}/delete-all`, { method: 'DELETE', user: 'admin', headers: { 'x-csrf-token': token } })).json();
+  t.like(body, { remote: { requested: true, deleted: false } });
+  const after = await ledger(app);
+  t.is(after.total, 1, JSON.stringify(after.entries));
+  t.like(after.entries[0], { kind: 'erasure', method: 'DELETE', outcome: 'failed', response_code: null });
+  t.regex(after.entries[0]!.error!, /ECONNREFUSED/);
+});
+
 // ------------------------------------------------------------------------------ route and page
 
 test('GET /ledger pages newest first, filters by kind, validates its query and is admin only', async (t) => {
