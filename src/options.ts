@@ -27,6 +27,10 @@ export const DEFAULT_SUBMISSION_RETRY_BASE_MS = 60_000;
 export const DEFAULT_SUBMISSION_MAX_ATTEMPTS = 6;
 export const DEFAULT_SUBMISSION_TIMEOUT_MS = 10_000;
 export const MIN_LONG_SESSION_MINUTES = 30;
+/** The outbound ledger keeps an entry this long… */
+export const DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS = 30;
+/** …and never more than this many entries (the newest are kept). */
+export const DEFAULT_OUTBOUND_LEDGER_MAX_ROWS = 5_000;
 
 export const DEFAULT_MOUNT_PATHS = {
   api: '/api/v1/usage-stats',
@@ -200,6 +204,13 @@ export const optionsSchema = z.object({
       timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_SUBMISSION_TIMEOUT_MS),
     })
     .default({ retryBaseMs: DEFAULT_SUBMISSION_RETRY_BASE_MS, maxAttempts: DEFAULT_SUBMISSION_MAX_ATTEMPTS, timeoutMs: DEFAULT_SUBMISSION_TIMEOUT_MS }),
+  /** The outbound ledger (every OTLP batch, registration and erasure request): its bounds. */
+  outboundLedger: z
+    .object({
+      retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS),
+      maxRows: z.number().int().min(1).max(1_000_000).default(DEFAULT_OUTBOUND_LEDGER_MAX_ROWS),
+    })
+    .default({ retentionDays: DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS, maxRows: DEFAULT_OUTBOUND_LEDGER_MAX_ROWS }),
   stopTimeoutMs: z.number().int().min(50).max(60_000).default(DEFAULT_STOP_TIMEOUT_MS),
   /** Schedule the background jobs (heartbeat, submission, retention). Tests and one-shot CLIs turn it off. */
   jobs: z.boolean().default(true),

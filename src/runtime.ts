@@ -19,7 +19,7 @@ import { PrivacyGuard } from './telemetry/privacy-guard.js';
 import { UserAgentCache } from './telemetry/user-agent.js';
 import { AnalyticsLayer } from './telemetry/analytics.js';
 import { BaseLayer } from './telemetry/base-layer.js';
-import { createOtlpSink, type TelemetrySink } from './telemetry/otlp-sink.js';
+import { createOtlpSink, type OtlpExportReport, type TelemetrySink } from './telemetry/otlp-sink.js';
 import { JobScheduler } from './jobs/scheduler.js';
 import { scheduleHeartbeat } from './jobs/heartbeat.js';
 import { describeError, OnceLogger } from './logging.js';
@@ -28,6 +28,8 @@ import { UsageStatsRepository } from './stats/repository.js';
 import { LocalStatsRecorder } from './stats/recorder.js';
 import { SubmissionClient } from './stats/submission-client.js';
 import { StatsService } from './stats/service.js';
+import { OutboundLedger } from './stats/outbound-ledger.js';
+import { OutboundLedgerRepository } from './stats/outbound-repository.js';
 import { sanitizeFeatureFlags } from './stats/aggregation.js';
 import { scheduleSubmission } from './jobs/submission.js';
 import { scheduleRetention } from './jobs/retention.js';
@@ -83,6 +85,7 @@ export class TelemetryRuntime {
   readonly statsRepository: UsageStatsRepository;
   readonly recorder: LocalStatsRecorder | null;
   readonly submission: SubmissionClient;
+  readonly outbound: OutboundLedger;
   readonly stats: StatsService;
   readonly support: SupportService;
   sink: TelemetrySink | null = null;
@@ -128,6 +131,7 @@ export class TelemetryRuntime {
     this.statsRepository = new UsageStatsRepository(this.database.knex);
     this.recorder = options.localStats ? new LocalStatsRecorder(this.statsRepository, { ...options.recorder, logger }) : null;
     this.analytics.setLocalRecorder(this.recorder);
+    this.outbound = new OutboundLedger({ repository: new OutboundLedgerRepository(this.database.knex), ...options.outboundLedger, logger, now });
     this.submission = new SubmissionClient({
       repository: this.statsRepository,
       file: this.file,
@@ -143,11 +147,13 @@ export class TelemetryRuntime {
       }),
       logger,
       now,
+      outbound: this.outbound,
     });
     this.stats = new StatsService({
       repository: this.statsRepository,
       recorder: this.recorder,
       client: this.submission,
+      outbound: this.outbound,
       settings: this.settings,
       file: this.file,
       consent: this.consent,
@@ -246,6 +252,7 @@ export class TelemetryRuntime {
       metricIntervalMs: options.export.metricIntervalMs,
       logger: options.logger,
       observe: () => ({ ...this.analytics.observation(), activeInstall: this.base.activeInstallAttributes() }),
+      onExport: (report: OtlpExportReport) => this.outbound.recordOtlp(report),
     };
   }
 
@@ -276,7 +283,9 @@ export class TelemetryRuntime {
     if (!this.sink) return true;
     await Promise.allSettled([...this.#background]);
     this.analytics.drain();
-    return this.sink.flush();
+    const accepted = await this.sink.flush();
+    await this.outbound.flush(); // the ledger entries of what was just sent
+    return accepted;
   }
 
   status(): StatusReport {
@@ -331,6 +340,8 @@ export class TelemetryRuntime {
       this.analytics.drain();
       await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped]), delay(remaining() / 2)]);
       if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
+      // The final flush's ledger entries, written before the database is closed.
+      if (this.isReady) await Promise.race([this.outbound.stop(), delay(Math.max(remaining() - 25, 0))]);
       if (this.database.owned) await this.knex.destroy();
     })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
     await Promise.race([work, delay(Math.max(cap - STOP_TIMER_SLACK_MS, 0))]);

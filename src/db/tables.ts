@@ -11,4 +11,5 @@ export const TABLES = {
   uptimeHours: 'telemetry_uptime_hours',
   submissions: 'telemetry_submissions',
   userPrivacy: 'telemetry_user_privacy',
+  outboundLedger: 'telemetry_outbound_ledger',
 } as const;

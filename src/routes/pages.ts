@@ -20,6 +20,9 @@ export async function readPolicyTemplate(): Promise<string> {
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
 }
 
+/** Outbound ledger entries on the stats page at first, and per "Show more". */
+export const OUTBOUND_PAGE_SIZE = 25;
+
 export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Context) => UserPrivacyView | null): Router {
   const { options } = runtime;
   const router = new Router({ prefix: options.mountPath.pages });
@@ -87,11 +90,14 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
     } catch {
       throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
     }
-    const [local, ledger] = await Promise.all([runtime.stats.local(), runtime.stats.ledger(50, 0)]);
+    const [local, ledger, outbound] = await Promise.all([runtime.stats.local(), runtime.stats.ledger(50, 0), runtime.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
     await render(ctx, 'telemetry/stats.njk', {
       pageTitle: 'Usage statistics',
       local,
       ledger,
+      outbound,
+      outboundPageSize: OUTBOUND_PAGE_SIZE,
+      outboundBounds: options.outboundLedger,
       // The chart data travels as JSON in a data attribute: autoescaped, never inline script.
       chartData: JSON.stringify({ byDay: local.by_day, byType: local.by_type.slice(0, 20) }),
     });

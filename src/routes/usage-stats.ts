@@ -10,6 +10,7 @@ import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput as validate } from '../middleware/body.js';
 import { HttpError } from '../middleware/errors.js';
 import { CONSENT_CATEGORIES } from '../types.js';
+import { OUTBOUND_KINDS } from '../stats/outbound-repository.js';
 
 const categoriesBody = z
   .object({ categories: z.array(z.enum(['analytics', 'usageStats'])).min(1).max(2).optional(), _csrf: z.string().optional() })
@@ -20,6 +21,8 @@ const ledgerQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });
+
+const outboundQuery = ledgerQuery.extend({ kind: z.enum(OUTBOUND_KINDS).optional() });
 
 const csrfFromBody = (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf;
 
@@ -57,6 +60,12 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
   router.get('/submissions', started, async (ctx) => {
     const { limit, offset } = validate(ledgerQuery, ctx.query, 'query');
     ctx.body = { limit, offset, ...(await runtime.stats.ledger(limit, offset)) };
+  });
+
+  // Everything else that left: OTLP batches, the registration and the erasure request.
+  router.get('/ledger', started, async (ctx) => {
+    const { limit, offset, kind } = validate(outboundQuery, ctx.query, 'query');
+    ctx.body = { limit, offset, kind: kind ?? null, ...(await runtime.stats.outboundLedger(limit, offset, kind)) };
   });
 
   const setConsent = (value: boolean) => async (ctx: Context) => {

@@ -8,6 +8,8 @@ import type { KillSwitchState } from '../types.js';
 import type { LedgerEntry, UsageStatsRepository } from './repository.js';
 import type { LocalStatsRecorder } from './recorder.js';
 import type { SubmissionClient } from './submission-client.js';
+import type { OutboundLedger, OutboundRecord } from './outbound-ledger.js';
+import type { OutboundEntry, OutboundKind } from './outbound-repository.js';
 import { countryForTimezone, periodEndingAt } from './aggregation.js';
 import type { SubmissionPayload } from './submission-protocol.js';
 
@@ -18,6 +20,8 @@ export interface StatsServiceDeps {
   repository: UsageStatsRepository;
   recorder: LocalStatsRecorder | null;
   client: SubmissionClient;
+  /** Everything else that left: OTLP batches, registration, erasure. */
+  outbound: OutboundLedger;
   settings: SettingsRepository;
   file: InstallationFile;
   consent: ConsentStore;
@@ -99,7 +103,11 @@ export class StatsService {
     return this.deps.repository.ledger(limit, offset);
   }
 
-  /** The whole local record as JSON text chunks: installation, settings, every event, the ledger. */
+  outboundLedger(limit: number, offset: number, kind?: OutboundKind): Promise<{ total: number; entries: OutboundEntry[] }> {
+    return this.deps.outbound.list(limit, offset, kind);
+  }
+
+  /** The whole local record as JSON text chunks: installation, settings, every event, both ledgers. */
   async *exportJson(): AsyncGenerator<string> {
     await this.#settle();
     const settings = await this.deps.settings.all();
@@ -119,23 +127,39 @@ export class StatsService {
       }
     }
     const ledger = await this.deps.repository.ledger(10_000, 0);
-    yield `${first ? '' : '\n  '}],\n  "ledger": ${JSON.stringify(ledger.entries, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
+    yield `${first ? '' : '\n  '}],\n  "ledger": ${JSON.stringify(ledger.entries, null, 2).replace(/\n/g, '\n  ')},\n  "outbound_ledger": [`;
+    first = true;
+    for await (const page of this.deps.outbound.entries()) {
+      for (const entry of page) {
+        yield `${first ? '\n' : ',\n'}    ${JSON.stringify(entry)}`;
+        first = false;
+      }
+    }
+    yield `${first ? '' : '\n  '}]\n}\n`;
   }
 
   /** Erases the local record and asks the collector to erase this installation's data. */
   async deleteAll() {
     this.deps.recorder?.clear();
-    const remote = await this.deps.client.deleteRemote();
+    // The erasure request's own ledger entry is held back and written after the deletion: the
+    // receipt that it happened is all the ledger keeps.
+    let receipt: OutboundRecord | null = null;
+    const remote = await this.deps.client.deleteRemote((entry) => {
+      receipt = entry;
+    });
     const local = await this.deps.repository.deleteAll();
+    const outbound = await this.deps.outbound.deleteAll();
     await this.deps.alsoDelete();
-    return { local, remote };
+    if (receipt) await this.deps.outbound.write(receipt);
+    return { local: { ...local, outbound_ledger: outbound }, remote };
   }
 
-  /** Retention: local rows older than retentionDays. */
+  /** Retention: local rows older than retentionDays; outbound ledger entries beyond its own bounds. */
   async purgeExpired() {
     await this.#settle();
     const cutoff = new Date(this.deps.now().getTime() - this.deps.retentionDays * DAY_MS);
-    return this.deps.repository.purgeOlderThan(cutoff);
+    const purged = await this.deps.repository.purgeOlderThan(cutoff);
+    return { ...purged, outbound_ledger: await this.deps.outbound.purgeExpired() };
   }
 }
 

@@ -9,6 +9,7 @@ import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
 import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
 import { HEADERS, PATHS, signedHeaders, type RegisterResponse } from './submission-protocol.js';
 import { describeError } from '../logging.js';
+import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
 
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 const MAX_LEDGER_BODY = 1_000;
@@ -33,6 +34,21 @@ export interface SubmissionClientDeps {
   summaryInputs: () => Promise<PayloadInputs>;
   logger: Logger;
   now: () => Date;
+  /** The outbound ledger: the registration and erasure requests are recorded there (never a secret). */
+  outbound?: { record(entry: OutboundRecord): void };
+}
+
+export type RemoteDeletion = { requested: boolean; deleted: boolean; status?: number; error?: string };
+
+/** The cause of a failed fetch (ECONNREFUSED, a timeout, …) rather than its generic "fetch failed". */
+function failureCause(err: unknown): string {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof Error ? describeError(cause) : describeError(err);
+}
+
+/** A ledger entry for one of the small collector requests (registration, erasure). */
+function collectorRequest(kind: 'registration' | 'erasure', method: string, url: string, body: string | null): Omit<OutboundRecord, 'outcome' | 'response_code' | 'error' | 'details'> {
+  return { kind, method, endpoint: credentialFreeUrl(url), request_body: body, record_count: null, counts: null, bytes: null, attempts: 1 };
 }
 
 class HttpFailure extends Error {
@@ -116,8 +132,12 @@ export class SubmissionClient {
     return this.#retryTimer !== null;
   }
 
-  /** Right to erasure: asks the collector to delete this installation's data (signed, empty body). */
-  async deleteRemote(): Promise<{ requested: boolean; deleted: boolean; status?: number; error?: string }> {
+  /**
+   * Right to erasure: asks the collector to delete this installation's data (signed, empty body).
+   * The request and its answer go to `receipt` (by default the outbound ledger); delete-all passes
+   * its own, so the receipt is written after the local deletion and survives it.
+   */
+  async deleteRemote(receipt: (entry: OutboundRecord) => void = (entry) => this.#record(entry)): Promise<RemoteDeletion> {
     const registration = this.#registration();
     if (this.deps.killSwitch.disabled || !registration) return { requested: false, deleted: false };
     const installId = this.deps.file.current.install_id;
@@ -125,6 +145,7 @@ export class SubmissionClient {
       this.deps.logger.info({ method: 'DELETE', url: collectorEndpoint(registration.url, PATHS.installation(installId)) }, 'TELEMETRY_DEBUG: the erasure request would be sent (nothing sent)');
       return { requested: false, deleted: false };
     }
+    const request = collectorRequest('erasure', 'DELETE', collectorEndpoint(registration.url, PATHS.installation(installId)), null);
     try {
       const response = await fetch(collectorEndpoint(registration.url, PATHS.installation(installId)), {
         method: 'DELETE',
@@ -134,9 +155,17 @@ export class SubmissionClient {
       const text = await response.text().catch(() => '');
       // Gone means the collector holds nothing for us; a 401 for clock skew or a bad signature is not that.
       const gone = response.ok || response.status === 404 || (response.status === 401 && errorCode(text) === 'unknown_installation');
+      receipt({
+        ...request,
+        outcome: response.ok ? 'accepted' : retryable(response.status) ? 'failed' : 'rejected',
+        response_code: response.status,
+        error: response.ok ? null : (errorCode(text) ?? `collector answered ${response.status}`),
+        details: null,
+      });
       if (gone) await this.deps.file.update(() => ({ collector: null }));
       return { requested: true, deleted: response.ok, status: response.status };
     } catch (err) {
+      receipt({ ...request, outcome: 'failed', response_code: null, error: failureCause(err), details: null });
       return { requested: true, deleted: false, error: describeError(err) };
     }
   }
@@ -211,6 +240,14 @@ export class SubmissionClient {
     }
   }
 
+  #record(entry: OutboundRecord): void {
+    try {
+      this.deps.outbound?.record(entry);
+    } catch {
+      // the ledger must never break the request it describes
+    }
+  }
+
   #registration(): { url: string; secret: string } | null {
     const stored = this.deps.file.loaded ? this.deps.file.current.collector : null;
     return stored && stored.url === this.deps.collector.url ? { url: stored.url, secret: stored.secret } : null;
@@ -224,19 +261,43 @@ export class SubmissionClient {
     const installId = this.deps.file.current.install_id;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.deps.collector.registrationKey) headers[HEADERS.registrationKey] = this.deps.collector.registrationKey;
-    const response = await fetch(collectorEndpoint(url, PATHS.register), {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ install_id: installId }),
-      signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
-    });
-    const text = await response.text().catch(() => '');
+    const body = JSON.stringify({ install_id: installId });
+    // The ledger keeps the request and the answer's status, never the secret the answer carries.
+    const request = collectorRequest('registration', 'POST', collectorEndpoint(url, PATHS.register), body);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(collectorEndpoint(url, PATHS.register), {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      });
+      text = await response.text().catch(() => '');
+    } catch (err) {
+      this.#record({ ...request, outcome: 'failed', response_code: null, error: failureCause(err), details: null });
+      throw err;
+    }
     if (response.status !== 201) {
       const why = response.status === 409 ? 'the collector already knows this installation under a secret it no longer has here' : `registration answered ${response.status}`;
+      this.#record({ ...request, outcome: retryable(response.status) ? 'failed' : 'rejected', response_code: response.status, error: errorCode(text) ?? why, details: null });
       throw new HttpFailure(response.status, parseRetryAfter(response.headers.get('retry-after'), Date.now()), why);
     }
-    const registered = JSON.parse(text) as RegisterResponse;
-    if (registered.install_id !== installId || !/^[0-9a-f]{32,128}$/i.test(registered.secret)) throw new Error('the collector answered registration with an unexpected body');
+    let registered: RegisterResponse | null = null;
+    try {
+      registered = JSON.parse(text) as RegisterResponse;
+    } catch {
+      // judged below
+    }
+    const valid = registered !== null && registered.install_id === installId && typeof registered.secret === 'string' && /^[0-9a-f]{32,128}$/i.test(registered.secret);
+    this.#record({
+      ...request,
+      outcome: valid ? 'accepted' : 'rejected',
+      response_code: response.status,
+      error: valid ? null : 'unexpected answer body',
+      details: { secret_received: valid },
+    });
+    if (!valid || !registered) throw new Error('the collector answered registration with an unexpected body');
     await this.deps.file.update(() => ({ collector: { url, secret: registered.secret, registered_at: this.deps.now().toISOString() } }));
     return { url, secret: registered.secret };
   }

@@ -46,6 +46,8 @@ export interface BatchOutcome {
   error?: unknown;
   /** HTTP status when the failure was an HTTP answer. */
   httpStatus?: number;
+  /** The records of the attempt (for the outbound ledger's per-event counts). */
+  records?: readonly ReadableLogRecord[];
 }
 
 export interface BoundedLogProcessorOptions {
@@ -344,7 +346,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
       if (result.code === EXPORT_SUCCESS) {
         this.exported += batch.length;
         this.consecutiveFailures = 0;
-        outcome = { ok: true, count: batch.length, disposition: 'sent' };
+        outcome = { ok: true, count: batch.length, disposition: 'sent', records: batch };
       } else {
         this.failedExports++;
         this.consecutiveFailures++;
@@ -352,10 +354,10 @@ export class BoundedLogProcessor implements LogRecordProcessor {
         if (thrown || isNonRetryableStatus(httpStatus)) {
           this.dropped += batch.length;
           this.rejectedBatches++;
-          outcome = { ok: false, count: batch.length, disposition: 'dropped', error: result.error };
+          outcome = { ok: false, count: batch.length, disposition: 'dropped', error: result.error, records: batch };
         } else {
           this.putBack(this.withoutDiscarded(batch));
-          outcome = { ok: false, count: batch.length, disposition: 'requeued', error: result.error };
+          outcome = { ok: false, count: batch.length, disposition: 'requeued', error: result.error, records: batch };
         }
         if (httpStatus !== undefined) outcome.httpStatus = httpStatus;
       }
@@ -364,7 +366,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
       this.failedExports++;
       this.consecutiveFailures++;
       this.putBack(this.withoutDiscarded(batch));
-      outcome = { ok: false, count: batch.length, disposition: 'requeued', error };
+      outcome = { ok: false, count: batch.length, disposition: 'requeued', error, records: batch };
     } finally {
       this.inFlightCount = 0;
       this.inFlightBatch = null;

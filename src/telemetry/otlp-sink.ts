@@ -23,7 +23,7 @@ import type { ObservableCounter, ObservableGauge, BatchObservableResult, Attribu
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import type { Logger as OtelLogger } from '@opentelemetry/api-logs';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import type { LogRecordExporter } from '@opentelemetry/sdk-logs';
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   AggregationTemporality,
   AggregationType,
@@ -69,6 +69,33 @@ export interface OtlpSinkConfig {
   logger: Logger;
   /** Read at each metric collection. */
   observe: () => SinkObservation;
+  /**
+   * Told about every export attempt that went to the network (never in debug mode), for the
+   * outbound ledger. Called synchronously after the attempt; must not throw (errors are swallowed).
+   */
+  onExport?: (report: OtlpExportReport) => void;
+}
+
+/** One OTLP export attempt as it left the process: where to, what (counts only), how big, the answer. */
+export interface OtlpExportReport {
+  signal: 'logs' | 'metrics';
+  /** Scheme, host, port and path of the request: never userinfo, query or header values. */
+  endpoint: string;
+  /** Log records, or metric data points. */
+  records: number;
+  /** Log records per event name (the record body), or data points per metric name. */
+  counts: Record<string, number>;
+  /** Bytes written to the network for it, headers included, across the transport's attempts. */
+  bytes: number;
+  /** HTTP requests made for it (the transport retries network errors and 429/5xx itself). */
+  attempts: number;
+  ok: boolean;
+  /** HTTP status of the last answer; null when none came (refused, timed out). */
+  status: number | null;
+  /** Why it failed (credential-free); null on success. */
+  error: string | null;
+  /** Logs: 'requeued' (kept for the next attempt) or 'dropped' (non-retryable answer). Metrics: the next export carries the totals. */
+  disposition: 'sent' | 'requeued' | 'dropped';
 }
 
 export interface SinkObservation {
@@ -177,20 +204,91 @@ function closedError(): Error {
 }
 
 /**
- * The exporters' HTTP agents. On shutdown every socket they hold (in use or idle) is destroyed
- * with an error the OTLP transport does not retry, so a hanging receiver cannot hold stop() or
- * the process. Plain agents (no createConnection override) keep request interception by test
- * tools such as nock working.
+ * Requests and bytes that went out through one signal's agents since the last `take()`. One export
+ * per signal is in flight at a time, so what it counts between two takes belongs to one export.
+ */
+class TransferMeter {
+  #requests = 0;
+  #bytes = 0;
+  #status: number | null = null;
+
+  watch(req: http.ClientRequest): void {
+    this.#requests++;
+    try {
+      req.once('socket', (socket: net.Socket) => {
+        // A kept-alive socket has served earlier requests: count from here. bytesWritten also
+        // counts data still buffered, so a socket that never connected (refused) sent nothing.
+        const start = socket.bytesWritten ?? 0;
+        let connected = !socket.connecting;
+        if (!connected) socket.once('connect', () => (connected = true));
+        let counted = false;
+        const count = (): void => {
+          if (counted) return;
+          counted = true;
+          if (connected) this.#bytes += Math.max(0, (socket.bytesWritten ?? 0) - start);
+        };
+        req.once('response', (res: http.IncomingMessage) => {
+          this.#status = res.statusCode ?? null;
+          count();
+        });
+        req.once('close', count);
+      });
+    } catch {
+      // metering is best effort
+    }
+  }
+
+  take(): { requests: number; bytes: number; status: number | null } {
+    const taken = { requests: this.#requests, bytes: this.#bytes, status: this.#status };
+    this.#requests = 0;
+    this.#bytes = 0;
+    this.#status = null;
+    return taken;
+  }
+}
+
+/** Lets `meter` see every request the agent carries (addRequest is how http.request hands one to its agent). */
+function metered<A extends http.Agent>(agent: A, meter: TransferMeter): A {
+  const target = agent as unknown as { addRequest?: (req: http.ClientRequest, ...rest: unknown[]) => unknown };
+  const original = target.addRequest;
+  if (typeof original !== 'function') return agent;
+  target.addRequest = function (this: unknown, req: http.ClientRequest, ...rest: unknown[]) {
+    meter.watch(req);
+    return original.call(this, req, ...rest);
+  };
+  return agent;
+}
+
+type Signal = 'logs' | 'metrics';
+
+/**
+ * The exporters' HTTP agents, one pair per signal (so each signal's traffic can be metered for
+ * the outbound ledger). On shutdown every socket they hold (in use or idle) is destroyed with an
+ * error the OTLP transport does not retry, so a hanging receiver cannot hold stop() or the
+ * process. Plain agents (no createConnection override) keep request interception by test tools
+ * such as nock working.
  */
 class ConnectionTracker {
   closed = false;
-  readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  readonly meters: Record<Signal, TransferMeter> = { logs: new TransferMeter(), metrics: new TransferMeter() };
+  readonly agents: Record<Signal, { http: http.Agent; https: https.Agent }> = {
+    logs: {
+      http: metered(new http.Agent({ keepAlive: true }), this.meters.logs),
+      https: metered(new https.Agent({ keepAlive: true }), this.meters.logs),
+    },
+    metrics: {
+      http: metered(new http.Agent({ keepAlive: true }), this.meters.metrics),
+      https: metered(new https.Agent({ keepAlive: true }), this.meters.metrics),
+    },
+  };
 
   closeAll(): void {
     this.closed = true;
-    for (const agent of [this.agents.http, this.agents.https]) {
-      for (const pool of [agent.sockets, agent.freeSockets]) {
-        for (const sockets of Object.values(pool)) for (const socket of sockets ?? []) socket.destroy(closedError());
+    for (const pair of Object.values(this.agents)) {
+      for (const agent of [pair.http, pair.https]) {
+        for (const pool of [agent.sockets, agent.freeSockets]) {
+          for (const sockets of Object.values(pool)) for (const socket of sockets ?? []) socket.destroy(closedError());
+        }
       }
     }
   }
@@ -256,10 +354,12 @@ class GuardedMetricExporter implements PushMetricExporter {
     private readonly inner: PushMetricExporter,
     private readonly deadlineMs: number,
     private readonly isClosed: () => boolean,
-    private readonly onResult: (ok: boolean, error: unknown) => void,
+    private readonly onResult: (ok: boolean, error: unknown, metrics: ResourceMetrics) => void,
   ) {}
 
   private periodicInFlight = false;
+  /** Sends run one after another, so each one's network traffic can be told apart. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   /**
    * Called by the PeriodicExportingMetricReader. Answers at once (so the reader's own export
@@ -277,8 +377,14 @@ class GuardedMetricExporter implements PushMetricExporter {
     resultCallback({ code: EXPORT_SUCCESS });
   }
 
-  /** Exports and resolves with the real verdict; never rejects. */
+  /** Exports (after any send still under way) and resolves with the real verdict; never rejects. */
   send(metrics: ResourceMetrics): Promise<boolean> {
+    const run = this.queue.then(() => this.sendNow(metrics));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private sendNow(metrics: ResourceMetrics): Promise<boolean> {
     if (this.isClosed()) return Promise.resolve(false);
     if (countPoints(metrics) === 0) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
@@ -289,7 +395,7 @@ class GuardedMetricExporter implements PushMetricExporter {
         clearTimeout(deadline);
         const ok = r.code === EXPORT_SUCCESS;
         try {
-          this.onResult(ok, r.error);
+          this.onResult(ok, r.error, metrics);
         } catch {
           // ignore
         }
@@ -337,6 +443,25 @@ function countPoints(rm: ResourceMetrics): number {
   let n = 0;
   for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.dataPoints.length;
   return n;
+}
+
+/** Data points per metric name. */
+function pointsByMetric(rm: ResourceMetrics): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const sm of rm.scopeMetrics) {
+    for (const m of sm.metrics) if (m.dataPoints.length > 0) counts[m.descriptor.name] = (counts[m.descriptor.name] ?? 0) + m.dataPoints.length;
+  }
+  return counts;
+}
+
+/** Log records per event name (the record body, as the receiver sees it). */
+function recordsByEvent(records: readonly ReadableLogRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of records) {
+    const name = r.eventName ?? (typeof r.body === 'string' ? r.body : '(no name)');
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
 }
 
 // ------------------------------------------------------------------ no-op sink
@@ -461,7 +586,41 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
     }
   };
 
+  const report = (r: OtlpExportReport): void => {
+    if (debug || !config.onExport) return;
+    try {
+      config.onExport(r);
+    } catch {
+      // the ledger must never break the export
+    }
+  };
+  const endpointOf = (signal: Signal): string => (parsed ? `${parsed.display}/v1/${signal}` : '');
+  const reportAttempt = (
+    signal: Signal,
+    records: number,
+    counts: Record<string, number>,
+    ok: boolean,
+    error: unknown,
+    disposition: OtlpExportReport['disposition'],
+  ): void => {
+    if (debug || !config.onExport) return;
+    const traffic = tracker.meters[signal].take();
+    report({
+      signal,
+      endpoint: endpointOf(signal),
+      records,
+      counts,
+      bytes: traffic.bytes,
+      attempts: Math.max(1, traffic.requests),
+      ok,
+      status: traffic.status ?? httpStatusOf(error) ?? null,
+      error: ok ? null : describeError(error, scrub),
+      disposition,
+    });
+  };
+
   const onLogOutcome = (o: BatchOutcome): void => {
+    if (o.count > 0) reportAttempt('logs', o.count, recordsByEvent(o.records ?? []), o.ok, o.error, o.disposition);
     if (o.ok) {
       if (o.count > 0) recordSuccess('logs');
       return;
@@ -488,16 +647,13 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
     metricInner = new DebugMetricExporter(config.logger);
   } else {
     if (!parsed) throw new Error('no endpoint');
-    const agents = tracker.agents;
-    const common = {
-      headers,
-      timeoutMillis: timeoutMs,
-      httpAgentOptions: (protocol: string) => (protocol === 'https:' ? agents.https : agents.http),
-    };
+    const common = { headers, timeoutMillis: timeoutMs };
+    const agentsOf = (signal: Signal) => (protocol: string) => (protocol === 'https:' ? tracker.agents[signal].https : tracker.agents[signal].http);
     ({ logExporter, metricInner } = withoutOtlpEnv(() => ({
-      logExporter: new OTLPLogExporter({ ...common, url: parsed.logsUrl }),
+      logExporter: new OTLPLogExporter({ ...common, httpAgentOptions: agentsOf('logs'), url: parsed.logsUrl }),
       metricInner: new OTLPMetricExporter({
         ...common,
+        httpAgentOptions: agentsOf('metrics'),
         url: parsed.metricsUrl,
         temporalityPreference: AggregationTemporality.CUMULATIVE,
       }),
@@ -513,7 +669,8 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
     onOutcome: onLogOutcome,
   });
 
-  const metricExporter = new GuardedMetricExporter(metricInner, exportDeadlineMs, () => closed, (ok, error) => {
+  const metricExporter = new GuardedMetricExporter(metricInner, exportDeadlineMs, () => closed, (ok, error, metrics) => {
+    reportAttempt('metrics', countPoints(metrics), pointsByMetric(metrics), ok, error, ok ? 'sent' : 'requeued');
     if (ok) {
       recordSuccess('metrics');
     } else {

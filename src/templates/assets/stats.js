@@ -36,6 +36,52 @@
 
   var api = root.getAttribute('data-api');
   var kct = window.KoaConsentTelemetry;
+
+  // Outbound ledger: "Show more" appends the next page from GET {api}/ledger, built with
+  // textContent only (never HTML from the server).
+  var outbound = root.querySelector('[data-telemetry-outbound]');
+  var more = outbound && outbound.querySelector('[data-telemetry-outbound-more]');
+  if (more && kct) {
+    var rows = outbound.querySelector('[data-telemetry-outbound-rows]');
+    var countLabel = outbound.querySelector('[data-telemetry-outbound-count]');
+    var pageSize = Number(outbound.getAttribute('data-page-size')) || 25;
+    var cell = function (tr, text, note) {
+      var td = document.createElement('td');
+      td.textContent = text;
+      if (note) {
+        var div = document.createElement('div');
+        div.className = 'kct-muted';
+        div.textContent = note;
+        td.appendChild(div);
+      }
+      tr.appendChild(td);
+    };
+    more.addEventListener('click', function () {
+      more.disabled = true;
+      var shown = rows.querySelectorAll('tr').length;
+      kct.request('GET', api + '/ledger?limit=' + pageSize + '&offset=' + shown).then(function (result) {
+        if (!result.ok || !result.data) { more.disabled = false; return; }
+        result.data.entries.forEach(function (e) {
+          var tr = document.createElement('tr');
+          cell(tr, e.sent_at);
+          cell(tr, e.kind);
+          cell(tr, e.method + ' ' + e.endpoint, e.request_body);
+          var counts = e.counts ? Object.keys(e.counts).map(function (k) { return k + ' ' + e.counts[k]; }).join(', ') : '';
+          cell(tr, e.record_count === null ? '' : String(e.record_count), counts);
+          cell(tr, e.bytes === null ? '' : String(e.bytes));
+          var answer = e.outcome + (e.response_code ? ' (' + e.response_code + ')' : '') + (e.attempts > 1 ? ' · ' + e.attempts + ' attempts' : '');
+          var notes = [e.error, e.details && e.details.secret_received ? 'secret received (kept in installation.json, not here)' : null, e.details && e.details.retry].filter(Boolean).join(' · ');
+          cell(tr, answer, notes);
+          rows.appendChild(tr);
+        });
+        var now = rows.querySelectorAll('tr').length;
+        if (countLabel) countLabel.textContent = now + ' of ' + result.data.total;
+        // .kct-btn sets display, which would win over the hidden attribute alone.
+        if (now >= result.data.total || result.data.entries.length === 0) { more.hidden = true; more.style.display = 'none'; }
+        else more.disabled = false;
+      });
+    });
+  }
   var del = root.querySelector('[data-telemetry-delete]');
   var message = root.querySelector('[data-telemetry-message]');
   if (del && kct) {
