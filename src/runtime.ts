@@ -217,9 +217,10 @@ export class TelemetryRuntime {
 
   async #start(): Promise<void> {
     const { options } = this;
-    if (!options.db) await mkdir(resolve(options.dataDir), { recursive: true });
+    const dataDir = resolve(options.dataDir);
+    if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await migrateLatest(this.knex);
-    const data = await this.file.load();
+    const data = await this.file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await this.consent.load();
     // Before anything can be exported: a user's stored opt-out holds from the first event on.
     await this.userPrivacy.load();
@@ -352,6 +353,16 @@ export class TelemetryRuntime {
     this.#background.add(tracked);
     void tracked.finally(() => this.#background.delete(tracked));
   }
+}
+
+/** ready()'s answer to a data folder it cannot use: names the package, the folder and how to choose another. */
+export function dataDirError(dataDir: string, cause: unknown): Error {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? code : describeError(cause);
+  return new Error(
+    `koa-consent-telemetry: cannot use the data folder ${dataDir} (${why}). Point the \`dataDir\` option or the TELEMETRY_DATA_DIR environment variable at a folder the app can write, or pass \`db\` to keep the statistics in your own database.`,
+    { cause },
+  );
 }
 
 function delay(ms: number): Promise<void> {
