@@ -297,3 +297,37 @@ test.serial('a fresh Koa 3 app installs the package, mounts it as plain JS, trac
   const installation = JSON.parse(readFileSync(join(dataDir, 'installation.json'), 'utf8')) as { install_id: string };
   t.is(installation.install_id, report.status.body.install_id as string, 'the status route reports the install_id from installation.json');
 });
+
+// Node ≥ 20.19 can require() an ES module: a CommonJS host gets the same package through the
+// "default" export condition (without it: ERR_PACKAGE_PATH_NOT_EXPORTED).
+const APP_CJS = `
+const Koa = require('koa');
+const sessionModule = require('koa-session');
+const session = sessionModule.default ?? sessionModule; // koa-session 7 is itself an ES module
+const { telemetryPlugin } = require('koa-consent-telemetry');
+const app = new Koa();
+app.keys = ['cjs-key'];
+app.use(session(app));
+const telemetry = telemetryPlugin({ appName: 'CjsHost', appVersion: '1.0.0', dataDir: process.argv[2], jobs: false, stopTimeoutMs: 1000 });
+app.use(telemetry);
+telemetry.ready().then(async () => {
+  const accepted = telemetry.track('timer.started', { source: 'web' });
+  const status = telemetry.status();
+  await telemetry.stop();
+  console.log(JSON.stringify({ typeofPlugin: typeof telemetryPlugin, accepted, installId: status.install_id }));
+});
+`;
+
+test.serial('a CommonJS host can require() the package', async (t) => {
+  t.timeout(60_000);
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const appFile = join(setup.app, 'app.cjs');
+  await writeFile(appFile, APP_CJS);
+  const result = await run(process.execPath, [appFile, join(setup.app, 'data-cjs')], setup.app, 45_000);
+  t.is(result.code, 0, explain('node app.cjs', result));
+  const report = JSON.parse(result.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '{}') as { typeofPlugin?: string; accepted?: boolean; installId?: string };
+  t.is(report.typeofPlugin, 'function');
+  t.true(report.accepted);
+  t.regex(String(report.installId), /^[0-9a-f-]{36}$/);
+});
