@@ -1,6 +1,8 @@
 import test from 'ava';
 import nock from 'nock';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { metrics } from '@opentelemetry/api';
@@ -786,4 +788,40 @@ test('backoffDelay doubles per failure with jitter and is capped', (t) => {
     t.true(d >= nominal * 0.8 - 1 && d <= Math.min(nominal * 1.2 + 1, 300_000), `failure ${f}: ${d}`);
   }
   t.true(backoffDelay(1000, 40, 300_000) <= 300_000);
+});
+
+// ------------------------------------------------------------------ flush() is bounded by otlp.timeoutMs
+
+// Regression: flush() took 24.8 s against a refused port although otlp.timeoutMs (10 s, "retries
+// included") is documented: it waited for the export in flight, then ran one more. The bound is the
+// documented contract, so it is checked here with generous slack (the unbounded flush took > 2×).
+test('flush() answers false within otlp.timeoutMs against a hanging receiver, an export already in flight included', async (t) => {
+  await withReceiver({ hang: true }, async (rx) => {
+    const sink = createOtlpSink(config({ endpoint: rx.url, timeoutMs: 1_000 }));
+    sink.emit('e.hang', {});
+    const first = sink.flush(); // starts an export that hangs
+    await rx.waitForRequests(1, 5000);
+    sink.emit('e.second', {});
+    const started = Date.now();
+    t.false(await sink.flush());
+    const elapsed = Date.now() - started;
+    t.true(elapsed < 1_000 + 700, `flush() took ${elapsed} ms with otlp.timeoutMs 1000`);
+    t.false(await first);
+    await sink.shutdown(200);
+  });
+});
+
+test('flush() answers false within otlp.timeoutMs against a refused port', async (t) => {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((done) => server.close(() => done())); // the port is now refused
+  const sink = createOtlpSink(config({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1_000 }));
+  sink.emit('e.refused', {});
+  const started = Date.now();
+  t.false(await sink.flush());
+  const elapsed = Date.now() - started;
+  t.true(elapsed < 1_000 + 700, `flush() took ${elapsed} ms with otlp.timeoutMs 1000`);
+  await sink.shutdown(200);
 });

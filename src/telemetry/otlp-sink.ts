@@ -771,11 +771,21 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
 
     async flush() {
       if (closed) return processor.stats().queueDepth === 0;
+      // otlp.timeoutMs bounds the whole flush, retries and an export already in flight included:
+      // at the deadline it answers false and the exports go on in the background.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<boolean>((done) => {
+        timer = setTimeout(() => done(false), timeoutMs);
+        timer.unref();
+      });
+      const work = Promise.all([processor.flush(), flushMetrics()]).then(
+        ([logsOk, metricsOk]) => logsOk && metricsOk,
+        () => false,
+      );
       try {
-        const [logsOk, metricsOk] = await Promise.all([processor.flush(), flushMetrics()]);
-        return logsOk && metricsOk;
-      } catch {
-        return false;
+        return await Promise.race([work, deadline]);
+      } finally {
+        clearTimeout(timer);
       }
     },
 
