@@ -27,6 +27,9 @@ export const DEFAULT_SUBMISSION_RETRY_BASE_MS = 60_000;
 export const DEFAULT_SUBMISSION_MAX_ATTEMPTS = 6;
 export const DEFAULT_SUBMISSION_TIMEOUT_MS = 10_000;
 export const MIN_LONG_SESSION_MINUTES = 30;
+/** How often each process checks whether another one changed consent (every change is seen within about this). */
+export const DEFAULT_CONSENT_SYNC_INTERVAL_MS = 2_000;
+export const MIN_CONSENT_SYNC_INTERVAL_MS = 100;
 
 export const DEFAULT_MOUNT_PATHS = {
   api: '/api/v1/usage-stats',
@@ -167,6 +170,8 @@ export const optionsSchema = z.object({
   featureFlags: fn<() => Record<string, boolean> | Promise<Record<string, boolean>>>('featureFlags()').default(() => () => ({})),
   onConsentChange: fn<(consent: ConsentState) => void | Promise<void>>('onConsentChange(consent)').optional(),
   privacyNoticeVersion: z.number().int().min(1).default(PRIVACY_NOTICE_VERSION),
+  /** How often this process polls the database for consent changes made by other processes or the CLI. */
+  consentSyncIntervalMs: z.number().int().min(MIN_CONSENT_SYNC_INTERVAL_MS).max(60_000).default(DEFAULT_CONSENT_SYNC_INTERVAL_MS),
   export: z
     .object({
       queueCap: z.number().int().min(10).max(1_000_000).default(DEFAULT_EXPORT_QUEUE_CAP),

@@ -10,6 +10,8 @@ import { InstallationFile } from './installation/installation-file.js';
 import { ConsentStore, type ConsentPatch } from './installation/consent.js';
 import { SettingsRepository } from './installation/settings-repository.js';
 import { Pseudonymizer } from './installation/pseudonym.js';
+import { ConsentSync } from './installation/consent-sync.js';
+import { ConsentReceiptsRepository, adminActor, type ConsentActor } from './installation/consent-receipts.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateLatest } from './db/migration-source.js';
 import { detectEnvironment, type RuntimeEnvironment } from './telemetry/environment.js';
@@ -72,6 +74,9 @@ export class TelemetryRuntime {
   readonly userAgents = new UserAgentCache();
   readonly database: DatabaseHandle;
   readonly consent: ConsentStore;
+  /** Polls the database for consent changes of other processes; others' stores register their reload on it. */
+  readonly consentSync: ConsentSync;
+  readonly receipts: ConsentReceiptsRepository;
   readonly analytics: AnalyticsLayer;
   readonly base: BaseLayer;
   readonly scheduler: JobScheduler;
@@ -87,6 +92,7 @@ export class TelemetryRuntime {
   #stopping: Promise<void> | null = null;
   #background = new Set<Promise<unknown>>();
   readonly #once: OnceLogger;
+  #actorPseudonyms: Pseudonymizer | null = null;
   /** Earliest time a request may trigger another automatic start after one failed. */
   #autoStartAfter = 0;
 
@@ -97,7 +103,9 @@ export class TelemetryRuntime {
     this.file = new InstallationFile(resolve(options.dataDir), now);
     this.database = openDatabase(options.db, resolve(options.dataDir), logger);
     this.settings = new SettingsRepository(this.database.knex);
-    this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now);
+    this.consentSync = new ConsentSync({ settings: this.settings, intervalMs: options.consentSyncIntervalMs, logger, now });
+    this.receipts = new ConsentReceiptsRepository(this.database.knex);
+    this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now, { sync: this.consentSync, receipts: this.receipts });
     if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
     this.analytics = new AnalyticsLayer({
       guard: this.guard,
@@ -144,6 +152,7 @@ export class TelemetryRuntime {
       recorder: this.recorder,
       client: this.submission,
       settings: this.settings,
+      receipts: this.receipts,
       file: this.file,
       consent: this.consent,
       killSwitch: this.killSwitch,
@@ -153,9 +162,12 @@ export class TelemetryRuntime {
       alsoDelete: () => this.support.deleteAll(),
       now,
     });
-    // One submission right after an admin opts in to sharing usage statistics.
-    this.consent.onChange((consent, previous) => {
-      if (consent.usageStats && !previous.usageStats && this.isReady) this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+    // One submission right after an admin opts in to sharing usage statistics — by the process that
+    // made the change only: the others see it as a remote change, so a fleet does not submit N times.
+    this.consent.onChange((consent, previous, change) => {
+      if (change.origin === 'local' && consent.usageStats && !previous.usageStats && this.isReady) {
+        this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+      }
     });
     this.support = new SupportService({
       repository: new SupportRepository(this.database.knex),
@@ -209,6 +221,8 @@ export class TelemetryRuntime {
     if (!options.db) await mkdir(resolve(options.dataDir), { recursive: true });
     await migrateLatest(this.knex);
     const data = await this.file.load();
+    // The baseline revision first: a change made while consent loads is then still picked up.
+    await this.consentSync.start();
     await this.consent.load();
     this.sink = this.killSwitch.disabled
       ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
@@ -247,9 +261,15 @@ export class TelemetryRuntime {
     return this.analytics.track(name, props, user?.id ?? null, userAgent);
   }
 
-  async setConsent(patch: ConsentPatch): Promise<ConsentState> {
+  async setConsent(patch: ConsentPatch, actor: ConsentActor = 'api'): Promise<ConsentState> {
     await this.ready();
-    return this.consent.set(patch);
+    return this.consent.set(patch, actor);
+  }
+
+  /** The receipt actor for a signed-in admin: `admin:<pseudonym>`, never the raw id (needs ready()). */
+  adminActor(adminId: string | number): ConsentActor {
+    this.#actorPseudonyms ??= new Pseudonymizer(this.file.current.salt);
+    return adminActor(this.#actorPseudonyms, adminId);
   }
 
   /** Writes buffered local statistics, then exports what is queued; true when the sink took it all. */
@@ -303,6 +323,7 @@ export class TelemetryRuntime {
     const remaining = () => Math.max(deadline - Date.now(), 0);
     // Before anything is awaited: from now on no submission retry is scheduled, whatever finishes later.
     const submissionStopped = this.submission.stop().catch(() => undefined);
+    const syncStopped = this.consentSync.stop();
     const work = (async () => {
       // A job still running (a heartbeat or submission against a hanging endpoint) gets a quarter.
       await Promise.race([this.scheduler.stop(), delay(remaining() / 4)]);
@@ -311,7 +332,7 @@ export class TelemetryRuntime {
       await Promise.race([Promise.allSettled([...this.#background]), delay(remaining() / 2)]);
       if (this.isReady) this.analytics.track(APP_STOPPED, {}, null);
       this.analytics.drain();
-      await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped]), delay(remaining() / 2)]);
+      await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped, syncStopped]), delay(remaining() / 2)]);
       if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
       if (this.database.owned) await this.knex.destroy();
     })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));

@@ -10,4 +10,5 @@ export const TABLES = {
   pageviewCounts: 'telemetry_pageview_counts',
   uptimeHours: 'telemetry_uptime_hours',
   submissions: 'telemetry_submissions',
+  consentReceipts: 'telemetry_consent_receipts',
 } as const;

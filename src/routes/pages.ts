@@ -19,6 +19,9 @@ export async function readPolicyTemplate(): Promise<string> {
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
 }
 
+/** The settings page shows this many of the latest consent receipts; GET {api}/receipts pages through all. */
+export const SETTINGS_HISTORY_LIMIT = 50;
+
 export function pagesRouter(runtime: TelemetryRuntime): Router {
   const { options } = runtime;
   const router = new Router({ prefix: options.mountPath.pages });
@@ -48,8 +51,9 @@ export function pagesRouter(runtime: TelemetryRuntime): Router {
   router.use(requireAdmin(options.getUser, options.isAdmin));
 
   router.get('/settings', async (ctx) => {
-    await runtime.ready().catch(() => undefined);
+    const started = await runtime.ready().then(() => true, () => false);
     const status = runtime.status();
+    const history = started ? await runtime.consent.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
     await render(ctx, 'telemetry/settings.njk', {
       pageTitle: 'Privacy & Analytics',
       status,
@@ -61,6 +65,7 @@ export function pagesRouter(runtime: TelemetryRuntime): Router {
       privacyPolicyIsTemplate: options.privacyPolicyUrl === null,
       collectorConfigured: options.collector.url !== null,
       otlpConfigured: options.otlp.endpoint !== null,
+      history,
     });
   });
 

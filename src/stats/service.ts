@@ -3,6 +3,7 @@
 import type { ConsentStore } from '../installation/consent.js';
 import type { InstallationFile } from '../installation/installation-file.js';
 import type { SettingsRepository } from '../installation/settings-repository.js';
+import type { ConsentActor, ConsentReceiptsRepository } from '../installation/consent-receipts.js';
 import type { RuntimeEnvironment } from '../telemetry/environment.js';
 import type { KillSwitchState } from '../types.js';
 import type { LedgerEntry, UsageStatsRepository } from './repository.js';
@@ -19,6 +20,7 @@ export interface StatsServiceDeps {
   recorder: LocalStatsRecorder | null;
   client: SubmissionClient;
   settings: SettingsRepository;
+  receipts: ConsentReceiptsRepository;
   file: InstallationFile;
   consent: ConsentStore;
   killSwitch: KillSwitchState;
@@ -99,7 +101,7 @@ export class StatsService {
     return this.deps.repository.ledger(limit, offset);
   }
 
-  /** The whole local record as JSON text chunks: installation, settings, every event, the ledger. */
+  /** The whole local record as JSON text chunks: installation, settings, every event, the ledger, every consent receipt. */
   async *exportJson(): AsyncGenerator<string> {
     await this.#settle();
     const settings = await this.deps.settings.all();
@@ -119,15 +121,27 @@ export class StatsService {
       }
     }
     const ledger = await this.deps.repository.ledger(10_000, 0);
-    yield `${first ? '' : '\n  '}],\n  "ledger": ${JSON.stringify(ledger.entries, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
+    yield `${first ? '' : '\n  '}],\n  "ledger": ${JSON.stringify(ledger.entries, null, 2).replace(/\n/g, '\n  ')},\n  "consent_receipts": [`;
+    first = true;
+    for await (const page of this.deps.receipts.all()) {
+      for (const receipt of page) {
+        yield `${first ? '\n' : ',\n'}    ${JSON.stringify(receipt)}`;
+        first = false;
+      }
+    }
+    yield `${first ? '' : '\n  '}]\n}\n`;
   }
 
-  /** Erases the local record and asks the collector to erase this installation's data. */
-  async deleteAll() {
+  /**
+   * Erases the local record and asks the collector to erase this installation's data. The consent
+   * receipts go too, but for one: the receipt that `actor` ran the deletion.
+   */
+  async deleteAll(actor: ConsentActor = 'api') {
     this.deps.recorder?.clear();
     const remote = await this.deps.client.deleteRemote();
     const local = await this.deps.repository.deleteAll();
     await this.deps.alsoDelete();
+    await this.deps.consent.recordDeletion(actor);
     return { local, remote };
   }
 
