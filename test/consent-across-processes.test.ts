@@ -6,9 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import knex from 'knex';
+import knex, { type Knex } from 'knex';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver.js';
-import { createTestDatabase, pgUrl } from './helpers/databases.js';
+import { createTestDatabase, pgUrl, testEachDatabase } from './helpers/databases.js';
+import { keptLogger } from './helpers/fault-watch.js';
+import { ConsentSync } from '../src/installation/consent-sync.js';
+import { SettingsRepository } from '../src/installation/settings-repository.js';
+import { migrateLatest } from '../src/db/migration-source.js';
 import { CookieClient } from './helpers/cookie-client.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver } from './helpers/submission-receiver.js';
@@ -201,4 +205,94 @@ pgTest('an opt-in to usage statistics is submitted once, by the host that made i
   await Promise.all([one.telemetry.flush(), two.telemetry.flush()]); // waits for the background submission
   const submits = collector.requests.filter((r) => r.kind === 'submit');
   t.is(submits.length, 1);
+});
+
+// ------------------------------------------------------------------------- ConsentSync itself
+
+/** The real repository on a real database, with a switch that makes its revision read fail. */
+class FlakySettings extends SettingsRepository {
+  failing = false;
+  override async revision(trx?: Knex.Transaction): Promise<number | null> {
+    if (this.failing) throw new Error('connection refused');
+    return super.revision(trx);
+  }
+}
+
+testEachDatabase('ConsentSync: a database error in the poll is logged once and never thrown; the change is seen once it answers again', async (t, db) => {
+  await migrateLatest(db.knex);
+  const logger = keptLogger();
+  const settings = new FlakySettings(db.knex);
+  const sync = new ConsentSync({ settings, intervalMs: 60_000, logger, now: () => new Date() });
+  t.teardown(() => sync.stop());
+  let reloads = 0;
+  sync.register(async () => void reloads++);
+  await sync.start();
+  t.false(await sync.check(), 'nothing moved');
+
+  await sync.changed(); // another process's change, as far as this poller is concerned
+  settings.failing = true;
+  t.false(await sync.check());
+  t.false(await sync.check());
+  t.is(logger.lines.filter((l) => l.level === 'warn').length, 1, 'one warning for the outage, not one per poll');
+  t.is(reloads, 0);
+
+  settings.failing = false;
+  t.true(await sync.check());
+  t.is(reloads, 1);
+  t.false(await sync.check(), 'caught up: no reload without a new change');
+});
+
+testEachDatabase('ConsentSync: a failing reload is retried at the next poll until it succeeds', async (t, db) => {
+  await migrateLatest(db.knex);
+  const sync = new ConsentSync({ settings: new SettingsRepository(db.knex), intervalMs: 60_000, logger: keptLogger(), now: () => new Date() });
+  t.teardown(() => sync.stop());
+  let attempts = 0;
+  sync.register(async () => {
+    attempts++;
+    if (attempts === 1) throw new Error('reload failed');
+  });
+  await sync.start();
+  const before = sync.revision ?? 0;
+  const revision = await sync.changed();
+  t.is(revision, before + 1);
+  t.false(await sync.check());
+  t.true(await sync.check());
+  t.is(sync.revision, revision);
+  t.is(attempts, 2);
+});
+
+test('ConsentSync: its timer never keeps the process alive, and stop() ends it', async (t) => {
+  const dir = await tempDirFor(t);
+  const script = `
+    import knex from 'knex';
+    import { join } from 'node:path';
+    import { migrateLatest } from ${JSON.stringify(new URL('../src/db/migration-source.ts', import.meta.url).href)};
+    import { SettingsRepository } from ${JSON.stringify(new URL('../src/installation/settings-repository.ts', import.meta.url).href)};
+    import { ConsentSync } from ${JSON.stringify(new URL('../src/installation/consent-sync.ts', import.meta.url).href)};
+    const db = knex({ client: 'sqlite3', connection: { filename: join(${JSON.stringify(dir)}, 'db.sqlite3') }, useNullAsDefault: true, pool: { min: 0, max: 1, idleTimeoutMillis: 100 } });
+    await migrateLatest(db);
+    const quiet = () => {};
+    const sync = new ConsentSync({ settings: new SettingsRepository(db), intervalMs: 100, logger: { debug: quiet, info: quiet, warn: quiet, error: quiet }, now: () => new Date() });
+    await sync.start();
+    console.log('POLLING ' + sync.running);
+    // the knex pool is closed, the sync's interval is left running: the process must still end.
+    await db.destroy();
+  `;
+  const child = spawn(process.execPath, [`--import=${TSX}`, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => void (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => void (out += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+  clearTimeout(timer);
+  t.is(code, 0, out);
+  t.regex(out, /POLLING true/);
+
+  const memory = knex({ client: 'sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
+  t.teardown(() => memory.destroy());
+  const sync = new ConsentSync({ settings: new SettingsRepository(memory), intervalMs: 100, logger: keptLogger(), now: () => new Date() });
+  await sync.start();
+  t.true(sync.running);
+  await sync.stop();
+  t.false(sync.running);
 });
