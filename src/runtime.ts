@@ -92,7 +92,7 @@ export class TelemetryRuntime {
   #stopping: Promise<void> | null = null;
   #background = new Set<Promise<unknown>>();
   readonly #once: OnceLogger;
-  #actorPseudonyms: Pseudonymizer | null = null;
+  #pseudonymizer: Pseudonymizer | null = null;
   /** Earliest time a request may trigger another automatic start after one failed. */
   #autoStartAfter = 0;
 
@@ -228,7 +228,7 @@ export class TelemetryRuntime {
       ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
       : createOtlpSink(this.#sinkConfig(data.install_id));
     this.base.attach(this.sink);
-    this.analytics.attach(this.sink, new Pseudonymizer(data.salt), data.install_id);
+    this.analytics.attach(this.sink, this.pseudonymizer, data.install_id);
     this.recorder?.start();
     this.analytics.track(APP_STARTED, { app_version: options.appVersion }, null);
     this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
@@ -266,10 +266,15 @@ export class TelemetryRuntime {
     return this.consent.set(patch, actor);
   }
 
+  /** hmac(install salt, id): how receipts (and detailed events) name a person. Needs ready(). */
+  get pseudonymizer(): Pseudonymizer {
+    this.#pseudonymizer ??= new Pseudonymizer(this.file.current.salt);
+    return this.#pseudonymizer;
+  }
+
   /** The receipt actor for a signed-in admin: `admin:<pseudonym>`, never the raw id (needs ready()). */
   adminActor(adminId: string | number): ConsentActor {
-    this.#actorPseudonyms ??= new Pseudonymizer(this.file.current.salt);
-    return adminActor(this.#actorPseudonyms, adminId);
+    return adminActor(this.pseudonymizer, adminId);
   }
 
   /** Writes buffered local statistics, then exports what is queued; true when the sink took it all. */
