@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import type { Environment } from 'nunjucks';
-import type { ConsentState, Logger, TelemetryUser } from './types.js';
+import type { Logger, TelemetryUser } from './types.js';
+import type { ConsentListener } from './installation/consent.js';
 import { quietConsoleLogger } from './logging.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
@@ -168,7 +169,8 @@ export const optionsSchema = z.object({
   retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   /** Host-supplied booleans for the weekly summary (e.g. { sso_enabled: true }). */
   featureFlags: fn<() => Record<string, boolean> | Promise<Record<string, boolean>>>('featureFlags()').default(() => () => ({})),
-  onConsentChange: fn<(consent: ConsentState) => void | Promise<void>>('onConsentChange(consent)').optional(),
+  /** Called in every process that sees a consent change; the third argument says whether this process made it. */
+  onConsentChange: fn<ConsentListener>('onConsentChange(consent, previous, change)').optional(),
   privacyNoticeVersion: z.number().int().min(1).default(PRIVACY_NOTICE_VERSION),
   /** How often this process polls the database for consent changes made by other processes or the CLI. */
   consentSyncIntervalMs: z.number().int().min(MIN_CONSENT_SYNC_INTERVAL_MS).max(60_000).default(DEFAULT_CONSENT_SYNC_INTERVAL_MS),
