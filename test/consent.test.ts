@@ -262,6 +262,40 @@ testEachDatabase('load() fails rather than guess when the database cannot be rea
   t.false(store.isGranted('analytics'));
 });
 
+testEachDatabase('the database wins over installation.json: the file is imported once, into a database that has no consent', async (t, db) => {
+  await migrateLatest(db.knex);
+  const settings = new SettingsRepository(db.knex);
+  const first = await tempDirFor(t);
+  await storeOn(first).store.set({ analytics: true }); // chosen before there was a database
+  t.true((await storeOn(first, { settings }).store.load()).analytics, 'imported');
+
+  const other = await tempDirFor(t); // another host's data folder: its file says nothing was chosen
+  const { store, file } = storeOn(other, { settings });
+  t.true((await store.load()).analytics, 'the shared database, not this file, decides');
+  t.false((await consentOnDisk(file)).analytics, 'loading does not rewrite the file');
+  await store.set({ usageStats: true });
+  t.like(await consentOnDisk(file), { analytics: true, usageStats: true }, 'a change refreshes the copy');
+});
+
+testEachDatabase('reload(): a change made by another store is announced as remote, the maker\'s own as local with its actor', async (t, db) => {
+  await migrateLatest(db.knex);
+  const settings = new SettingsRepository(db.knex);
+  const maker = storeOn(await tempDirFor(t), { settings }).store;
+  const other = storeOn(await tempDirFor(t), { settings }).store;
+  await maker.load();
+  await other.load();
+  const heard: string[] = [];
+  maker.onChange((c, _p, change) => void heard.push(`maker ${c.analytics} ${change.origin} ${change.actor}`));
+  other.onChange((c, _p, change) => void heard.push(`other ${c.analytics} ${change.origin} ${change.actor}`));
+
+  await maker.set({ analytics: true }, 'cli');
+  t.false(other.isGranted('analytics'), 'not seen before a reload');
+  await other.reload();
+  await other.reload(); // nothing new: no second announcement
+  t.true(other.isGranted('analytics'));
+  t.deepEqual(heard, ['maker true local cli', 'other true remote null']);
+});
+
 // ------------------------------------------------------------------------------------ kill switch
 
 const killCases: { env: Record<string, string | undefined>; disabled: boolean; reason: KillSwitchReason | null }[] = [
