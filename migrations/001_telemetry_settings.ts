@@ -1,4 +1,4 @@
-// telemetry_settings: a key/value mirror of installation.json's consent, readable by the host's admin tools.
+// telemetry_settings: key/value settings; its consent.* rows are the installation's consent (the source of truth since 0.2).
 import type { Knex } from 'knex';
 
 export const name = '001_telemetry_settings';

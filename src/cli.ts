@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `koa-consent-telemetry` — inspect and change an installation's telemetry from the shell.
-// It works on the host's dataDir (installation.json) and database. It exports nothing; the only
-// request it can make is `delete` asking the collector to erase this installation's data.
+// It works on the host's dataDir (installation.json) and database. Consent lives in the database, so a
+// running app on the same database sees enable/disable within its consentSyncIntervalMs. It exports
+// nothing; the only request it can make is `delete` asking the collector to erase this installation's data.
 import { parseArgs } from 'node:util';
 import { createWriteStream, realpathSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
@@ -19,7 +20,8 @@ Commands:
   enable [category]    opt in to analytics, usageStats, or both when no category is given
   disable [category]   opt out of analytics, usageStats, or both when no category is given
   preview              the exact payload the next weekly submission would send (JSON)
-  export [file]        everything stored locally (events, settings, ledger) as JSON, to file or stdout
+  export [file]        everything stored locally (events, settings, ledger, consent receipts) as JSON,
+                       to file or stdout
   delete --yes         erase the local statistics, ledger and support funnel, and ask the collector
                        ($TELEMETRY_COLLECTOR_URL) to erase this installation's data
   collector            run the collector (receiving service) standalone until SIGINT/SIGTERM,
@@ -127,10 +129,10 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
         out(text.trimEnd());
       }
     } else if (command === 'delete') {
-      out(JSON.stringify(await telemetry.runtime.stats.deleteAll(), null, 2));
+      out(JSON.stringify(await telemetry.runtime.stats.deleteAll('cli'), null, 2));
     } else {
       const value = command === 'enable';
-      const consent = await telemetry.consent.set(Object.fromEntries(categories.map((c) => [c, value])));
+      const consent = await telemetry.runtime.setConsent(Object.fromEntries(categories.map((c) => [c, value])), 'cli');
       out(JSON.stringify({ consent }, null, 2));
     }
     return 0;

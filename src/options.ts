@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import type { Environment } from 'nunjucks';
-import type { ConsentState, Logger, TelemetryUser } from './types.js';
+import type { Logger, TelemetryUser } from './types.js';
+import type { ConsentListener } from './installation/consent.js';
 import { quietConsoleLogger } from './logging.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
@@ -31,6 +32,9 @@ export const MIN_LONG_SESSION_MINUTES = 30;
 export const DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS = 30;
 /** …and never more than this many entries (the newest are kept). */
 export const DEFAULT_OUTBOUND_LEDGER_MAX_ROWS = 5_000;
+/** How often each process checks whether another one changed consent (every change is seen within about this). */
+export const DEFAULT_CONSENT_SYNC_INTERVAL_MS = 2_000;
+export const MIN_CONSENT_SYNC_INTERVAL_MS = 100;
 
 export const DEFAULT_MOUNT_PATHS = {
   api: '/api/v1/usage-stats',
@@ -171,8 +175,11 @@ export const optionsSchema = z.object({
   retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   /** Host-supplied booleans for the weekly summary (e.g. { sso_enabled: true }). */
   featureFlags: fn<() => Record<string, boolean> | Promise<Record<string, boolean>>>('featureFlags()').default(() => () => ({})),
-  onConsentChange: fn<(consent: ConsentState) => void | Promise<void>>('onConsentChange(consent)').optional(),
+  /** Called in every process that sees a consent change; the third argument says whether this process made it. */
+  onConsentChange: fn<ConsentListener>('onConsentChange(consent, previous, change)').optional(),
   privacyNoticeVersion: z.number().int().min(1).default(PRIVACY_NOTICE_VERSION),
+  /** How often this process polls the database for consent changes made by other processes or the CLI. */
+  consentSyncIntervalMs: z.number().int().min(MIN_CONSENT_SYNC_INTERVAL_MS).max(60_000).default(DEFAULT_CONSENT_SYNC_INTERVAL_MS),
   export: z
     .object({
       queueCap: z.number().int().min(10).max(1_000_000).default(DEFAULT_EXPORT_QUEUE_CAP),

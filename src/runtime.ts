@@ -12,6 +12,8 @@ import { SettingsRepository } from './installation/settings-repository.js';
 import { Pseudonymizer } from './installation/pseudonym.js';
 import { UserPrivacyRepository } from './installation/user-privacy-repository.js';
 import { UserPrivacyStore } from './installation/user-privacy.js';
+import { ConsentSync } from './installation/consent-sync.js';
+import { ConsentReceiptsRepository, adminActor, type ConsentActor } from './installation/consent-receipts.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateLatest } from './db/migration-source.js';
 import { detectEnvironment, type RuntimeEnvironment } from './telemetry/environment.js';
@@ -77,6 +79,9 @@ export class TelemetryRuntime {
   readonly database: DatabaseHandle;
   readonly consent: ConsentStore;
   readonly userPrivacy: UserPrivacyStore;
+  /** Polls the database for consent changes of other processes; others' stores register their reload on it. */
+  readonly consentSync: ConsentSync;
+  readonly receipts: ConsentReceiptsRepository;
   readonly analytics: AnalyticsLayer;
   readonly base: BaseLayer;
   readonly scheduler: JobScheduler;
@@ -93,6 +98,7 @@ export class TelemetryRuntime {
   #stopping: Promise<void> | null = null;
   #background = new Set<Promise<unknown>>();
   readonly #once: OnceLogger;
+  #pseudonymizer: Pseudonymizer | null = null;
   /** Earliest time a request may trigger another automatic start after one failed. */
   #autoStartAfter = 0;
 
@@ -103,7 +109,9 @@ export class TelemetryRuntime {
     this.file = new InstallationFile(resolve(options.dataDir), now);
     this.database = openDatabase(options.db, resolve(options.dataDir), logger);
     this.settings = new SettingsRepository(this.database.knex);
-    this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now);
+    this.consentSync = new ConsentSync({ settings: this.settings, intervalMs: options.consentSyncIntervalMs, logger, now });
+    this.receipts = new ConsentReceiptsRepository(this.database.knex);
+    this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now, { sync: this.consentSync, receipts: this.receipts });
     if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
     this.userPrivacy = new UserPrivacyStore(new UserPrivacyRepository(this.database.knex), now);
     this.analytics = new AnalyticsLayer({
@@ -155,6 +163,7 @@ export class TelemetryRuntime {
       client: this.submission,
       outbound: this.outbound,
       settings: this.settings,
+      receipts: this.receipts,
       file: this.file,
       consent: this.consent,
       killSwitch: this.killSwitch,
@@ -164,9 +173,12 @@ export class TelemetryRuntime {
       alsoDelete: () => this.support.deleteAll(),
       now,
     });
-    // One submission right after an admin opts in to sharing usage statistics.
-    this.consent.onChange((consent, previous) => {
-      if (consent.usageStats && !previous.usageStats && this.isReady) this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+    // One submission right after an admin opts in to sharing usage statistics — by the process that
+    // made the change only: the others see it as a remote change, so a fleet does not submit N times.
+    this.consent.onChange((consent, previous, change) => {
+      if (change.origin === 'local' && consent.usageStats && !previous.usageStats && this.isReady) {
+        this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+      }
     });
     this.support = new SupportService({
       repository: new SupportRepository(this.database.knex),
@@ -221,6 +233,8 @@ export class TelemetryRuntime {
     if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await migrateLatest(this.knex);
     const data = await this.file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
+    // The baseline revision first: a change made while consent loads is then still picked up.
+    await this.consentSync.start();
     await this.consent.load();
     // Before anything can be exported: a user's stored opt-out holds from the first event on.
     await this.userPrivacy.load();
@@ -228,7 +242,7 @@ export class TelemetryRuntime {
       ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
       : createOtlpSink(this.#sinkConfig(data.install_id));
     this.base.attach(this.sink);
-    this.analytics.attach(this.sink, new Pseudonymizer(data.salt), data.install_id);
+    this.analytics.attach(this.sink, this.pseudonymizer, data.install_id);
     this.recorder?.start();
     this.analytics.track(APP_STARTED, { app_version: options.appVersion }, null);
     this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
@@ -273,9 +287,20 @@ export class TelemetryRuntime {
     return this.userPrivacy.isOptedOut(userId);
   }
 
-  async setConsent(patch: ConsentPatch): Promise<ConsentState> {
+  async setConsent(patch: ConsentPatch, actor: ConsentActor = 'api'): Promise<ConsentState> {
     await this.ready();
-    return this.consent.set(patch);
+    return this.consent.set(patch, actor);
+  }
+
+  /** hmac(install salt, id): how receipts (and detailed events) name a person. Needs ready(). */
+  get pseudonymizer(): Pseudonymizer {
+    this.#pseudonymizer ??= new Pseudonymizer(this.file.current.salt);
+    return this.#pseudonymizer;
+  }
+
+  /** The receipt actor for a signed-in admin: `admin:<pseudonym>`, never the raw id (needs ready()). */
+  adminActor(adminId: string | number): ConsentActor {
+    return adminActor(this.pseudonymizer, adminId);
   }
 
   /** Writes buffered local statistics, then exports what is queued; true when the sink took it all. */
@@ -331,6 +356,7 @@ export class TelemetryRuntime {
     const remaining = () => Math.max(deadline - Date.now(), 0);
     // Before anything is awaited: from now on no submission retry is scheduled, whatever finishes later.
     const submissionStopped = this.submission.stop().catch(() => undefined);
+    const syncStopped = this.consentSync.stop();
     const work = (async () => {
       // A job still running (a heartbeat or submission against a hanging endpoint) gets a quarter.
       await Promise.race([this.scheduler.stop(), delay(remaining() / 4)]);
@@ -339,7 +365,7 @@ export class TelemetryRuntime {
       await Promise.race([Promise.allSettled([...this.#background]), delay(remaining() / 2)]);
       if (this.isReady) this.analytics.track(APP_STOPPED, {}, null);
       this.analytics.drain();
-      await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped]), delay(remaining() / 2)]);
+      await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped, syncStopped]), delay(remaining() / 2)]);
       if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
       // The final flush's ledger entries, written before the database is closed.
       if (this.isReady) await Promise.race([this.outbound.stop(), delay(Math.max(remaining() - 25, 0))]);

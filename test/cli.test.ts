@@ -42,7 +42,7 @@ test('preview prints the next weekly payload; export writes everything as JSON; 
   const exported = await cli(['export', file, '--data-dir', dataDir]);
   t.is(exported.code, 0);
   const json = JSON.parse(await readFile(file, 'utf8'));
-  t.deepEqual(Object.keys(json), ['exported_at', 'installation', 'consent', 'settings', 'events', 'ledger', 'outbound_ledger']);
+  t.deepEqual(Object.keys(json), ['exported_at', 'installation', 'consent', 'settings', 'events', 'ledger', 'outbound_ledger', 'consent_receipts']);
   t.deepEqual(json.events, []);
   t.is(JSON.parse((await cli(['export', '--data-dir', dataDir])).output).installation.install_id, json.installation.install_id);
 

@@ -1,6 +1,6 @@
-// Consent (installation.json is the source of truth, telemetry_settings mirrors it, onChange tells the
-// host), privacy-notice re-confirmation, the DO_NOT_TRACK / TELEMETRY_DISABLED / TELEMETRY_DEBUG
-// switches, and the per-user pseudonym.
+// Consent (the database's telemetry_settings rows are the source of truth, installation.json keeps a
+// copy and is the store without a database; onChange tells the host), privacy-notice re-confirmation,
+// the DO_NOT_TRACK / TELEMETRY_DISABLED / TELEMETRY_DEBUG switches, and the per-user pseudonym.
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import knex from 'knex';
@@ -51,7 +51,7 @@ test('consent defaults to off (analytics and usage stats)', async (t) => {
   t.false(disk.usageStats);
 });
 
-testEachDatabase('set({analytics:true}) persists to installation.json and mirrors to telemetry_settings', async (t, db) => {
+testEachDatabase('set({analytics:true}) is stored in telemetry_settings (the truth) and copied to installation.json', async (t, db) => {
   await migrateLatest(db.knex);
   const settings = new SettingsRepository(db.knex);
   const { store, file } = storeOn(await tempDirFor(t), { settings });
@@ -84,7 +84,7 @@ testEachDatabase('set({analytics:true}) persists to installation.json and mirror
   t.is(rows.length, 1);
 });
 
-testEachDatabase('load() mirrors the stored choice to a fresh telemetry_settings', async (t, db) => {
+testEachDatabase('load() imports installation.json\'s choice into a database that has none', async (t, db) => {
   await migrateLatest(db.knex);
   const dir = await tempDirFor(t);
   await storeOn(dir).store.set({ usageStats: true }); // chosen earlier, without a database
@@ -217,31 +217,83 @@ test('a raised notice version with everything off does not ask for re-confirmati
   t.false(store.needsReconfirmation);
 });
 
-testEachDatabase('a raised notice version is mirrored as not given', async (t, db) => {
+testEachDatabase('a raised notice version: the database keeps the old choice with its version, and it counts as not given', async (t, db) => {
   await migrateLatest(db.knex);
   const dir = await tempDirFor(t);
-  await storeOn(dir, { noticeVersion: 1 }).store.set({ analytics: true });
   const settings = new SettingsRepository(db.knex);
-  await storeOn(dir, { settings, noticeVersion: 2 }).store.load();
-  t.is((await settings.all())['consent.analytics'], 'false');
+  await storeOn(dir, { settings, noticeVersion: 1 }).store.set({ analytics: true });
+  const { store } = storeOn(dir, { settings, noticeVersion: 2 });
+  t.false((await store.load()).analytics);
+  t.true(store.needsReconfirmation);
+  const stored = await settings.all();
+  t.is(stored['consent.analytics'], 'true', 'the choice itself is kept (re-confirming needs it)');
+  t.is(stored['consent.version'], '1', 'its version says it predates the notice');
 });
 
-testEachDatabase('the settings mirror failing (destroyed knex) does not make set() reject', async (t, db) => {
+testEachDatabase('a failing database: set() rejects, an opt-out still applies in this process at once, an opt-in is never granted', async (t, db) => {
+  const own = knex(db.config());
+  await migrateLatest(own);
+  const logger = recordingLogger();
+  const { store } = storeOn(await tempDirFor(t), { settings: new SettingsRepository(own), logger });
+  await store.load();
+  await store.set({ analytics: true, usageStats: true });
+  const changes: ConsentState[] = [];
+  store.onChange((c) => void changes.push(c));
+  await own.destroy();
+
+  await t.throwsAsync(store.set({ analytics: false }));
+  t.false(store.isGranted('analytics'), 'this process stops exporting even though the database could not be told');
+  t.true(store.isGranted('usageStats'), 'what the patch did not withdraw is untouched');
+  t.is(changes.length, 1, 'listeners hear the withdrawal (the analytics layer forgets what waits)');
+
+  await t.throwsAsync(store.set({ analytics: true }));
+  t.false(store.isGranted('analytics'), 'a grant that could not be stored is not applied');
+  t.is(changes.length, 1);
+});
+
+testEachDatabase('load() fails rather than guess when the database cannot be read', async (t, db) => {
   const broken = knex(db.config());
   await migrateLatest(broken);
   await broken.destroy();
-  const logger = recordingLogger();
-  const { store, file } = storeOn(await tempDirFor(t), { settings: new SettingsRepository(broken), logger });
-  await store.load(); // load() mirrors too: it must not reject either
-  const changes: ConsentState[] = [];
-  store.onChange((c) => void changes.push(c));
+  const dir = await tempDirFor(t);
+  await storeOn(dir).store.set({ analytics: true }); // an opt-in in installation.json
+  const { store } = storeOn(dir, { settings: new SettingsRepository(broken) });
+  await t.throwsAsync(store.load());
+  t.false(store.isGranted('analytics'));
+});
 
-  const state = await store.set({ analytics: true });
-  t.true(state.analytics);
-  t.true(store.isGranted('analytics'));
-  t.true((await consentOnDisk(file)).analytics, 'installation.json (the source of truth) is updated');
-  t.is(changes.length, 1, 'listeners still hear about the change');
-  t.true(logger.warnings.length >= 1);
+testEachDatabase('the database wins over installation.json: the file is imported once, into a database that has no consent', async (t, db) => {
+  await migrateLatest(db.knex);
+  const settings = new SettingsRepository(db.knex);
+  const first = await tempDirFor(t);
+  await storeOn(first).store.set({ analytics: true }); // chosen before there was a database
+  t.true((await storeOn(first, { settings }).store.load()).analytics, 'imported');
+
+  const other = await tempDirFor(t); // another host's data folder: its file says nothing was chosen
+  const { store, file } = storeOn(other, { settings });
+  t.true((await store.load()).analytics, 'the shared database, not this file, decides');
+  t.false((await consentOnDisk(file)).analytics, 'loading does not rewrite the file');
+  await store.set({ usageStats: true });
+  t.like(await consentOnDisk(file), { analytics: true, usageStats: true }, 'a change refreshes the copy');
+});
+
+testEachDatabase('reload(): a change made by another store is announced as remote, the maker\'s own as local with its actor', async (t, db) => {
+  await migrateLatest(db.knex);
+  const settings = new SettingsRepository(db.knex);
+  const maker = storeOn(await tempDirFor(t), { settings }).store;
+  const other = storeOn(await tempDirFor(t), { settings }).store;
+  await maker.load();
+  await other.load();
+  const heard: string[] = [];
+  maker.onChange((c, _p, change) => void heard.push(`maker ${c.analytics} ${change.origin} ${change.actor}`));
+  other.onChange((c, _p, change) => void heard.push(`other ${c.analytics} ${change.origin} ${change.actor}`));
+
+  await maker.set({ analytics: true }, 'cli');
+  t.false(other.isGranted('analytics'), 'not seen before a reload');
+  await other.reload();
+  await other.reload(); // nothing new: no second announcement
+  t.true(other.isGranted('analytics'));
+  t.deepEqual(heard, ['maker true local cli', 'other true remote null']);
 });
 
 // ------------------------------------------------------------------------------------ kill switch

@@ -284,7 +284,7 @@ test('/export is a JSON attachment with installation, consent, settings, every e
   t.is(response.headers.get('cache-control'), 'no-store');
   const text = await response.text();
   const exported = JSON.parse(text);
-  t.deepEqual(Object.keys(exported).sort(), ['consent', 'events', 'exported_at', 'installation', 'ledger', 'outbound_ledger', 'settings']);
+  t.deepEqual(Object.keys(exported).sort(), ['consent', 'consent_receipts', 'events', 'exported_at', 'installation', 'ledger', 'outbound_ledger', 'settings']);
   t.is(exported.installation.install_id, app.telemetry.status().install_id);
   t.true(exported.consent.usageStats);
   t.is(exported.settings['consent.usage_stats'], 'true');

@@ -4,13 +4,14 @@ import { MIGRATIONS_TABLE } from './tables.js';
 import * as settings001 from '../../migrations/001_telemetry_settings.js';
 import * as usageStats002 from '../../migrations/002_usage_stats.js';
 import * as support003 from '../../migrations/003_support.js';
+import * as consentReceipts004 from '../../migrations/004_consent_receipts.js';
 import * as userPrivacy005 from '../../migrations/005_user_privacy.js';
 import * as outboundLedger006 from '../../migrations/006_outbound_ledger.js';
 import { defineMigrations, type Migration } from './migrator.js';
 
 export type PluginMigration = Migration;
 
-const plugin = defineMigrations([settings001, usageStats002, support003, userPrivacy005, outboundLedger006], MIGRATIONS_TABLE);
+const plugin = defineMigrations([settings001, usageStats002, support003, consentReceipts004, userPrivacy005, outboundLedger006], MIGRATIONS_TABLE);
 
 export const migrationSource = plugin.migrationSource;
 /** Config for knex.migrate.*; set explicitly because knex merges the host's config.migrations into it. */

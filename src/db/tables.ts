@@ -12,4 +12,5 @@ export const TABLES = {
   submissions: 'telemetry_submissions',
   userPrivacy: 'telemetry_user_privacy',
   outboundLedger: 'telemetry_outbound_ledger',
+  consentReceipts: 'telemetry_consent_receipts',
 } as const;

@@ -1,4 +1,5 @@
-// installation.json: the install identity and the source of truth for consent.
+// installation.json: the install identity (id, pseudonym salt, collector registration) and a copy of
+// consent (the database holds the truth; the copy seeds a database that has none, see consent.ts).
 // Written atomically (temp file + rename, mode 0600) and always merged with what is on disk,
 // so a key written by another process (the CLI, a newer version) is never dropped.
 import { randomBytes, randomUUID } from 'node:crypto';

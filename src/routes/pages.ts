@@ -20,6 +20,8 @@ export async function readPolicyTemplate(): Promise<string> {
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
 }
 
+/** The settings page shows this many of the latest consent receipts; GET {api}/receipts pages through all. */
+export const SETTINGS_HISTORY_LIMIT = 50;
 /** Outbound ledger entries on the stats page at first, and per "Show more". */
 export const OUTBOUND_PAGE_SIZE = 25;
 
@@ -63,8 +65,9 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
   });
 
   router.get('/settings', admin, async (ctx) => {
-    await runtime.ready().catch(() => undefined);
+    const started = await runtime.ready().then(() => true, () => false);
     const status = runtime.status();
+    const history = started ? await runtime.consent.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
     await render(ctx, 'telemetry/settings.njk', {
       pageTitle: 'Privacy & Analytics',
       status,
@@ -76,6 +79,7 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
       privacyPolicyIsTemplate: options.privacyPolicyUrl === null,
       collectorConfigured: options.collector.url !== null,
       otlpConfigured: options.otlp.endpoint !== null,
+      history,
     });
   });
 

@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { TelemetryRuntime } from '../runtime.js';
-import { requireAdmin } from '../middleware/auth.js';
+import { currentUser, requireAdmin } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput as validate } from '../middleware/body.js';
 import { HttpError } from '../middleware/errors.js';
@@ -16,6 +16,12 @@ const categoriesBody = z
   .object({ categories: z.array(z.enum(['analytics', 'usageStats'])).min(1).max(2).optional(), _csrf: z.string().optional() })
   .strict()
   .optional();
+
+const receiptsQuery = z.object({
+  scope: z.enum(['installation', 'user']).default('installation'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
 
 const ledgerQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -68,10 +74,18 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
     ctx.body = { limit, offset, kind: kind ?? null, ...(await runtime.stats.outboundLedger(limit, offset, kind)) };
   });
 
+  router.get('/receipts', started, async (ctx) => {
+    const { scope, limit, offset } = validate(receiptsQuery, ctx.query, 'query');
+    ctx.body = { scope, limit, offset, ...(await runtime.consent.receipts({ scope, limit, offset })) };
+  });
+
+  // The receipt names the signed-in admin by pseudonym only (requireAdmin guarantees there is one).
+  const actorOf = (ctx: Context) => runtime.adminActor(currentUser(ctx, options.getUser)!.id);
+
   const setConsent = (value: boolean) => async (ctx: Context) => {
     const body = validate(categoriesBody, jsonBody(ctx), 'body');
     const categories = body?.categories ?? CONSENT_CATEGORIES;
-    const consent = await runtime.setConsent(Object.fromEntries(categories.map((c) => [c, value])));
+    const consent = await runtime.setConsent(Object.fromEntries(categories.map((c) => [c, value])), actorOf(ctx));
     ctx.body = { consent };
   };
   router.post('/opt-in', ...changes, setConsent(true));
@@ -85,7 +99,7 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
   });
 
   router.delete('/delete-all', ...changes, async (ctx) => {
-    ctx.body = await runtime.stats.deleteAll();
+    ctx.body = await runtime.stats.deleteAll(actorOf(ctx));
   });
 
   return router;

@@ -3,6 +3,7 @@
 import type { ConsentStore } from '../installation/consent.js';
 import type { InstallationFile } from '../installation/installation-file.js';
 import type { SettingsRepository } from '../installation/settings-repository.js';
+import type { ConsentActor, ConsentReceiptsRepository } from '../installation/consent-receipts.js';
 import type { RuntimeEnvironment } from '../telemetry/environment.js';
 import type { KillSwitchState } from '../types.js';
 import type { LedgerEntry, UsageStatsRepository } from './repository.js';
@@ -23,6 +24,7 @@ export interface StatsServiceDeps {
   /** Everything else that left: OTLP batches, registration, erasure. */
   outbound: OutboundLedger;
   settings: SettingsRepository;
+  receipts: ConsentReceiptsRepository;
   file: InstallationFile;
   consent: ConsentStore;
   killSwitch: KillSwitchState;
@@ -107,7 +109,7 @@ export class StatsService {
     return this.deps.outbound.list(limit, offset, kind);
   }
 
-  /** The whole local record as JSON text chunks: installation, settings, every event, both ledgers. */
+  /** The whole local record as JSON text chunks: installation, settings, every event, both ledgers, every consent receipt. */
   async *exportJson(): AsyncGenerator<string> {
     await this.#settle();
     const settings = await this.deps.settings.all();
@@ -135,11 +137,22 @@ export class StatsService {
         first = false;
       }
     }
+    yield `${first ? '' : '\n  '}],\n  "consent_receipts": [`;
+    first = true;
+    for await (const page of this.deps.receipts.all()) {
+      for (const receipt of page) {
+        yield `${first ? '\n' : ',\n'}    ${JSON.stringify(receipt)}`;
+        first = false;
+      }
+    }
     yield `${first ? '' : '\n  '}]\n}\n`;
   }
 
-  /** Erases the local record and asks the collector to erase this installation's data. */
-  async deleteAll() {
+  /**
+   * Erases the local record and asks the collector to erase this installation's data. The consent
+   * receipts go too, but for one: the receipt that `actor` ran the deletion.
+   */
+  async deleteAll(actor: ConsentActor = 'api') {
     this.deps.recorder?.clear();
     // The erasure request's own ledger entry is held back and written after the deletion: the
     // receipt that it happened is all the ledger keeps.
@@ -150,6 +163,7 @@ export class StatsService {
     const local = await this.deps.repository.deleteAll();
     const outbound = await this.deps.outbound.deleteAll();
     await this.deps.alsoDelete();
+    await this.deps.consent.recordDeletion(actor);
     if (receipt) await this.deps.outbound.write(receipt);
     return { local: { ...local, outbound_ledger: outbound }, remote };
   }
