@@ -88,7 +88,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
 
   const routers = [
     assetsRouter(mountPath.assets),
-    userPrivacyRouter(options, { ready: () => runtime.ready(), setUserOptOut: (id, out) => runtime.setUserOptOut(id, out), privacyView }),
+    userPrivacyRouter(options, { ready: () => runtime.ready(), setUserOptOut: (id, out) => runtime.setUserOptOut(id, out, true), privacyView }),
     usageStatsRouter(runtime),
     pagesRouter(runtime, privacyView),
     supportRouter(runtime),

@@ -13,7 +13,7 @@ import { Pseudonymizer } from './installation/pseudonym.js';
 import { UserPrivacyRepository } from './installation/user-privacy-repository.js';
 import { UserPrivacyStore } from './installation/user-privacy.js';
 import { ConsentSync } from './installation/consent-sync.js';
-import { ConsentReceiptsRepository, adminActor, type ConsentActor } from './installation/consent-receipts.js';
+import { ConsentReceiptsRepository, adminActor, userActor, type ConsentActor } from './installation/consent-receipts.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateLatest } from './db/migration-source.js';
 import { detectEnvironment, type RuntimeEnvironment } from './telemetry/environment.js';
@@ -113,7 +113,16 @@ export class TelemetryRuntime {
     this.receipts = new ConsentReceiptsRepository(this.database.knex);
     this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now, { sync: this.consentSync, receipts: this.receipts });
     if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
-    this.userPrivacy = new UserPrivacyStore(new UserPrivacyRepository(this.database.knex), now);
+    this.userPrivacy = new UserPrivacyStore({
+      repository: new UserPrivacyRepository(this.database.knex),
+      receipts: this.receipts,
+      changed: (trx) => this.consentSync.changed(trx),
+      pseudonymizer: () => this.pseudonymizer,
+      noticeVersion: options.privacyNoticeVersion,
+      now,
+    });
+    // A user's choice made in another process (or by the CLI) is seen here within the sync interval.
+    this.consentSync.register(() => this.userPrivacy.load());
     this.analytics = new AnalyticsLayer({
       guard: this.guard,
       consent: this.consent,
@@ -276,10 +285,13 @@ export class TelemetryRuntime {
     return this.analytics.track(name, props, user?.id ?? null, userAgent, privacySignal);
   }
 
-  /** A signed-in user's own choice about detailed analytics (stored in the host's database). */
-  async setUserOptOut(userId: string | number, optedOut: boolean): Promise<boolean> {
+  /**
+   * A user's own choice about detailed analytics (stored in the host's database, with a receipt).
+   * `byUser`: the user made it themself (the receipt's actor is their pseudonym), else the host (`api`).
+   */
+  async setUserOptOut(userId: string | number, optedOut: boolean, byUser = false): Promise<boolean> {
     await this.ready();
-    return this.userPrivacy.set(userId, optedOut);
+    return this.userPrivacy.set(userId, optedOut, byUser ? userActor(this.pseudonymizer, userId) : 'api');
   }
 
   async isUserOptedOut(userId: string | number): Promise<boolean> {

@@ -206,3 +206,30 @@ testEachDatabase('a user\'s opt-out is kept in the host\'s own database (host kn
   await host.telemetry.users.optIn('user-42');
   t.false(await host.telemetry.users.isOptedOut('user-42'));
 });
+
+test('a user\'s choice writes a user receipt under their pseudonym, shown on their page and in the export', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t) } });
+  t.teardown(() => host.close());
+  const token = await csrfFor(host, 'alice');
+  t.is((await post(host, '/me/opt-out', 'alice', token)).status, 200);
+  t.is((await post(host, '/me/opt-out', 'alice', token)).status, 200, 'the same choice again is no change');
+  await host.telemetry.users.optIn(2); // the host, through the handle
+
+  const receipts = (await (await host.request(`${API}/receipts?scope=user`, { user: 'admin' })).json()) as {
+    receipts: { subject: string; actor: string; previous: { analytics: boolean }; next: { analytics: boolean } }[];
+  };
+  t.is(receipts.receipts.length, 2);
+  const [byHost, byUser] = receipts.receipts;
+  t.regex(byUser!.subject, /^[0-9a-f]{16}$/);
+  t.is(byUser!.actor, `user:${byUser!.subject}`, 'the user made it themself');
+  t.deepEqual([byUser!.previous.analytics, byUser!.next.analytics], [true, false]);
+  t.is(byHost!.actor, 'api');
+  t.is(byHost!.subject, byUser!.subject);
+
+  const page = await (await host.request('/telemetry/me', { user: 'alice' })).text();
+  t.is((page.match(/data-telemetry-receipt=/g) ?? []).length, 2, 'the user sees their own history');
+  const other = await (await host.request('/telemetry/me', { user: 'admin' })).text();
+  t.is((other.match(/data-telemetry-receipt=/g) ?? []).length, 0, 'and nobody else\'s');
+  const exported = await (await host.request(`${API}/export`, { user: 'admin' })).text();
+  t.true(exported.includes(`"actor":"user:${byUser!.subject}"`));
+});

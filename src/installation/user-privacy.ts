@@ -1,26 +1,34 @@
 // Each signed-in user's own say over detailed analytics, whatever the admin chose for the
-// installation. The database is the truth; this process keeps the opted-out ids in memory because
-// the drain and the page-view hook ask for every event, and reloads them when another process (or
-// the CLI) changes a choice.
+// installation. The database is the truth: a change writes the choice, bumps the consent revision
+// (so every process reloads within the sync interval) and appends a user receipt, in one
+// transaction. This process keeps the opted-out ids in memory because the drain and the page-view
+// hook ask for every event.
+import type { Knex } from 'knex';
 import type { UserPrivacyRepository } from './user-privacy-repository.js';
+import type { ConsentActor, ConsentReceiptsRepository, ConsentReceipt } from './consent-receipts.js';
+import type { Pseudonymizer } from './pseudonym.js';
 
 /** Host user ids are strings or numbers; the store and the table key them as strings. */
 export const MAX_USER_ID_LENGTH = 128;
 
-export type UserChoiceListener = (change: { userId: string; optedOut: boolean; previous: boolean }) => void | Promise<void>;
+export interface UserPrivacyDeps {
+  repository: UserPrivacyRepository;
+  receipts: ConsentReceiptsRepository;
+  /** Bumps the consent revision inside the change's transaction. */
+  changed(trx: Knex.Transaction): Promise<number>;
+  pseudonymizer(): Pseudonymizer;
+  noticeVersion: number;
+  now: () => Date;
+}
 
 export class UserPrivacyStore {
   #optedOut = new Set<string>();
-  readonly #listeners = new Set<UserChoiceListener>();
 
-  constructor(
-    private readonly repository: UserPrivacyRepository,
-    private readonly now: () => Date,
-  ) {}
+  constructor(private readonly deps: UserPrivacyDeps) {}
 
-  /** Reads every opted-out id from the database (at start, and when another process changed one). */
+  /** Reads every opted-out id from the database (at start, and when another process changed a choice). */
   async load(): Promise<void> {
-    this.#optedOut = new Set(await this.repository.optedOutIds());
+    this.#optedOut = new Set(await this.deps.repository.optedOutIds());
   }
 
   /** Synchronous, from memory: asked once per detailed event or exported page view. */
@@ -28,22 +36,44 @@ export class UserPrivacyStore {
     return this.#optedOut.size > 0 && this.#optedOut.has(String(userId));
   }
 
-  /** Stores the user's choice; resolves whether they are opted out now. */
-  async set(userId: string | number, optedOut: boolean): Promise<boolean> {
+  /** The user's own pseudonym: what their receipts are filed under. */
+  subjectOf(userId: string | number): string {
+    return this.deps.pseudonymizer().pseudonym(keyOf(userId));
+  }
+
+  /** Stores the user's choice (`actor`: the user themself, or `api` for the handle); resolves whether they are opted out now. */
+  async set(userId: string | number, optedOut: boolean, actor: ConsentActor): Promise<boolean> {
     const id = keyOf(userId);
-    const previous = await this.repository.isOptedOut(id);
-    await this.repository.setOptedOut(id, optedOut, this.now());
+    const { repository, receipts, now } = this.deps;
+    await repository.transaction(async (trx) => {
+      await this.deps.changed(trx);
+      const previous = await repository.isOptedOut(id, trx);
+      await repository.setOptedOut(id, optedOut, now(), trx);
+      if (previous !== optedOut) {
+        await receipts.append(
+          {
+            at: now(),
+            scope: 'user',
+            subject: this.subjectOf(id),
+            actor,
+            action: 'change',
+            categories: ['analytics'],
+            previous: { analytics: !previous },
+            next: { analytics: !optedOut },
+            noticeVersion: this.deps.noticeVersion,
+          },
+          trx,
+        );
+      }
+    });
     if (optedOut) this.#optedOut.add(id);
     else this.#optedOut.delete(id);
-    if (previous !== optedOut) {
-      for (const listener of this.#listeners) await listener({ userId: id, optedOut, previous });
-    }
     return optedOut;
   }
 
-  onChange(listener: UserChoiceListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  /** The user's own receipts, newest first. */
+  async history(userId: string | number, limit: number): Promise<ConsentReceipt[]> {
+    return (await this.deps.receipts.list({ scope: 'user', subject: this.subjectOf(userId), limit })).receipts;
   }
 }
 

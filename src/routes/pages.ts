@@ -3,7 +3,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { TelemetryRuntime } from '../runtime.js';
-import { requireAdmin, requireUser } from '../middleware/auth.js';
+import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
 import type { UserPrivacyView } from '../middleware/template-state.js';
 import { HttpError } from '../middleware/errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
@@ -61,7 +61,9 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
     } catch {
       throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
     }
-    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: privacyView(ctx), appName: ctx.state.appName ?? options.appName });
+    const user = currentUser(ctx, options.getUser)!;
+    const history = await runtime.userPrivacy.history(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
+    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
   });
 
   router.get('/settings', admin, async (ctx) => {
