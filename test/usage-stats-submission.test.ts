@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../src/db/tables.js';
 import { periodEndingAt } from '../src/stats/aggregation.js';
 import { backoffDelay, parseRetryAfter } from '../src/stats/submission-client.js';
-import { HEADERS, idempotencyKey, submissionPayloadSchema, verifySignature } from '../src/stats/submission-protocol.js';
+import { HEADERS, SIGNED, idempotencyKey, submissionPayloadSchema, verifySignature } from '../src/stats/submission-protocol.js';
 import { SUBMISSION_JOB } from '../src/jobs/submission.js';
 import { RETENTION_JOB } from '../src/jobs/retention.js';
 import { heartbeatMinuteOfDay } from '../src/jobs/heartbeat.js';
@@ -95,7 +95,7 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
   t.regex(String(submit!.headers[HEADERS.timestamp]), /^\d+$/);
   t.true(Math.abs(Number(submit!.headers[HEADERS.timestamp]) - (Date.now() + clock.offset) / 1000) < 30, 'X-Timestamp is unix seconds of the clock');
   t.regex(String(submit!.headers[HEADERS.signature]), /^sha256=[0-9a-f]{64}$/);
-  t.true(verifySignature(receiver.installations.get(installId)!, String(submit!.headers[HEADERS.timestamp]), submit!.rawBody, String(submit!.headers[HEADERS.signature])));
+  t.true(verifySignature(receiver.installations.get(installId)!, SIGNED.submit, String(submit!.headers[HEADERS.timestamp]), submit!.rawBody, String(submit!.headers[HEADERS.signature])));
   t.true(submit!.headers['content-type']!.startsWith('application/json'));
 
   const payload = receiver.accepted[0]!.payload;

@@ -1,4 +1,4 @@
-// What the admin can see, take away and erase (SPEC §6, §10): local statistics, the exact next
+// What the admin can see, take away and erase (see docs/privacy-policy.md): local statistics, the exact next
 // payload, a full JSON export, delete-all (locally and at the collector), the ledger, retention.
 import type { ConsentStore } from '../installation/consent.js';
 import type { InstallationFile } from '../installation/installation-file.js';
@@ -27,6 +27,8 @@ export interface StatsServiceDeps {
   retentionDays: number;
   /** Other local telemetry data erased by delete-all (the support funnel and counters). */
   alsoDelete: () => Promise<void>;
+  /** Called after installation.json got a new identity, so the running parts switch to it. */
+  onNewIdentity?: () => Promise<void> | void;
   now: () => Date;
 }
 
@@ -50,6 +52,7 @@ export class StatsService {
       timezone: this.deps.environment.timezone,
       country: countryForTimezone(this.deps.environment.timezone),
       collector_registered: data.collector !== null,
+      collector_problem: this.deps.client.problem(),
     };
   }
 
@@ -122,13 +125,42 @@ export class StatsService {
     yield `${first ? '' : '\n  '}],\n  "ledger": ${JSON.stringify(ledger.entries, null, 2).replace(/\n/g, '\n  ')}\n}\n`;
   }
 
-  /** Erases the local record and asks the collector to erase this installation's data. */
+  /**
+   * Erases the local record and asks the collector to erase this installation's data. Then the
+   * installation starts a new identity (install id, salt, no collector secret), so nothing sent
+   * afterwards links to what was erased — unless a registration with the collector is still kept
+   * because the erasure did not reach it: then the identity stays so delete-all can be repeated.
+   */
   async deleteAll() {
     this.deps.recorder?.clear();
     const remote = await this.deps.client.deleteRemote();
     const local = await this.deps.repository.deleteAll();
     await this.deps.alsoDelete();
-    return { local, remote };
+    const renewed = !this.deps.client.holdsRegistration;
+    if (renewed) await this.#startNewIdentity();
+    return {
+      local,
+      remote,
+      new_identity: renewed
+        ? { started: true as const, install_id: this.deps.file.current.install_id }
+        : { started: false as const, reason: 'the collector still holds this installation (the erasure did not reach it): repeat delete-all to erase it there' },
+    };
+  }
+
+  /**
+   * The admin's way out of a collector problem (unknown installation, refused signature): a new
+   * identity, registered with the collector right away. The old identity's data at the collector
+   * (if any is left) can then only be erased by the collector's admin.
+   */
+  async reRegister() {
+    await this.#startNewIdentity();
+    const registration = await this.deps.client.registerNow();
+    return { install_id: this.deps.file.current.install_id, ...registration, problem: this.deps.client.problem() };
+  }
+
+  async #startNewIdentity(): Promise<void> {
+    await this.deps.file.startNewIdentity();
+    await this.deps.onNewIdentity?.();
   }
 
   /** Retention: local rows older than retentionDays. */
