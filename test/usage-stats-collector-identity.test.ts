@@ -7,6 +7,8 @@ import test, { type ExecutionContext } from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TABLES } from '../src/db/tables.js';
+import { HEARTBEAT_JOB, heartbeatMinuteOfDay } from '../src/jobs/heartbeat.js';
+import { SUBMISSION_JOB } from '../src/jobs/submission.js';
 import { PATHS } from '../src/stats/submission-protocol.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startCollector, TestClock, type TestCollector } from './helpers/collector.js';
@@ -145,7 +147,7 @@ test('after delete-all the installation starts a new identity: new install id an
   const otlp = await startOtlpReceiver();
   t.teardown(() => otlp.close());
   const dataDir = await tempDirFor(t);
-  const app = await host(t, c, dataDir, { otlp: { endpoint: otlp.url }, export: { intervalMs: 50 } });
+  const app = await host(t, c, dataDir, { otlp: { endpoint: otlp.url }, export: { intervalMs: 50 }, jobs: true });
   const oldId = await optedInAndAccepted(app, c);
   const oldFile = JSON.parse(await readFile(join(dataDir, 'installation.json'), 'utf8')) as { salt: string; collector: unknown };
   t.truthy(oldFile.collector);
@@ -159,6 +161,8 @@ test('after delete-all the installation starts a new identity: new install id an
   t.like(result.remote, { requested: true, deleted: true });
   t.true(result.new_identity.started);
   await app.telemetry.flush(); // the previous identity's sink has flushed and shut down
+  const newId = app.telemetry.status().install_id!;
+  t.true(otlp.logs.some((l) => l.body === 'base_telemetry.first_seen' && l.attributes.install_id === newId), 'first_seen for the new id');
   otlp.clear();
   const file = JSON.parse(await readFile(join(dataDir, 'installation.json'), 'utf8')) as { install_id: string; salt: string; collector: unknown; consent: { usageStats: boolean } };
   t.not(file.install_id, oldId);
@@ -178,6 +182,12 @@ test('after delete-all the installation starts a new identity: new install id an
   t.not(after.attributes['user.pseudonym'], before!.attributes['user.pseudonym']);
   await until(() => otlp.metrics.length > 0, 5_000, 'metrics exported by the new sink');
   t.false(JSON.stringify(otlp.requests.map((r) => r.body)).includes(oldId), 'nothing exported after delete-all names the old id');
+  // The daily and weekly jobs run at the new id's own minute of the day.
+  for (const name of [HEARTBEAT_JOB, SUBMISSION_JOB]) {
+    const job = app.telemetry.status().jobs.find((j) => j.name === name)!;
+    const at = new Date(job.nextRunAt!);
+    t.is(at.getHours() * 60 + at.getMinutes(), heartbeatMinuteOfDay(file.install_id), name);
+  }
 
   // The next submission registers the new id; nothing at the collector names the old one.
   app.telemetry.track('timer.started', { source: 'web' });
