@@ -64,7 +64,7 @@ async function exercise(t: ExecutionContext, db: TestDatabase) {
   const now = () => Math.floor(Date.now() / 1000);
   t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, secret, body, now(), '2026-03-09') }, body)).status, 202);
   t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, 'f'.repeat(64), body, now(), '2026-03-09') }, body)).status, 401);
-  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, secret, '{}', now(), '2026-03-09') }, '{}')).status, 422);
+  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, secret, '{}', now(), '2026-03-16') }, '{}')).status, 422);
   t.is((await request(url, 'GET', '/stats/overview', { authorization: `Bearer ${ADMIN_TOKEN}` })).status, 200);
   t.is((await request(url, 'GET', '/stats/export', { authorization: 'Bearer wrong-token-wrong-token' })).status, 401);
   t.is((await request(url, 'GET', '/dashboard', {})).status, 200);
