@@ -143,7 +143,7 @@ export class StatsService {
       remote,
       new_identity: renewed
         ? { started: true as const, install_id: this.deps.file.current.install_id }
-        : { started: false as const, reason: 'the collector still holds this installation (the erasure did not reach it): repeat delete-all to erase it there' },
+        : { started: false as const, reason: 'the erasure did not reach the collector, which may still hold this installation: the identity is kept so delete-all can be repeated' },
     };
   }
 
