@@ -142,6 +142,19 @@ test('an installation id someone else registered first (409 already_registered) 
   t.not(renewed.install_id, installId);
 });
 
+test('an installation id the collector erased recently (409 installation_erased) is shown as a problem too', async (t) => {
+  const c = await realCollector(t);
+  const app = await host(t, c);
+  const installId = app.telemetry.status().install_id!;
+  // Someone registered this id and the collector's operator erased it: now it is blocked for 30 days.
+  t.is((await fetch(`${c.url}${PATHS.register}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ install_id: installId }) })).status, 201);
+  t.is((await c.admin(PATHS.installation(installId), { method: 'DELETE' })).status, 200);
+  await app.telemetry.consent.set({ usageStats: true });
+  await until(() => app.telemetry.status().collector.problem !== null, 10_000, 'the problem is recorded');
+  t.is(app.telemetry.status().collector.problem?.code, 'installation_erased');
+  t.regex(app.telemetry.status().collector.problem!.explanation, /erased/);
+});
+
 test('after delete-all the installation starts a new identity: new install id and salt, no secret; exports and submissions carry only the new id', async (t) => {
   const c = await realCollector(t);
   const otlp = await startOtlpReceiver();
