@@ -23,7 +23,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import knex, { type Knex } from 'knex';
 import { migrateCollector } from '../src/collector/storage/migrations.js';
-import { PATHS, SUBMISSION_SCHEMA_VERSION, signedHeaders } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders } from '../src/stats/submission-protocol.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PG_URL = process.env.BENCH_PG_URL || process.env.TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
@@ -227,7 +227,7 @@ function signedSubmission(install: { installId: string; secret: string }, n: num
     error_count: n % 10 === 0 ? 2 : 0,
     uptime_hours: 160,
   });
-  const headers = signedHeaders(install.installId, install.secret, body, Date.now() / 1000, start);
+  const headers = signedHeaders(SIGNED.submit, install.installId, install.secret, body, Date.now() / 1000, start);
   return { method: 'POST', path: PATHS.submit, body, headers: { ...headers, 'content-type': 'application/json' } };
 }
 

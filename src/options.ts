@@ -45,6 +45,19 @@ export const DEFAULT_MOUNT_PATHS = {
 
 type EnvMap = Record<string, string | undefined>;
 
+/** https://, or http:// to this machine itself (localhost, 127.0.0.0/8, ::1). */
+export function isSecureCollectorUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  const host = url.hostname.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 const fn = <T extends (...args: never[]) => unknown>(label: string) =>
   z.custom<T>((value) => typeof value === 'function', { message: `expected a function (${label})` });
 
@@ -115,8 +128,19 @@ export const optionsSchema = z.object({
     .object({
       url: httpUrl.nullable().default(null),
       registrationKey: z.string().min(1).nullable().default(null),
+      /** Allows a plain http:// collector URL on a non-loopback host (the signed requests can then be read on the way). */
+      allowInsecureHttp: z.boolean().default(false),
     })
-    .default({ url: null, registrationKey: null }),
+    .superRefine((collector, ctx) => {
+      if (collector.url && !collector.allowInsecureHttp && !isSecureCollectorUrl(collector.url)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: 'a plain http:// collector URL is only allowed for a loopback host (localhost, 127.0.0.0/8, ::1); use https://, or set collector.allowInsecureHttp: true',
+        });
+      }
+    })
+    .default({ url: null, registrationKey: null, allowInsecureHttp: false }),
   getUser: fn<(ctx: Context) => TelemetryUser | null | undefined>('getUser(ctx)').default(() => defaultGetUser),
   isAdmin: fn<(ctx: Context) => boolean>('isAdmin(ctx)').default(() => defaultIsAdmin),
   support: z

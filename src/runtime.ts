@@ -28,7 +28,7 @@ import { describeError, OnceLogger } from './logging.js';
 import { PageRenderer } from './routes/page-renderer.js';
 import { UsageStatsRepository } from './stats/repository.js';
 import { LocalStatsRecorder } from './stats/recorder.js';
-import { SubmissionClient } from './stats/submission-client.js';
+import { SubmissionClient, type CollectorProblemView } from './stats/submission-client.js';
 import { StatsService } from './stats/service.js';
 import { OutboundLedger } from './stats/outbound-ledger.js';
 import { OutboundLedgerRepository } from './stats/outbound-repository.js';
@@ -48,6 +48,7 @@ export interface StatusReport {
   privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; truncated_values: number };
   jobs: { name: string; nextRunAt: string | null; lastRunAt: string | null; lastError: string | null }[];
   local_stats: { enabled: boolean; buffered: number; dropped: number; last_error: string | null };
+  collector: { configured: boolean; registered: boolean; problem: CollectorProblemView | null };
 }
 
 const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitchState): SinkStats => ({
@@ -180,6 +181,7 @@ export class TelemetryRuntime {
       appVersion: options.appVersion,
       retentionDays: options.retentionDays,
       alsoDelete: () => this.support.deleteAll(),
+      onNewIdentity: () => this.#adoptNewIdentity(),
       now,
     });
     // One submission right after an admin opts in to sharing usage statistics — by the process that
@@ -259,6 +261,32 @@ export class TelemetryRuntime {
       scheduleHeartbeat(this.scheduler, this.base, data.install_id);
       scheduleSubmission(this.scheduler, this.submission, data.install_id);
       scheduleRetention(this.scheduler, this.stats);
+    }
+  }
+
+  /**
+   * After delete-all or a re-registration gave installation.json a new identity: from now on
+   * every export carries the new install id (a new sink, as service.instance.id is fixed per sink),
+   * user pseudonyms use the new salt, and the daily/weekly jobs move to the new id's minute.
+   * Events queued before go out through the previous sink, which is then shut down.
+   */
+  async #adoptNewIdentity(): Promise<void> {
+    const previous = this.sink;
+    if (!previous || this.#stopping) return; // not started: ready() reads the new identity from the file
+    const data = this.file.current;
+    this.analytics.drain();
+    this.sink = this.killSwitch.disabled
+      ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
+      : createOtlpSink(this.#sinkConfig(data.install_id));
+    this.base.attach(this.sink);
+    // The new salt names people from now on, in events and in consent receipts alike.
+    this.#pseudonymizer = new Pseudonymizer(data.salt);
+    this.analytics.attach(this.sink, this.#pseudonymizer, data.install_id);
+    this.#inBackground(previous.shutdown(this.options.otlp.timeoutMs), 'the export queue of the previous installation identity could not be flushed');
+    this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
+    if (this.options.jobs) {
+      scheduleHeartbeat(this.scheduler, this.base, data.install_id);
+      scheduleSubmission(this.scheduler, this.submission, data.install_id);
     }
   }
 
@@ -352,6 +380,11 @@ export class TelemetryRuntime {
         buffered: this.recorder?.depth ?? 0,
         dropped: this.recorder?.dropped ?? 0,
         last_error: this.recorder?.lastError ?? null,
+      },
+      collector: {
+        configured: this.options.collector.url !== null,
+        registered: this.submission.holdsRegistration,
+        problem: this.submission.problem(),
       },
     };
   }

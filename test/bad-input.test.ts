@@ -22,7 +22,8 @@ import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { ADMIN_TOKEN, payloadFor, recordingLogger, register, startCollector, submit, type Installation, type RecordingLogger, type TestCollector } from './helpers/collector.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
-import { signBody } from '../src/stats/submission-protocol.js';
+import { SIGNATURE_PREFIX, signRequest } from '../src/stats/submission-protocol.js';
+import { createHmac } from 'node:crypto';
 import {
   ODD_METHODS,
   ODD_VERSIONS,
@@ -187,6 +188,8 @@ const PLUGIN_ROUTES: PluginRoute[] = [
   { method: 'POST', path: `${API}/opt-in`, kind: 'admin-change', valid: { categories: ['analytics'] }, limit: 16_384 },
   { method: 'POST', path: `${API}/opt-out`, kind: 'admin-change', valid: { categories: ['usageStats'] }, limit: 16_384 },
   { method: 'DELETE', path: `${API}/delete-all`, kind: 'admin-change', valid: {}, limit: 16_384 },
+  // Without a collector configured (as here) a valid request is 409 cannot_register: nothing changes.
+  { method: 'POST', path: `${API}/collector/re-register`, kind: 'admin-change', valid: {}, limit: 16_384 },
   { method: 'GET', path: '/telemetry/settings', kind: 'page', limit: 16_384 },
   { method: 'GET', path: '/telemetry/stats', kind: 'page', limit: 16_384 },
   { method: 'GET', path: '/telemetry/privacy-policy', kind: 'page', limit: 16_384 },
@@ -573,6 +576,11 @@ test('plugin: every state-changing route without a valid CSRF token → 403 csrf
     for (const csrf of ['header', 'body'] as const) {
       const { spec } = pluginSpec(env, rng, { route, who, csrf, cookie: 'session', body: 'valid' });
       const result = await sendRaw(env.port, encodeRequest(env.port, spec));
+      if (route.path.endsWith('/collector/re-register')) {
+        // Past the CSRF check; refused only because no collector is configured here.
+        t.true(result.ok && result.response.status === 409 && result.response.body.toString('utf8').includes('cannot_register'), `${route.method} ${route.path} with the token (${csrf}) → ${describeResult(result)}`);
+        continue;
+      }
       t.true(result.ok && result.response.status >= 200 && result.response.status < 300, `${route.method} ${route.path} with the token (${csrf}) → ${describeResult(result)}`);
     }
   }
@@ -854,26 +862,39 @@ function signedRequest(
     broken.push(`install:${v}`);
   } else if (rng.chance(0.15)) installId = installId.toUpperCase();
   if (breakThese.has('timestamp')) {
-    const v = rng.pick(['past', 'future', 'words', 'negative', 'float', '13-digits', 'zero', 'empty', 'hex'] as const);
-    timestamp = { past: String(now - 301), future: String(now + 301), words: 'yesterday', negative: String(-now), float: `${now}.5`, '13-digits': String(now * 1000), zero: '0', empty: '', hex: `0x${now.toString(16)}` }[v];
+    const v = rng.pick(['past', 'future', 'near-future', 'words', 'negative', 'float', '13-digits', 'zero', 'empty', 'hex'] as const);
+    timestamp = { past: String(now - 301), future: String(now + 301), 'near-future': String(now + 61), words: 'yesterday', negative: String(-now), float: `${now}.5`, '13-digits': String(now * 1000), zero: '0', empty: '', hex: `0x${now.toString(16)}` }[v];
     broken.push(`timestamp:${v}`);
-  } else if (rng.chance(0.2)) timestamp = String(now - 299 + rng.int(598));
-  let signature = signBody(opts.install.secret, timestamp, opts.body);
+  } else if (rng.chance(0.2)) timestamp = String(now - 299 + rng.int(359));
+  // Signed as the client signs: this method and this path (the target as the server decodes it).
+  const path = (() => {
+    try {
+      return decodeURIComponent(opts.target);
+    } catch {
+      return opts.target;
+    }
+  })();
+  const sign = (secret: string, ts: string, body: Buffer, method = opts.method, signedPath = path) => signRequest(secret, { method, path: signedPath }, ts, body);
+  let signature = sign(opts.install.secret, timestamp, opts.body);
   if (breakThese.has('signature')) {
-    const v = rng.pick(['flipped', 'sha1', 'no-prefix', 'empty-hex', 'not-hex', 'long', 'other-secret', 'other-body', 'other-timestamp', 'upper', 'duplicate'] as const);
-    const hexPart = signature.slice('sha256='.length);
+    const v = rng.pick(['flipped', 'sha1', 'no-prefix', 'empty-hex', 'not-hex', 'long', 'other-secret', 'other-body', 'other-timestamp', 'upper', 'duplicate', 'v1-scheme', 'other-method', 'other-path'] as const);
+    const hexPart = signature.slice(SIGNATURE_PREFIX.length);
     signature = {
-      flipped: `sha256=${hexPart.slice(0, 10)}${hexPart[10] === '0' ? '1' : '0'}${hexPart.slice(11)}`,
+      flipped: `${SIGNATURE_PREFIX}${hexPart.slice(0, 10)}${hexPart[10] === '0' ? '1' : '0'}${hexPart.slice(11)}`,
       sha1: `sha1=${hexPart}`,
       'no-prefix': hexPart,
-      'empty-hex': 'sha256=',
-      'not-hex': `sha256=${'z'.repeat(64)}`,
-      long: `sha256=${hexPart.repeat(100)}`,
-      'other-secret': signBody('0'.repeat(64), timestamp, opts.body),
-      'other-body': signBody(opts.install.secret, timestamp, Buffer.concat([opts.body, Buffer.from(' ')])),
-      'other-timestamp': signBody(opts.install.secret, String(Number(timestamp) + 1), opts.body),
-      upper: `SHA256=${hexPart.toUpperCase()}`,
+      'empty-hex': SIGNATURE_PREFIX,
+      'not-hex': `${SIGNATURE_PREFIX}${'z'.repeat(64)}`,
+      long: `${SIGNATURE_PREFIX}${hexPart.repeat(100)}`,
+      'other-secret': sign('0'.repeat(64), timestamp, opts.body),
+      'other-body': sign(opts.install.secret, timestamp, Buffer.concat([opts.body, Buffer.from(' ')])),
+      'other-timestamp': sign(opts.install.secret, String(Number(timestamp) + 1), opts.body),
+      upper: `${SIGNATURE_PREFIX.toUpperCase()}${hexPart.toUpperCase()}`,
       duplicate: `${signature}, ${signature}`,
+      // The retired scheme: hmac over "timestamp.body" only.
+      'v1-scheme': `sha256=${createHmac('sha256', opts.install.secret).update(`${timestamp}.`).update(opts.body).digest('hex')}`,
+      'other-method': sign(opts.install.secret, timestamp, opts.body, opts.method === 'POST' ? 'DELETE' : 'POST'),
+      'other-path': sign(opts.install.secret, timestamp, opts.body, opts.method, opts.method === 'POST' ? `/v1/installations/${opts.install.installId}` : '/v1/submit'),
     }[v];
     broken.push(`signature:${v}`);
   }

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';
-import { MAX_SUBMISSION_BYTES, PATHS, signedHeaders } from '../src/stats/submission-protocol.js';
+import { MAX_SUBMISSION_BYTES, PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.js';
 
 function rawRequest(url: string, path: string, headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -34,7 +34,7 @@ testEachDatabase('a chunked body that grows past 64 KiB is 413 too', async (t, d
   const c = await startCollector(t, db);
   const install = await register(c.url);
   const chunk = Buffer.alloc(16 * 1024, 0x20);
-  const headers = { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...signedHeaders(install.installId, install.secret, 'x', c.clock.seconds()) };
+  const headers = { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...signedHeaders(SIGNED.submit, install.installId, install.secret, 'x', c.clock.seconds()) };
   const answer = await rawRequest(c.url, PATHS.submit, headers, Array(6).fill(chunk));
   t.is(answer.status, 413);
   t.is(JSON.parse(answer.body).error.code, 'payload_too_large');

@@ -1,4 +1,4 @@
-// Idempotency-Key (SPEC §8): a request repeating an accepted key — a retry after a lost answer —
+// Idempotency-Key (required on submit): a request repeating an accepted key — a retry after a lost answer —
 // gets the first answer again and stores nothing new; the replay check comes before the rate limit.
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
@@ -71,14 +71,17 @@ testEachDatabase('keys are per installation: the same key value from another ins
   t.is(await count(db, 'collector_submissions'), 2);
 });
 
-testEachDatabase('without a key a retry is not recognised (and so rate limited); a malformed key is 400', async (t, db) => {
+testEachDatabase('without a key the submission is refused (400 idempotency_key_required); a malformed key is 400', async (t, db) => {
   const c = await startCollector(t, db);
   const install = await register(c.url);
   const payload = payloadFor(install.installId);
-  t.is((await submit(c.url, c.clock, install, payload, { idempotencyKey: null })).status, 202);
-  t.is((await submit(c.url, c.clock, install, payload, { idempotencyKey: null })).status, 429);
+  const missing = await submit(c.url, c.clock, install, payload, { idempotencyKey: null });
+  t.is(missing.status, 400);
+  t.is((await missing.json()).error.code, 'idempotency_key_required');
   const bad = await submit(c.url, c.clock, install, payload, { idempotencyKey: 'bad key with spaces' });
   t.is(bad.status, 400);
   t.is((await bad.json()).error.code, 'invalid_idempotency_key');
+  t.is(await count(db, 'collector_submissions'), 0);
+  t.is((await submit(c.url, c.clock, install, payload)).status, 202);
   t.is(await count(db, 'collector_submissions'), 1);
 });

@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { startCollectorServer, jsonLogger } from '../src/collector/server.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { databaseEnv, ADMIN_TOKEN, payloadFor } from './helpers/collector.js';
-import { PATHS, signedHeaders } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.js';
 
 const CLIENT = '127.0.0.2';
 const FORWARDED = ['203.0.113.77', '2001:db8::77', '198.51.100.23'];
@@ -62,16 +62,16 @@ async function exercise(t: ExecutionContext, db: TestDatabase) {
   const { secret } = JSON.parse(registered.body);
   const body = JSON.stringify(payloadFor(installId));
   const now = () => Math.floor(Date.now() / 1000);
-  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(installId, secret, body, now(), '2026-03-09') }, body)).status, 202);
-  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(installId, 'f'.repeat(64), body, now()) }, body)).status, 401);
-  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(installId, secret, '{}', now()) }, '{}')).status, 422);
+  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, secret, body, now(), '2026-03-09') }, body)).status, 202);
+  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, 'f'.repeat(64), body, now(), '2026-03-09') }, body)).status, 401);
+  t.is((await request(url, 'POST', PATHS.submit, { 'content-type': 'application/json', ...signedHeaders(SIGNED.submit, installId, secret, '{}', now(), '2026-03-16') }, '{}')).status, 422);
   t.is((await request(url, 'GET', '/stats/overview', { authorization: `Bearer ${ADMIN_TOKEN}` })).status, 200);
   t.is((await request(url, 'GET', '/stats/export', { authorization: 'Bearer wrong-token-wrong-token' })).status, 401);
   t.is((await request(url, 'GET', '/dashboard', {})).status, 200);
   t.is((await request(url, 'GET', '/nowhere', {})).status, 404);
   const other = randomUUID();
   const second = JSON.parse((await request(url, 'POST', PATHS.register, { 'content-type': 'application/json' }, JSON.stringify({ install_id: other }))).body);
-  t.is((await request(url, 'DELETE', PATHS.installation(other), signedHeaders(other, second.secret, '', now()))).status, 200);
+  t.is((await request(url, 'DELETE', PATHS.installation(other), signedHeaders(SIGNED.erase(other), other, second.secret, '', now()))).status, 200);
   await server.close();
   return lines.join('\n');
 }

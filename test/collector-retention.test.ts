@@ -40,7 +40,7 @@ testEachDatabase('old data goes, recent data stays, totals follow', async (t, db
   const trend = (await c.adminJson('/stats/installations?days=7')).trend;
   t.deepEqual(trend.map((p: { total: number }) => p.total), [4, 4, 4, 4, 4, 4, 2]);
 
-  t.deepEqual(await c.handle.maintenance(), { submissions: 0, installations: 0, rollups: 0, reportLog: 0 }, 'idempotent');
+  t.deepEqual(await c.handle.maintenance(), { submissions: 0, installations: 0, rollups: 0, reportLog: 0, erasedIds: 0 }, 'idempotent');
 });
 
 testEachDatabase('retentionDays is configurable and maintenance is safe to run concurrently', async (t, db) => {

@@ -1,12 +1,12 @@
-// DELETE /v1/installations/:id (SPEC §8): an installation erases its own data, signed like a
-// submission over an empty body (right to erasure), or an admin erases it with the admin token.
+// DELETE /v1/installations/:id: an installation erases its own data, signed (v2: method, path,
+// timestamp, empty body) — right to erasure — or an admin erases it with the admin token.
 import { randomUUID } from 'node:crypto';
 import { payloadFor, register, registerAndSubmit, startCollector, submit, type TestCollector, type Installation, ADMIN_TOKEN } from './helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
-import { PATHS, signedHeaders } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.js';
 
 function signedDelete(c: TestCollector, signer: Installation, target = signer.installId, seconds = c.clock.seconds()) {
-  return fetch(`${c.url}${PATHS.installation(target)}`, { method: 'DELETE', headers: signedHeaders(signer.installId, signer.secret, '', seconds) });
+  return fetch(`${c.url}${PATHS.installation(target)}`, { method: 'DELETE', headers: signedHeaders(SIGNED.erase(target), signer.installId, signer.secret, '', seconds) });
 }
 
 const rows = async (db: TestDatabase, table: string, installId: string) => (await db.knex(table).where('install_id', installId)).length;
@@ -25,17 +25,15 @@ testEachDatabase('a signed DELETE erases the installation and all its submission
   t.is(await rows(db, 'collector_installations', other.installId), 1, 'others are untouched');
   t.is(await rows(db, 'collector_submissions', other.installId), 1);
 
-  // Gone: its signature no longer verifies, totals drop, and the id can register afresh.
+  // Gone: its signature no longer verifies and totals drop.
   const after = await submit(c.url, c.clock, install, payloadFor(install.installId, { period: { start: '2026-03-16', end: '2026-03-23' } }));
   t.is(after.status, 401);
   t.is((await after.json()).error.code, 'unknown_installation');
   t.is((await c.adminJson('/stats/overview')).total, 1);
   t.is((await signedDelete(c, install)).status, 401);
-  const again = await register(c.url, install.installId);
-  t.not(again.secret, install.secret);
 });
 
-testEachDatabase('a bad signature, a stale timestamp or another installation\'s id erase nothing', async (t, db) => {
+testEachDatabase('a bad signature, a stale timestamp, a body or another installation\'s id erase nothing', async (t, db) => {
   const c = await startCollector(t, db);
   const a = await registerAndSubmit(c.url, c.clock);
   const b = await registerAndSubmit(c.url, c.clock);
@@ -46,10 +44,11 @@ testEachDatabase('a bad signature, a stale timestamp or another installation\'s 
   t.is((await crossed.json()).error.code, 'forbidden');
   const withBody = await fetch(`${c.url}${PATHS.installation(a.installId)}`, {
     method: 'DELETE',
-    headers: signedHeaders(a.installId, a.secret, '', c.clock.seconds()),
+    headers: signedHeaders(SIGNED.erase(a.installId), a.installId, a.secret, 'something', c.clock.seconds()),
     body: 'something',
   });
-  t.is(withBody.status, 401, 'the signature covers the (empty) body');
+  t.is(withBody.status, 400, 'a DELETE carries no body, even one signed correctly');
+  t.is((await withBody.json()).error.code, 'body_not_allowed');
   t.is(await rows(db, 'collector_installations', a.installId), 1);
   t.is(await rows(db, 'collector_installations', b.installId), 1);
   t.is(await rows(db, 'collector_submissions', a.installId), 1);

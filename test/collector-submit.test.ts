@@ -1,9 +1,12 @@
-// POST /v1/submit signatures (SPEC §8): HMAC-SHA256 over "timestamp.rawBody" with the installation's
-// secret; 401 for a bad or missing signature, an unknown installation or a clock skew over 5 minutes.
+// POST /v1/submit signatures (v2, docs/collector.md): HMAC-SHA256 with the installation's secret over
+// "v2", the method, the path, the timestamp and the SHA-256 of the raw body; 401 for a bad or missing
+// signature, an unknown installation or a timestamp outside the window.
 import { randomUUID } from 'node:crypto';
 import { testEachDatabase } from './helpers/databases.js';
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
-import { PATHS, signBody } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signRequest } from '../src/stats/submission-protocol.js';
+
+const signBody = (secret: string, ts: string | number, body: string) => signRequest(secret, SIGNED.submit, ts, body);
 
 async function submissionCount(db: { knex: import('knex').Knex }): Promise<number> {
   return Number(((await db.knex('collector_submissions').count({ n: '*' }).first()) as { n: unknown }).n);
@@ -38,13 +41,14 @@ testEachDatabase('bad or missing signatures are 401 and store nothing', async (t
   const body = JSON.stringify(payload);
   const ts = String(c.clock.seconds());
   const send = (headers: Record<string, string>, sent = body) =>
-    fetch(`${c.url}${PATHS.submit}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: sent });
+    fetch(`${c.url}${PATHS.submit}`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'key-0123456789', ...headers }, body: sent });
 
   const cases: [string, Record<string, string>, string, string][] = [
     ['wrong secret', { 'x-install-id': install.installId, 'x-timestamp': ts, 'x-signature': signBody('f'.repeat(64), ts, body) }, body, 'invalid_signature'],
     ['tampered body', { 'x-install-id': install.installId, 'x-timestamp': ts, 'x-signature': signBody(install.secret, ts, body) }, body.replace('"1.4.0"', '"1.4.1"'), 'invalid_signature'],
     ['signature of another timestamp', { 'x-install-id': install.installId, 'x-timestamp': ts, 'x-signature': signBody(install.secret, Number(ts) - 1, body) }, body, 'invalid_signature'],
-    ['no sha256= prefix', { 'x-install-id': install.installId, 'x-timestamp': ts, 'x-signature': signBody(install.secret, ts, body).slice(7) }, body, 'invalid_signature'],
+    ['no v2= prefix', { 'x-install-id': install.installId, 'x-timestamp': ts, 'x-signature': signBody(install.secret, ts, body).slice(3) }, body, 'unsupported_signature_version'],
+    ['signed for DELETE', { 'x-install-id': install.installId, 'x-timestamp': ts, 'x-signature': signRequest(install.secret, SIGNED.erase(install.installId), ts, body) }, body, 'invalid_signature'],
     ['missing signature', { 'x-install-id': install.installId, 'x-timestamp': ts }, body, 'missing_signature'],
     ['missing install id', { 'x-timestamp': ts, 'x-signature': signBody(install.secret, ts, body) }, body, 'unauthorized'],
     ['malformed timestamp', { 'x-install-id': install.installId, 'x-timestamp': 'yesterday', 'x-signature': signBody(install.secret, 'yesterday', body) }, body, 'invalid_timestamp'],
@@ -66,7 +70,7 @@ testEachDatabase('an unknown installation is 401 unknown_installation', async (t
   t.is(await submissionCount(db), 0);
 });
 
-testEachDatabase('a timestamp more than 5 minutes off either way is 401; within 5 minutes it is accepted', async (t, db) => {
+testEachDatabase('a timestamp far off either way is 401 (the exact bounds: collector-protocol-security.test.ts)', async (t, db) => {
   const c = await startCollector(t, db);
   for (const offset of [-301, 301, -3600, 86_400]) {
     const install = await register(c.url);
@@ -75,12 +79,6 @@ testEachDatabase('a timestamp more than 5 minutes off either way is 401; within 
     t.is((await response.json()).error.code, 'timestamp_out_of_range');
   }
   t.is(await submissionCount(db), 0);
-  for (const offset of [-299, 0, 299]) {
-    const install = await register(c.url);
-    const response = await submit(c.url, c.clock, install, payloadFor(install.installId), { seconds: c.clock.seconds() + offset });
-    t.is(response.status, 202, `offset ${offset}`);
-  }
-  t.is(await submissionCount(db), 3);
 });
 
 testEachDatabase('a payload naming another installation than X-Install-Id is 422', async (t, db) => {

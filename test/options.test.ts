@@ -31,7 +31,7 @@ test('defaults: every option has a value when only appName/appVersion are given'
   t.is(o.db, undefined, 'no db → the plugin opens its own SQLite file');
   t.is(o.dataDir, './data');
   t.deepEqual(o.otlp, { endpoint: null, headers: {}, token: null, timeoutMs: 10_000 });
-  t.deepEqual(o.collector, { url: null, registrationKey: null });
+  t.deepEqual(o.collector, { url: null, registrationKey: null, allowInsecureHttp: false });
   t.is(typeof o.getUser, 'function');
   t.is(typeof o.isAdmin, 'function');
   t.is(o.support.enabled, true);
@@ -279,4 +279,36 @@ test('invalid: a non-object options argument is a TypeError asking for appName/a
     const err = t.throws(() => resolveOptions(bad as unknown as TelemetryOptions), { instanceOf: TypeError });
     t.regex(err!.message, /appName/);
   }
+});
+
+// ------------------------------------------------------------------------------------ collector.url over plain http
+
+test('a plain http:// collector URL on a non-loopback host is refused with a TypeError naming collector.url', (t) => {
+  for (const url of ['http://collector.example.com', 'http://10.0.0.5:4000', 'http://[2001:db8::1]/c', 'http://128.0.0.1', 'http://localhost.example.com']) {
+    const err = t.throws(() => resolve({ collector: { url } }), { instanceOf: TypeError }, url);
+    t.regex(err!.message, /`collector\.url`/, url);
+    t.regex(err!.message, /allowInsecureHttp/, url);
+  }
+});
+
+test('the same refusal for TELEMETRY_COLLECTOR_URL from the environment', (t) => {
+  const err = t.throws(() => resolve({}, { TELEMETRY_COLLECTOR_URL: 'http://collector.example.com' }), { instanceOf: TypeError });
+  t.regex(err!.message, /`collector\.url`/);
+  t.is(resolve({}, { TELEMETRY_COLLECTOR_URL: 'https://collector.example.com' }).collector.url, 'https://collector.example.com');
+  t.is(resolve({ collector: { allowInsecureHttp: true } }, { TELEMETRY_COLLECTOR_URL: 'http://collector.example.com' }).collector.url, 'http://collector.example.com');
+});
+
+test('https:// anywhere, and http:// to loopback (localhost, 127.0.0.0/8, ::1), are accepted', (t) => {
+  for (const url of ['https://collector.example.com', 'http://localhost:4000', 'http://LOCALHOST', 'http://127.0.0.1:4000/c', 'http://127.8.9.10', 'http://[::1]:4000']) {
+    t.is(resolve({ collector: { url } }).collector.url, url, url);
+  }
+});
+
+test('collector.allowInsecureHttp: true lets a non-loopback http:// URL through (default false)', (t) => {
+  t.false(resolve({}).collector.allowInsecureHttp);
+  const o = resolve({ collector: { url: 'http://collector.internal:4000', allowInsecureHttp: true } });
+  t.is(o.collector.url, 'http://collector.internal:4000');
+  t.true(o.collector.allowInsecureHttp);
+  const err = t.throws(() => resolve({ collector: { allowInsecureHttp: 'yes' } }), { instanceOf: TypeError });
+  t.regex(err!.message, /`collector\.allowInsecureHttp`/);
 });

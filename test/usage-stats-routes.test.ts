@@ -372,5 +372,5 @@ test('a signature check on the receiver side fails for a tampered DELETE (sanity
     headers: { [HEADERS.installId]: '1b4e28ba-2fa1-41d2-883f-0016d3cca427', [HEADERS.timestamp]: String(Math.floor(Date.now() / 1000)), [HEADERS.signature]: 'sha256=00' },
   });
   t.is(response.status, 401);
-  t.false(verifySignature('ab'.repeat(32), '1', '', 'sha256=00'));
+  t.false(verifySignature('ab'.repeat(32), { method: 'DELETE', path: '/v1/installations/x' }, '1', '', 'v2=00'));
 });

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../src/db/tables.js';
 import { periodEndingAt } from '../src/stats/aggregation.js';
 import { backoffDelay, parseRetryAfter } from '../src/stats/submission-client.js';
-import { HEADERS, idempotencyKey, submissionPayloadSchema, verifySignature } from '../src/stats/submission-protocol.js';
+import { HEADERS, SIGNED, idempotencyKey, submissionPayloadSchema, verifySignature } from '../src/stats/submission-protocol.js';
 import { SUBMISSION_JOB } from '../src/jobs/submission.js';
 import { RETENTION_JOB } from '../src/jobs/retention.js';
 import { heartbeatMinuteOfDay } from '../src/jobs/heartbeat.js';
@@ -94,8 +94,8 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
   t.is(submit!.headers[HEADERS.installId], installId);
   t.regex(String(submit!.headers[HEADERS.timestamp]), /^\d+$/);
   t.true(Math.abs(Number(submit!.headers[HEADERS.timestamp]) - (Date.now() + clock.offset) / 1000) < 30, 'X-Timestamp is unix seconds of the clock');
-  t.regex(String(submit!.headers[HEADERS.signature]), /^sha256=[0-9a-f]{64}$/);
-  t.true(verifySignature(receiver.installations.get(installId)!, String(submit!.headers[HEADERS.timestamp]), submit!.rawBody, String(submit!.headers[HEADERS.signature])));
+  t.regex(String(submit!.headers[HEADERS.signature]), /^v2=[0-9a-f]{64}$/);
+  t.true(verifySignature(receiver.installations.get(installId)!, SIGNED.submit, String(submit!.headers[HEADERS.timestamp]), submit!.rawBody, String(submit!.headers[HEADERS.signature])));
   t.true(submit!.headers['content-type']!.startsWith('application/json'));
 
   const payload = receiver.accepted[0]!.payload;
@@ -254,7 +254,7 @@ test('TELEMETRY_DEBUG=1: delete-all does not send the erasure request either (pr
 // ====================================================================================== faults (nock)
 
 test.serial('500 → retried with exponential backoff and jitter; every attempt in the ledger; marked after the 2xx', async (t) => {
-  const url = 'http://collector-500.invalid';
+  const url = 'https://collector-500.invalid';
   const times: number[] = [];
   nockRegister(url);
   nock(url)
@@ -297,7 +297,7 @@ test('backoffDelay doubles per attempt within ±20 % jitter and is capped; parse
 });
 
 test.serial('429 with Retry-After (seconds) is honoured instead of the backoff', async (t) => {
-  const url = 'http://collector-429.invalid';
+  const url = 'https://collector-429.invalid';
   const times: number[] = [];
   nockRegister(url);
   nock(url)
@@ -323,7 +323,7 @@ test.serial('429 with Retry-After (seconds) is honoured instead of the backoff',
 });
 
 test.serial('429 with Retry-After as an HTTP date is honoured', async (t) => {
-  const url = 'http://collector-429-date.invalid';
+  const url = 'https://collector-429-date.invalid';
   nockRegister(url);
   nock(url)
     .post('/v1/submit')
@@ -336,7 +336,7 @@ test.serial('429 with Retry-After as an HTTP date is honoured', async (t) => {
 });
 
 test.serial('an absurd Retry-After never makes the client retry at once (no timer overflow) and stays bounded', async (t) => {
-  const url = 'http://collector-429-huge.invalid';
+  const url = 'https://collector-429-huge.invalid';
   let submits = 0;
   nockRegister(url);
   nock(url)
@@ -354,7 +354,7 @@ test.serial('an absurd Retry-After never makes the client retry at once (no time
 
 for (const status of [401, 403, 400, 404, 422]) {
   test.serial(`${status} → rejected, no retry, one ledger row`, async (t) => {
-    const url = `http://collector-${status}.invalid`;
+    const url = `https://collector-${status}.invalid`;
     let submits = 0;
     nockRegister(url);
     nock(url)
@@ -373,13 +373,15 @@ for (const status of [401, 403, 400, 404, 422]) {
     t.is(submits, 1);
     const rows = await ledgerRows(app);
     t.deepEqual(rows.map((r) => [r.status, r.response_code]), [['rejected', status]]);
-    if (status === 401) t.is(app.telemetry.runtime.file.current.collector, null, 'unknown_installation forgets the registration (re-register next time)');
-    else t.not(app.telemetry.runtime.file.current.collector, null);
+    // unknown_installation is kept as a problem for the admin (re-registration is the admin's call).
+    if (status === 401) t.is(app.telemetry.runtime.file.current.collector_problem?.code, 'unknown_installation');
+    else t.is(app.telemetry.runtime.file.current.collector_problem, null);
+    t.not(app.telemetry.runtime.file.current.collector, null);
   });
 }
 
 test.serial('registration refused (403) → rejected without retry; the ledger says why', async (t) => {
-  const url = 'http://collector-reg403.invalid';
+  const url = 'https://collector-reg403.invalid';
   let registers = 0;
   nock(url)
     .persist()
@@ -401,7 +403,7 @@ test.serial('registration refused (403) → rejected without retry; the ledger s
 });
 
 test.serial('a network error → retried; the ledger records the error without a response code', async (t) => {
-  const url = 'http://collector-neterr.invalid';
+  const url = 'https://collector-neterr.invalid';
   nockRegister(url);
   nock(url)
     .post('/v1/submit')
@@ -419,7 +421,7 @@ test.serial('a network error → retried; the ledger records the error without a
 });
 
 test.serial('maxAttempts is respected: after the last failure nothing more is scheduled', async (t) => {
-  const url = 'http://collector-max.invalid';
+  const url = 'https://collector-max.invalid';
   let submits = 0;
   nockRegister(url);
   nock(url)
@@ -440,7 +442,7 @@ test.serial('maxAttempts is respected: after the last failure nothing more is sc
 });
 
 test.serial('stop() cancels a scheduled retry', async (t) => {
-  const url = 'http://collector-stop.invalid';
+  const url = 'https://collector-stop.invalid';
   let submits = 0;
   nockRegister(url);
   nock(url)
@@ -464,7 +466,7 @@ function catchAll(url: string) {
 }
 
 test.serial('usage-stats consent off: nothing is sent (opt-in to analytics only, job run, submitNow)', async (t) => {
-  const url = 'http://collector-off.invalid';
+  const url = 'https://collector-off.invalid';
   const scope = catchAll(url);
   const app = await withCollector(t, url, { jobs: true });
   app.telemetry.track('timer.started', {});
@@ -481,7 +483,7 @@ test.serial('usage-stats consent off: nothing is sent (opt-in to analytics only,
 
 for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
   test.serial(`${variable}=1: nothing is sent even with consent (opt-in, job, delete-all)`, async (t) => {
-    const url = `http://collector-${variable.toLowerCase()}.invalid`;
+    const url = `https://collector-${variable.toLowerCase()}.invalid`;
     const scope = catchAll(url);
     const app = await withCollector(t, url, { env: { [variable]: '1' }, jobs: true });
     await app.telemetry.consent.set({ analytics: true, usageStats: true });
@@ -498,7 +500,7 @@ for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
 }
 
 test.serial('TELEMETRY_DEBUG=1: the payload is printed, nothing is sent', async (t) => {
-  const url = 'http://collector-debug.invalid';
+  const url = 'https://collector-debug.invalid';
   const scope = catchAll(url);
   const printed: unknown[][] = [];
   const logger: Logger = { ...silent, info: (...args: unknown[]) => void printed.push(args) };

@@ -16,7 +16,7 @@ import { CollectorMetrics } from './metrics.js';
 import { AdminAuth } from './auth.js';
 import { JobScheduler, dailyAt, type JobRule } from '../jobs/scheduler.js';
 import { OnceLogger, describeError } from '../logging.js';
-import { utcDay, weekStart, DAY_MS } from './analytics/time.js';
+import { addDays, utcDay, weekStart, DAY_MS } from './analytics/time.js';
 
 export const MAINTENANCE_JOB = 'collector-maintenance';
 export const WEEKLY_REPORT_JOB = 'collector-weekly-report';
@@ -27,6 +27,8 @@ export interface MaintenanceResult {
   installations: number;
   rollups: number;
   reportLog: number;
+  /** Erased ids whose re-registration block ran out. */
+  erasedIds: number;
 }
 
 /** Every Monday at 08:00 (server local time). */
@@ -129,6 +131,9 @@ export class Collector {
   /**
    * Daily maintenance: retention. Submissions, rollups and report-log rows older than
    * retentionDays go, and so do installations silent for that long (with their submissions).
+   * A rollup period (day, ISO week) that reaches past the cutoff goes whole: every rollup row
+   * left then has all its submissions still stored, which erasure needs to take an installation
+   * back out exactly. Erased ids past their re-registration block go too.
    * Safe to run in several processes at once.
    */
   async maintenance(): Promise<MaintenanceResult> {
@@ -137,10 +142,11 @@ export class Collector {
     const cutoffDay = utcDay(cutoff);
     const submissions = await this.submissions.purgeBefore(cutoff);
     const installations = await this.installations.purgeInactive(cutoff, now);
-    const rollups = (await this.rollups.purgeBefore('day', cutoffDay)) + (await this.rollups.purgeBefore('week', weekStart(cutoff)));
+    const rollups = (await this.rollups.purgeBefore('day', addDays(cutoffDay, 1))) + (await this.rollups.purgeBefore('week', addDays(weekStart(cutoff), 7)));
     const reportLog = await this.reportLog.purgeBefore(cutoff);
-    const result = { submissions, installations, rollups, reportLog };
-    if (submissions + installations + rollups + reportLog > 0) this.options.logger.info(result, 'collector retention purge done');
+    const erasedIds = await this.installations.purgeErasedIds(now);
+    const result = { submissions, installations, rollups, reportLog, erasedIds };
+    if (submissions + installations + rollups + reportLog + erasedIds > 0) this.options.logger.info(result, 'collector retention purge done');
     return result;
   }
 

@@ -17,6 +17,16 @@ export interface CollectorRegistration {
   registered_at: string;
 }
 
+/** Why the collector refuses this installation, kept until the admin re-registers (see docs/faq.md). */
+export interface CollectorProblem {
+  /** The collector's error code, e.g. unknown_installation or invalid_signature. */
+  code: string;
+  explanation: string;
+  since: string;
+  /** The collector URL that answered so; another configured collector is not blocked by it. */
+  url: string;
+}
+
 export interface InstallationData {
   install_id: string;
   salt: string;
@@ -25,6 +35,7 @@ export interface InstallationData {
   first_seen_sent_at: string | null;
   last_seen_at: string | null;
   collector: CollectorRegistration | null;
+  collector_problem: CollectorProblem | null;
   /** Keys this version does not know are kept as they are. */
   [key: string]: unknown;
 }
@@ -75,6 +86,7 @@ function normalizeConsent(value: unknown): ConsentState {
 function complete(raw: Record<string, unknown>, now: Date): InstallationData {
   const nowIso = now.toISOString();
   const collector = raw.collector as Partial<CollectorRegistration> | null | undefined;
+  const problem = raw.collector_problem as Partial<CollectorProblem> | null | undefined;
   return {
     ...raw,
     install_id: typeof raw.install_id === 'string' && UUID_V4.test(raw.install_id) ? raw.install_id : randomUUID(),
@@ -86,6 +98,10 @@ function complete(raw: Record<string, unknown>, now: Date): InstallationData {
     collector:
       collector && typeof collector.url === 'string' && typeof collector.secret === 'string'
         ? { url: collector.url, secret: collector.secret, registered_at: String(collector.registered_at ?? nowIso) }
+        : null,
+    collector_problem:
+      problem && typeof problem.code === 'string' && typeof problem.url === 'string'
+        ? { code: problem.code, explanation: String(problem.explanation ?? ''), since: String(problem.since ?? nowIso), url: problem.url }
         : null,
   };
 }
@@ -111,6 +127,23 @@ export class InstallationFile {
   /** Reads the file, creating or completing it on disk when anything is missing. */
   load(): Promise<InstallationData> {
     return this.update(() => ({}));
+  }
+
+  /**
+   * A new installation identity: a new install id and salt, no collector secret, no collector
+   * problem, and first-seen dates starting now — nothing of it links to the previous identity.
+   * Consent and keys this version does not know stay.
+   */
+  startNewIdentity(): Promise<InstallationData> {
+    return this.update(() => ({
+      install_id: randomUUID(),
+      salt: randomBytes(32).toString('hex'),
+      collector: null,
+      collector_problem: null,
+      first_seen_at: this.now().toISOString(),
+      first_seen_sent_at: null,
+      last_seen_at: null,
+    }));
   }
 
   /** Read-merge-write: `patch` sees the freshest state on disk and returns only the keys to change. */

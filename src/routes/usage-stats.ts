@@ -102,6 +102,14 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
     ctx.body = await runtime.stats.deleteAll(actorOf(ctx));
   });
 
+  // The way out of a collector problem (GET /status → collector.problem): a new identity, registered anew.
+  router.post('/collector/re-register', ...changes, async (ctx) => {
+    validate(z.object({ _csrf: z.string().optional() }).strict().optional(), jsonBody(ctx), 'body');
+    const blocked = runtime.submission.registrationBlockedReason();
+    if (blocked) throw new HttpError(409, 'cannot_register', `Re-registration is not possible right now: ${blocked}.`);
+    ctx.body = await runtime.stats.reRegister();
+  });
+
   return router;
 }
 

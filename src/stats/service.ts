@@ -1,4 +1,4 @@
-// What the admin can see, take away and erase (SPEC §6, §10): local statistics, the exact next
+// What the admin can see, take away and erase (see docs/privacy-policy.md): local statistics, the exact next
 // payload, a full JSON export, delete-all (locally and at the collector), the ledger, retention.
 import type { ConsentStore } from '../installation/consent.js';
 import type { InstallationFile } from '../installation/installation-file.js';
@@ -33,6 +33,8 @@ export interface StatsServiceDeps {
   retentionDays: number;
   /** Other local telemetry data erased by delete-all (the support funnel and counters). */
   alsoDelete: () => Promise<void>;
+  /** Called after installation.json got a new identity, so the running parts switch to it. */
+  onNewIdentity?: () => Promise<void> | void;
   now: () => Date;
 }
 
@@ -56,6 +58,7 @@ export class StatsService {
       timezone: this.deps.environment.timezone,
       country: countryForTimezone(this.deps.environment.timezone),
       collector_registered: data.collector !== null,
+      collector_problem: this.deps.client.problem(),
     };
   }
 
@@ -149,8 +152,11 @@ export class StatsService {
   }
 
   /**
-   * Erases the local record and asks the collector to erase this installation's data. The consent
-   * receipts go too, but for one: the receipt that `actor` ran the deletion.
+   * Erases the local record and asks the collector to erase this installation's data (the consent
+   * receipts go too, but for one: the receipt that `actor` ran the deletion). Then the
+   * installation starts a new identity (install id, salt, no collector secret), so nothing sent
+   * afterwards links to what was erased — unless a registration with the collector is still kept
+   * because the erasure did not reach it: then the identity stays so delete-all can be repeated.
    */
   async deleteAll(actor: ConsentActor = 'api') {
     this.deps.recorder?.clear();
@@ -165,7 +171,31 @@ export class StatsService {
     await this.deps.alsoDelete();
     await this.deps.consent.recordDeletion(actor);
     if (receipt) await this.deps.outbound.write(receipt);
-    return { local: { ...local, outbound_ledger: outbound }, remote };
+    const renewed = !this.deps.client.holdsRegistration;
+    if (renewed) await this.#startNewIdentity();
+    return {
+      local: { ...local, outbound_ledger: outbound },
+      remote,
+      new_identity: renewed
+        ? { started: true as const, install_id: this.deps.file.current.install_id }
+        : { started: false as const, reason: 'the erasure did not reach the collector, which may still hold this installation: the identity is kept so delete-all can be repeated' },
+    };
+  }
+
+  /**
+   * The admin's way out of a collector problem (unknown installation, refused signature): a new
+   * identity, registered with the collector right away. The old identity's data at the collector
+   * (if any is left) can then only be erased by the collector's admin.
+   */
+  async reRegister() {
+    await this.#startNewIdentity();
+    const registration = await this.deps.client.registerNow();
+    return { install_id: this.deps.file.current.install_id, ...registration, problem: this.deps.client.problem() };
+  }
+
+  async #startNewIdentity(): Promise<void> {
+    await this.deps.file.startNewIdentity();
+    await this.deps.onNewIdentity?.();
   }
 
   /** Retention: local rows older than retentionDays; outbound ledger entries beyond its own bounds. */

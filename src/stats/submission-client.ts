@@ -1,13 +1,15 @@
-// Sends the weekly count-only summary to the collector (SPEC §6, §8): registers once (trust on first
-// use), signs each request, and follows an explicit retry policy — 2xx: done, events marked
-// submitted; 401/403/other 4xx: stop; 429/5xx/network: retry with exponential backoff and jitter,
-// honouring Retry-After. Every attempt is written to the ledger the admin can read.
+// Sends the weekly count-only summary to the collector (see docs/collector.md): registers once
+// (trust on first use), signs each request, and follows an explicit retry policy — 2xx: done,
+// events marked submitted; 401/403/other 4xx: stop; 429/5xx/network: retry with exponential backoff
+// and jitter, honouring Retry-After. Every attempt is written to the ledger the admin can read.
+// When the collector refuses this installation itself (unknown, wrong secret, id taken or erased),
+// the problem is kept in installation.json and nothing is sent until the admin re-registers.
 import type { ConsentStore } from '../installation/consent.js';
-import type { InstallationFile } from '../installation/installation-file.js';
+import type { CollectorProblem, InstallationFile } from '../installation/installation-file.js';
 import type { KillSwitchState, Logger } from '../types.js';
 import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
 import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
-import { HEADERS, PATHS, signedHeaders, type RegisterResponse } from './submission-protocol.js';
+import { HEADERS, PATHS, SIGNED, signedHeaders, type RegisterResponse } from './submission-protocol.js';
 import { describeError } from '../logging.js';
 import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
 
@@ -84,6 +86,23 @@ export function backoffDelay(attempt: number, baseMs: number, random = Math.rand
   return Math.round(raw * (0.8 + random() * 0.4));
 }
 
+/**
+ * The collector's answers that mean it will not take anything from this installation identity
+ * again, whatever is retried: only a new identity (re-registration) helps.
+ */
+export const COLLECTOR_PROBLEMS: Record<string, string> = {
+  unknown_installation:
+    'The collector does not know this installation (any more): its data there was erased, or the collector lost its database. Nothing is sent until you re-register, which starts a new installation id.',
+  invalid_signature:
+    'The collector refused the signature of this installation: the secret kept in installation.json is not the one the collector holds for this installation id. Nothing is sent until you re-register, which starts a new installation id.',
+  already_registered:
+    'The collector already has this installation id registered with a secret this installation does not hold. Nothing is sent until you re-register, which starts a new installation id.',
+  installation_erased:
+    'The collector erased this installation id recently and refuses to register it again. Nothing is sent until you re-register, which starts a new installation id.',
+};
+
+export type CollectorProblemView = Pick<CollectorProblem, 'code' | 'explanation' | 'since'>;
+
 const retryable = (status: number) => status === 429 || status >= 500;
 /** A Retry-After longer than this is not waited out in-process: the next weekly run tries again. */
 export const MAX_RETRY_DELAY_MS = MAX_BACKOFF_MS;
@@ -105,7 +124,54 @@ export class SubmissionClient {
     if (this.deps.killSwitch.disabled) return `kill switch ${this.deps.killSwitch.reason} is set`;
     if (!this.deps.consent.isGranted('usageStats')) return 'usage statistics sharing is off';
     if (!this.deps.collector.url) return 'no collector URL is configured';
+    const problem = this.problem();
+    if (problem) return `the collector refused this installation (${problem.code}); re-register to send again`;
     return null;
+  }
+
+  /** The collector's standing refusal of this installation, if any (shown to the admin until re-registration). */
+  problem(): CollectorProblemView | null {
+    const stored = this.deps.file.loaded ? this.deps.file.current.collector_problem : null;
+    if (!stored || stored.url !== this.deps.collector.url) return null;
+    return { code: stored.code, explanation: stored.explanation, since: stored.since };
+  }
+
+  /** Whether a registration with the configured collector is kept here (so an erasure can still be asked for). */
+  get holdsRegistration(): boolean {
+    return this.#registration() !== null;
+  }
+
+  /** Why no registration request could be sent now (kill switch, debug, no collector), or null. */
+  registrationBlockedReason(): string | null {
+    if (this.deps.killSwitch.disabled) return `kill switch ${this.deps.killSwitch.reason} is set`;
+    if (this.deps.killSwitch.debug) return 'TELEMETRY_DEBUG is set: nothing is sent';
+    if (!this.deps.collector.url) return 'no collector URL is configured';
+    return null;
+  }
+
+  /** Registers the current installation id now (after the admin started a new identity). */
+  async registerNow(): Promise<{ registered: boolean; status?: number; error?: string }> {
+    const blocked = this.registrationBlockedReason();
+    if (blocked) return { registered: false, error: blocked };
+    try {
+      await this.#ensureRegistered();
+      return { registered: true };
+    } catch (err) {
+      return { registered: false, status: err instanceof HttpFailure ? err.status : undefined, error: describeError(err) };
+    }
+  }
+
+  /** Keeps the collector's refusal when it is one only a new identity cures; true when it was. */
+  async #noteProblem(status: number, code: string | null, url: string): Promise<boolean> {
+    if (status !== 401 && status !== 409) return false;
+    const explanation = code ? COLLECTOR_PROBLEMS[code] : undefined;
+    if (!code || !explanation) return false;
+    const since = this.deps.now().toISOString();
+    await this.deps.file.update((current) => ({
+      collector_problem: current.collector_problem?.code === code && current.collector_problem.url === url ? current.collector_problem : { code, explanation, since, url },
+    }));
+    this.deps.logger.warn({ code }, 'the collector refuses this installation: usage statistics are not sent until an admin re-registers');
+    return true;
   }
 
   async summary(): Promise<WeeklySummary> {
@@ -149,20 +215,22 @@ export class SubmissionClient {
     try {
       const response = await fetch(collectorEndpoint(registration.url, PATHS.installation(installId)), {
         method: 'DELETE',
-        headers: signedHeaders(installId, registration.secret, '', this.deps.now().getTime() / 1000),
+        headers: signedHeaders(SIGNED.erase(installId), installId, registration.secret, '', this.deps.now().getTime() / 1000),
         signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
       });
       const text = await response.text().catch(() => '');
       // Gone means the collector holds nothing for us; a 401 for clock skew or a bad signature is not that.
-      const gone = response.ok || response.status === 404 || (response.status === 401 && errorCode(text) === 'unknown_installation');
+      const code = errorCode(text);
+      const gone = response.ok || response.status === 404 || (response.status === 401 && code === 'unknown_installation');
       receipt({
         ...request,
         outcome: response.ok ? 'accepted' : retryable(response.status) ? 'failed' : 'rejected',
         response_code: response.status,
-        error: response.ok ? null : (errorCode(text) ?? `collector answered ${response.status}`),
+        error: response.ok ? null : (code ?? `collector answered ${response.status}`),
         details: null,
       });
       if (gone) await this.deps.file.update(() => ({ collector: null }));
+      else if (code === 'invalid_signature') await this.#noteProblem(response.status, code, registration.url);
       return { requested: true, deleted: response.ok, status: response.status };
     } catch (err) {
       receipt({ ...request, outcome: 'failed', response_code: null, error: failureCause(err), details: null });
@@ -192,7 +260,7 @@ export class SubmissionClient {
     try {
       const { url, secret } = await this.#ensureRegistered();
       const installId = this.deps.file.current.install_id;
-      const headers = signedHeaders(installId, secret, body, this.deps.now().getTime() / 1000, summary.period.startDay);
+      const headers = signedHeaders(SIGNED.submit, installId, secret, body, this.deps.now().getTime() / 1000, summary.period.startDay);
       ledger.idempotency_key = headers[HEADERS.idempotencyKey]!;
       const response = await fetch(collectorEndpoint(url, PATHS.submit), {
         method: 'POST',
@@ -206,9 +274,9 @@ export class SubmissionClient {
         outcome = { status: 'accepted', responseCode: response.status };
       } else {
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.deps.now().getTime());
-        // Only "unknown installation" means the collector forgot us; a 401 for clock skew or a bad
-        // signature must not throw away a secret the collector still holds.
-        if (response.status === 401 && errorCode(text) === 'unknown_installation') await this.deps.file.update(() => ({ collector: null }));
+        // Unknown installation or a refused signature: kept as a problem for the admin, and nothing is
+        // retried. A 401 for clock skew is not that: the secret stays and the next run tries again.
+        await this.#noteProblem(response.status, errorCode(text), url);
         outcome = { status: retryable(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
       }
       await this.#writeLedger({ ...ledger, status: outcome.status, response_code: response.status, response_body: text || null, error: null });
@@ -279,7 +347,8 @@ export class SubmissionClient {
       throw err;
     }
     if (response.status !== 201) {
-      const why = response.status === 409 ? 'the collector already knows this installation under a secret it no longer has here' : `registration answered ${response.status}`;
+      await this.#noteProblem(response.status, errorCode(text), url);
+      const why = response.status === 409 ? `the collector refuses to register this installation id (${errorCode(text) ?? 'conflict'})` : `registration answered ${response.status}`;
       this.#record({ ...request, outcome: retryable(response.status) ? 'failed' : 'rejected', response_code: response.status, error: errorCode(text) ?? why, details: null });
       throw new HttpFailure(response.status, parseRetryAfter(response.headers.get('retry-after'), Date.now()), why);
     }

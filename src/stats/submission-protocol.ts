@@ -1,12 +1,17 @@
-// The weekly submission protocol (SPEC §6, §8), shared by the client that sends summaries and the
+// The weekly submission protocol (see docs/collector.md), shared by the client that sends summaries and the
 // collector that receives them, so both sides speak exactly one schema and one signature scheme.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 export const SUBMISSION_SCHEMA_VERSION = 1;
 export const MAX_SUBMISSION_BYTES = 64 * 1024;
-/** A signed request whose timestamp is further than this from the collector's clock is refused. */
-export const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
+/** The signature scheme: the `v2=` prefix of X-Signature names it; any other scheme is refused. */
+export const PROTOCOL_VERSION = 2;
+export const SIGNATURE_PREFIX = `v${PROTOCOL_VERSION}=`;
+/** A signed request whose timestamp is older than this (by the collector's clock) is refused. */
+export const MAX_TIMESTAMP_AGE_SECONDS = 5 * 60;
+/** A signed request whose timestamp is ahead of the collector's clock by more than this is refused. */
+export const MAX_FUTURE_SKEW_SECONDS = 60;
 
 export const HEADERS = {
   installId: 'x-install-id',
@@ -21,6 +26,12 @@ export const PATHS = {
   submit: '/v1/submit',
   installation: (installId: string) => `/v1/installations/${encodeURIComponent(installId)}`,
 } as const;
+
+/** The two signed requests of the protocol. */
+export const SIGNED = {
+  submit: { method: 'POST', path: PATHS.submit } as const,
+  erase: (installId: string) => ({ method: 'DELETE', path: PATHS.installation(installId) }) as const,
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -67,18 +78,32 @@ export interface RegisterResponse {
   secret: string;
 }
 
-/** `sha256=<hex of hmac_sha256(secret, timestamp + "." + raw body)>`. */
-export function signBody(secret: string, timestamp: number | string, rawBody: string | Buffer): string {
-  const hmac = createHmac('sha256', secret);
-  hmac.update(`${timestamp}.`);
-  hmac.update(rawBody);
-  return `sha256=${hmac.digest('hex')}`;
+/** What a signed request is: its method, its protocol path (relative to the collector's base URL). */
+export interface SignedTarget {
+  method: 'POST' | 'DELETE';
+  /** A path from PATHS, e.g. `/v1/submit` — never the mount prefix or the query string. */
+  path: string;
+}
+
+/**
+ * The exact string that is signed:
+ * `"v2\n" + METHOD + "\n" + path + "\n" + timestamp + "\n" + sha256hex(raw body)`.
+ * Method and path are inside, so a signature made for one request cannot authorise another.
+ */
+export function signingString(target: SignedTarget, timestamp: number | string, rawBody: string | Buffer): string {
+  const bodyHash = createHash('sha256').update(rawBody).digest('hex');
+  return `v${PROTOCOL_VERSION}\n${target.method.toUpperCase()}\n${target.path}\n${timestamp}\n${bodyHash}`;
+}
+
+/** `v2=<hex of hmac_sha256(secret, signingString(...))>`. */
+export function signRequest(secret: string, target: SignedTarget, timestamp: number | string, rawBody: string | Buffer): string {
+  return `${SIGNATURE_PREFIX}${createHmac('sha256', secret).update(signingString(target, timestamp, rawBody)).digest('hex')}`;
 }
 
 /** Constant-time check of a signature header against the expected one. */
-export function verifySignature(secret: string, timestamp: string, rawBody: string | Buffer, signature: string | undefined): boolean {
+export function verifySignature(secret: string, target: SignedTarget, timestamp: string, rawBody: string | Buffer, signature: string | undefined): boolean {
   if (!signature) return false;
-  const expected = Buffer.from(signBody(secret, timestamp, rawBody));
+  const expected = Buffer.from(signRequest(secret, target, timestamp, rawBody));
   const given = Buffer.from(signature);
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
@@ -89,12 +114,19 @@ export function idempotencyKey(installId: string, periodStart: string): string {
 }
 
 /** The headers of a signed request (submit, or DELETE of an installation over an empty body). */
-export function signedHeaders(installId: string, secret: string, rawBody: string, nowSeconds: number, periodStart?: string): Record<string, string> {
+export function signedHeaders(
+  target: SignedTarget,
+  installId: string,
+  secret: string,
+  rawBody: string,
+  nowSeconds: number,
+  periodStart?: string,
+): Record<string, string> {
   const timestamp = String(Math.floor(nowSeconds));
   const headers: Record<string, string> = {
     [HEADERS.installId]: installId,
     [HEADERS.timestamp]: timestamp,
-    [HEADERS.signature]: signBody(secret, timestamp, rawBody),
+    [HEADERS.signature]: signRequest(secret, target, timestamp, rawBody),
   };
   if (periodStart) headers[HEADERS.idempotencyKey] = idempotencyKey(installId, periodStart);
   return headers;

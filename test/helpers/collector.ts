@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { ExecutionContext } from 'ava';
 import { collectorPlugin, type CollectorHandle, type CollectorOptions } from '../../src/collector/plugin.js';
-import { PATHS, SUBMISSION_SCHEMA_VERSION, signedHeaders, type SubmissionPayload } from '../../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders, type SubmissionPayload } from '../../src/stats/submission-protocol.js';
 import type { TestDatabase } from './databases.js';
 import type { Logger } from '../../src/types.js';
 
@@ -159,7 +159,7 @@ export interface SubmitOptions {
 /** A signed POST /v1/submit exactly as the client sends it. */
 export async function submit(url: string, clock: TestClock, install: Installation, payload: SubmissionPayload, options: SubmitOptions = {}): Promise<Response> {
   const body = options.body ?? JSON.stringify(payload);
-  const headers = signedHeaders(install.installId, options.secret ?? install.secret, body, options.seconds ?? clock.seconds(), payload.period.start);
+  const headers = signedHeaders(SIGNED.submit, install.installId, options.secret ?? install.secret, body, options.seconds ?? clock.seconds(), payload.period.start);
   if (options.idempotencyKey === null) delete headers['idempotency-key'];
   else if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
   return fetch(`${url}${PATHS.submit}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers, ...options.headers }, body });

@@ -7,7 +7,7 @@
 //                                  payload (submissionPayloadSchema) checked → 202 {submission_id};
 //                                  401 unknown_installation / timestamp_out_of_range /
 //                                  invalid_signature (the collector's codes), 422 invalid payload
-//   DELETE /v1/installations/:id   signature over the empty body checked → 204; 401 otherwise
+//   DELETE /v1/installations/:id   signature (method, path, empty body) checked → 204; 401 otherwise
 //
 // Faults: `script(kind, [500, {status: 429, retryAfter: '1'}, …])` answers the next requests of that
 // kind with those statuses (in order, one per request) before normal processing resumes.
@@ -17,7 +17,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import {
   HEADERS,
-  MAX_CLOCK_SKEW_SECONDS,
+  MAX_FUTURE_SKEW_SECONDS,
+  MAX_TIMESTAMP_AGE_SECONDS,
   idempotencyKey,
   registerRequestSchema,
   submissionPayloadSchema,
@@ -153,10 +154,11 @@ export async function startSubmissionReceiver(options: SubmissionReceiverOptions
         const secret = installations.get(installId);
         // The same error codes as the collector's (src/collector/ingest/service.ts).
         if (secret === undefined) return answer(401, { error: { code: 'unknown_installation', message: 'This installation is not registered here; register it first.' } });
-        if (checkSkew && (!/^\d+$/.test(timestamp) || Math.abs(Number(timestamp) - nowMs() / 1000) > MAX_CLOCK_SKEW_SECONDS)) {
+        const age = nowMs() / 1000 - Number(timestamp);
+        if (checkSkew && (!/^\d+$/.test(timestamp) || age > MAX_TIMESTAMP_AGE_SECONDS || -age > MAX_FUTURE_SKEW_SECONDS)) {
           return answer(401, { error: { code: 'timestamp_out_of_range', message: 'X-Timestamp is too far from the receiver clock.' } });
         }
-        record.signatureValid = verifySignature(secret, timestamp, rawBody, signature);
+        record.signatureValid = verifySignature(secret, { method: method as 'POST' | 'DELETE', path }, timestamp, rawBody, signature);
         if (!record.signatureValid) return answer(401, { error: { code: 'invalid_signature', message: 'The signature does not match the request body.' } });
         if (kind === 'delete') {
           const target = decodeURIComponent(path.slice('/v1/installations/'.length));

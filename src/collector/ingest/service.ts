@@ -4,14 +4,19 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { HttpError } from '../../middleware/errors.js';
 import {
-  MAX_CLOCK_SKEW_SECONDS,
+  MAX_FUTURE_SKEW_SECONDS,
+  MAX_TIMESTAMP_AGE_SECONDS,
+  PATHS,
+  SIGNATURE_PREFIX,
+  SIGNED,
   installIdSchema,
   registerRequestSchema,
   submissionPayloadSchema,
   verifySignature,
   type RegisterResponse,
+  type SignedTarget,
 } from '../../stats/submission-protocol.js';
-import type { InstallationRepository } from '../storage/installations.js';
+import { ERASED_ID_BLOCK_DAYS, type InstallationRepository } from '../storage/installations.js';
 import type { SubmissionRepository } from '../storage/submissions.js';
 import { parseJsonBody } from './raw-body.js';
 
@@ -73,35 +78,51 @@ export class IngestService {
     if (result === 'exists') {
       throw new HttpError(409, 'already_registered', 'This installation id is already registered; registration is trust on first use.');
     }
+    if (result === 'erased') {
+      throw new HttpError(
+        409,
+        'installation_erased',
+        `This installation id was erased less than ${ERASED_ID_BLOCK_DAYS} days ago and cannot be registered again; register a new installation id.`,
+      );
+    }
     return { install_id: installId, secret };
   }
 
-  /** The checks that need no database: X-Install-Id, X-Signature present, X-Timestamp within 5 minutes. */
+  /**
+   * The checks that need no database: X-Install-Id, a v2 X-Signature, and X-Timestamp no older
+   * than MAX_TIMESTAMP_AGE_SECONDS and no further ahead than MAX_FUTURE_SKEW_SECONDS.
+   */
   #checkSignedHeaders(headers: SignedHeaders): { installId: string; timestamp: string; signature: string } {
     const id = installIdSchema.safeParse(headers.installId ?? '');
     if (!id.success) throw new HttpError(401, 'unauthorized', 'Missing or malformed X-Install-Id header.');
     if (!headers.signature) throw new HttpError(401, 'missing_signature', 'Missing X-Signature header.');
+    if (!headers.signature.startsWith(SIGNATURE_PREFIX)) {
+      throw new HttpError(401, 'unsupported_signature_version', `X-Signature must be ${SIGNATURE_PREFIX}<hex> (signature scheme v2 over method, path, timestamp and body).`);
+    }
     const timestamp = headers.timestamp ?? '';
     if (!/^\d{1,12}$/.test(timestamp)) throw new HttpError(401, 'invalid_timestamp', 'Missing or malformed X-Timestamp header (unix seconds).');
-    const skew = Math.abs(this.options.now().getTime() / 1000 - Number(timestamp));
-    if (skew > MAX_CLOCK_SKEW_SECONDS) {
-      throw new HttpError(401, 'timestamp_out_of_range', `X-Timestamp is more than ${MAX_CLOCK_SKEW_SECONDS / 60} minutes away from the collector's clock.`);
+    const age = this.options.now().getTime() / 1000 - Number(timestamp);
+    if (age > MAX_TIMESTAMP_AGE_SECONDS) {
+      throw new HttpError(401, 'timestamp_out_of_range', `X-Timestamp is more than ${MAX_TIMESTAMP_AGE_SECONDS} s behind the collector's clock.`);
+    }
+    if (-age > MAX_FUTURE_SKEW_SECONDS) {
+      throw new HttpError(401, 'timestamp_out_of_range', `X-Timestamp is more than ${MAX_FUTURE_SKEW_SECONDS} s ahead of the collector's clock.`);
     }
     return { installId: id.data.toLowerCase(), timestamp, signature: headers.signature };
   }
 
-  #verify(secret: string, timestamp: string, rawBody: Buffer, signature: string): void {
-    if (!verifySignature(secret, timestamp, rawBody, signature)) {
-      throw new HttpError(401, 'invalid_signature', 'The signature does not match the request body.');
+  #verify(secret: string, target: SignedTarget, timestamp: string, rawBody: Buffer, signature: string): void {
+    if (!verifySignature(secret, target, timestamp, rawBody, signature)) {
+      throw new HttpError(401, 'invalid_signature', 'The signature does not match this request (method, path, timestamp and body).');
     }
   }
 
-  /** Checks X-Install-Id / X-Timestamp / X-Signature over the raw body; returns the install id. Every failure is a 401. */
-  async authenticate(headers: SignedHeaders, rawBody: Buffer): Promise<{ installId: string }> {
+  /** Checks X-Install-Id / X-Timestamp / X-Signature for this method, path and raw body; every failure is a 401. */
+  async authenticate(target: SignedTarget, headers: SignedHeaders, rawBody: Buffer): Promise<{ installId: string }> {
     const signed = this.#checkSignedHeaders(headers);
     const record = await this.options.installations.signingRecord(signed.installId);
     if (!record) throw unknownInstallation();
-    this.#verify(record.secret, signed.timestamp, rawBody, signed.signature);
+    this.#verify(record.secret, target, signed.timestamp, rawBody, signed.signature);
     return { installId: signed.installId };
   }
 
@@ -110,13 +131,14 @@ export class IngestService {
    * signature, then the Idempotency-Key replay, then schema validation, then the rate limit.
    */
   async submit(headers: SignedHeaders, idempotencyHeader: string | undefined, rawBody: Buffer): Promise<SubmitResult> {
-    let idempotencyKey: string | null = null;
-    if (idempotencyHeader !== undefined && idempotencyHeader !== '') {
-      if (!IDEMPOTENCY_KEY.test(idempotencyHeader)) {
-        throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 8–128 characters of letters, digits and . _ : -');
-      }
-      idempotencyKey = idempotencyHeader;
+    // Required: an exact signed request sent again is then always recognised as the same submission.
+    if (idempotencyHeader === undefined || idempotencyHeader === '') {
+      throw new HttpError(400, 'idempotency_key_required', 'POST /v1/submit needs an Idempotency-Key header (one key per installation and period).');
     }
+    if (!IDEMPOTENCY_KEY.test(idempotencyHeader)) {
+      throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 8–128 characters of letters, digits and . _ : -');
+    }
+    const idempotencyKey = idempotencyHeader;
     const signed = this.#checkSignedHeaders(headers);
     const result = await this.options.submissions.accept({
       installId: signed.installId,
@@ -124,7 +146,7 @@ export class IngestService {
       now: this.options.now(),
       windowSeconds: this.options.rateLimitWindowSeconds,
       payload: (locked) => {
-        this.#verify(locked.secret, signed.timestamp, rawBody, signed.signature);
+        this.#verify(locked.secret, SIGNED.submit, signed.timestamp, rawBody, signed.signature);
         if (locked.replaySubmissionId) return { replay: locked.replaySubmissionId };
         const parsed = submissionPayloadSchema.safeParse(parseJsonBody(rawBody));
         if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', fieldErrors(parsed.error));
@@ -147,9 +169,10 @@ export class IngestService {
     }
   }
 
-  /** DELETE /v1/installations/:id signed by the installation itself, over the (empty) body. */
+  /** DELETE /v1/installations/:id signed by the installation itself, over an empty body. */
   async eraseSigned(pathId: string, headers: SignedHeaders, rawBody: Buffer): Promise<{ install_id: string; deleted: true; submissions_deleted: number }> {
-    const auth = await this.authenticate(headers, rawBody);
+    if (rawBody.length > 0) throw new HttpError(400, 'body_not_allowed', 'DELETE /v1/installations/:id takes no request body.');
+    const auth = await this.authenticate({ method: 'DELETE', path: PATHS.installation(pathId) }, headers, rawBody);
     if (pathId.toLowerCase() !== auth.installId) {
       throw new HttpError(403, 'forbidden', 'An installation can only erase itself: the path id must match X-Install-Id.');
     }

@@ -1,14 +1,25 @@
 // Installations: registration (trust on first use), the signing secret lookup, erasure, retention,
 // and the counts and breakdowns of the installations' latest reported state.
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
-import { countChange } from './rollup-deltas.js';
+import { contributionOf, countChange, reportedState } from './rollup-deltas.js';
 import { RollupRepository } from './rollups.js';
-import { toNumber } from '../analytics/time.js';
+import { toDate, toNumber } from '../analytics/time.js';
+import type { SubmissionPayload } from '../../stats/submission-protocol.js';
 
 const T = COLLECTOR_TABLES;
+const DAY_MS = 86_400_000;
+
+/** An erased installation id cannot be registered again for this many days. */
+export const ERASED_ID_BLOCK_DAYS = 30;
+
+/** What is kept of an erased id: its SHA-256, enough to recognise it at registration. */
+export function erasedIdHash(installId: string): string {
+  return createHash('sha256').update(installId.toLowerCase()).digest('hex');
+}
 
 export interface SigningRecord {
   secret: string;
@@ -56,10 +67,19 @@ export class InstallationRepository {
     this.#rollups = new RollupRepository(knex);
   }
 
-  /** 'created', or 'exists' when the id is already registered (also when another process won the race). */
-  async register(installId: string, secret: string, now: Date): Promise<'created' | 'exists'> {
+  /**
+   * 'created'; 'exists' when the id is already registered (also when another process won the
+   * race); 'erased' when the id was erased less than ERASED_ID_BLOCK_DAYS ago.
+   */
+  async register(installId: string, secret: string, now: Date): Promise<'created' | 'exists' | 'erased'> {
     try {
       return await this.knex.transaction(async (trx) => {
+        const erased = await trx(T.erasedInstallations)
+          .select('id_hash')
+          .where('id_hash', erasedIdHash(installId))
+          .andWhere('erased_at', '>', new Date(now.getTime() - ERASED_ID_BLOCK_DAYS * DAY_MS))
+          .first();
+        if (erased) return 'erased' as const;
         const inserted = await trx(T.installations)
           .insert({ install_id: installId, secret, registered_at: now, submissions_count: 0 })
           .onConflict('install_id')
@@ -82,18 +102,41 @@ export class InstallationRepository {
   }
 
   /**
-   * Erases an installation and every submission it sent, in one transaction. Rollups keep only
-   * anonymous counts and stay; the removal is counted so totals over time stay right.
+   * Erases an installation and every submission it sent, in one transaction, and takes everything
+   * it added to the rollups back out, so every statistic reads as if it had never existed. Its id
+   * is remembered (hashed) so it cannot be registered again for ERASED_ID_BLOCK_DAYS.
    */
   async erase(installId: string, now: Date): Promise<{ deleted: boolean; submissions: number }> {
     return this.knex.transaction(async (trx) => {
       // Lock the installation row first: this waits for an ingest transaction holding it.
-      if (!(await lockInstallation(trx, this.dialect, installId, ['install_id']))) return { deleted: false, submissions: 0 };
+      const row = await lockInstallation<{ registered_at: unknown }>(trx, this.dialect, installId, ['install_id', 'registered_at']);
+      if (!row) return { deleted: false, submissions: 0 };
+      const stored = (await trx(T.submissions).select('received_at', 'event_total', 'payload').where('install_id', installId)) as {
+        received_at: unknown;
+        event_total: unknown;
+        payload: string;
+      }[];
+      const contribution = contributionOf(
+        installId,
+        toDate(row.registered_at) ?? now,
+        stored.map((s) => ({ receivedAt: toDate(s.received_at)!, state: reportedState(JSON.parse(s.payload) as SubmissionPayload), events: toNumber(s.event_total) })),
+      );
+      await this.#rollups.subtract(trx, contribution);
       const submissions = await trx(T.submissions).where('install_id', installId).delete();
       const deleted = await trx(T.installations).where('install_id', installId).delete();
-      if (deleted > 0) await this.#rollups.apply(trx, countChange('removed', installId, now, deleted));
+      await trx(T.erasedInstallations)
+        .insert({ id_hash: erasedIdHash(installId), erased_at: now })
+        .onConflict('id_hash')
+        .merge({ erased_at: now });
       return { deleted: deleted > 0, submissions };
     });
+  }
+
+  /** Retention: forgets erased ids whose re-registration block has run out; returns how many. */
+  async purgeErasedIds(now: Date): Promise<number> {
+    return this.knex(T.erasedInstallations)
+      .where('erased_at', '<=', new Date(now.getTime() - ERASED_ID_BLOCK_DAYS * DAY_MS))
+      .delete();
   }
 
   /**

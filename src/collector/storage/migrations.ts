@@ -2,12 +2,13 @@
 // (collector_knex_migrations), so they never mix with a host's knex_migrations or the client plugin's.
 import { COLLECTOR_MIGRATIONS_TABLE } from './tables.js';
 import * as tables001 from '../../../migrations/collector/001_collector_tables.js';
+import * as erasures002 from '../../../migrations/collector/002_erasures.js';
 
 import { defineMigrations, type Migration } from '../../db/migrator.js';
 
 export type CollectorMigration = Migration;
 
-const collector = defineMigrations([tables001], COLLECTOR_MIGRATIONS_TABLE);
+const collector = defineMigrations([tables001, erasures002], COLLECTOR_MIGRATIONS_TABLE);
 
 export const collectorMigrationSource = collector.migrationSource;
 export const collectorMigratorConfig = collector.migratorConfig;

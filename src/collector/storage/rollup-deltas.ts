@@ -5,6 +5,7 @@
 // latest state: when it submits again within the same period, its previous buckets give the
 // installation back (installations −1) and the new ones take it.
 import { utcDay, weekStart } from '../analytics/time.js';
+import type { SubmissionPayload } from '../../stats/submission-protocol.js';
 
 export type Dimension = 'all' | 'version' | 'deployment' | 'platform' | 'country' | 'feature' | 'registered' | 'removed';
 export const BREAKDOWN_DIMENSIONS = ['version', 'deployment', 'platform', 'country', 'feature'] as const;
@@ -122,4 +123,73 @@ export function rollupChange(
 export function countChange(dimension: 'registered' | 'removed', installId: string, now: Date, installations: number): RollupChange {
   const base = { dimension, bucket: '', shard: shardOf(installId), ...zero(), installations } as const;
   return { daily: [{ ...base, period: utcDay(now) }], weekly: [{ ...base, period: weekStart(now) }] };
+}
+
+/** The state a submission reports, as the rollups bucket it. */
+export function reportedState(payload: SubmissionPayload): ReportedState {
+  return {
+    appVersion: payload.app_version,
+    platform: payload.platform,
+    deploymentType: payload.deployment_type,
+    country: payload.country,
+    features: Object.entries(payload.feature_flags)
+      .filter(([, on]) => on)
+      .map(([name]) => name)
+      .sort(),
+    errorCount: payload.error_count,
+  };
+}
+
+export interface StoredSubmission {
+  receivedAt: Date;
+  state: ReportedState;
+  events: number;
+}
+
+const byKey = (a: RollupDelta, b: RollupDelta) =>
+  a.period !== b.period ? (a.period < b.period ? -1 : 1) : a.dimension !== b.dimension ? (a.dimension < b.dimension ? -1 : 1) : a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0;
+
+function contributionsPer(periodOf: (d: Date) => string, shard: number, submissions: StoredSubmission[]): RollupDelta[] {
+  const rows = new Map<string, RollupDelta>();
+  const at = (period: string, dimension: Dimension, bucket: string): RollupDelta => {
+    const key = `${period}\u0000${dimension}\u0000${bucket}`;
+    let row = rows.get(key);
+    if (!row) rows.set(key, (row = { period, dimension, bucket, shard, ...zero() }));
+    return row;
+  };
+  const latest = new Map<string, StoredSubmission>();
+  for (const submission of submissions) {
+    const period = periodOf(submission.receivedAt);
+    for (const [dimension, bucket] of buckets(submission.state)) {
+      const row = at(period, dimension, bucket);
+      row.submissions += 1;
+      row.errors += submission.state.errorCount;
+      row.events += submission.events;
+    }
+    const seen = latest.get(period);
+    if (!seen || seen.receivedAt.getTime() <= submission.receivedAt.getTime()) latest.set(period, submission);
+  }
+  // Within a period an installation counts once, in the buckets of its latest submission there.
+  for (const [period, submission] of latest) {
+    for (const [dimension, bucket] of buckets(submission.state)) {
+      const row = at(period, dimension, bucket);
+      row.installations += 1;
+      row.error_installations += submission.state.errorCount > 0 ? 1 : 0;
+    }
+  }
+  return [...rows.values()].sort(byKey);
+}
+
+/**
+ * Everything an installation added to the rollups: its registration, and per day and ISO week the
+ * submissions it sent then (rebuilt from its stored submissions, as rollupChange added them up).
+ * Erasure subtracts exactly this, so the rollups read as if the installation had never existed.
+ */
+export function contributionOf(installId: string, registeredAt: Date, submissions: StoredSubmission[]): RollupChange {
+  const shard = shardOf(installId);
+  const registered = countChange('registered', installId, registeredAt, 1);
+  return {
+    daily: [...contributionsPer(utcDay, shard, submissions), ...registered.daily].sort(byKey),
+    weekly: [...contributionsPer(weekStart, shard, submissions), ...registered.weekly].sort(byKey),
+  };
 }

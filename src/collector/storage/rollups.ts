@@ -49,6 +49,31 @@ export class RollupRepository {
     for (const query of rollupUpserts(trx, change)) await query;
   }
 
+  /**
+   * Takes a change back out (erasure): each counter of each existing row goes down by the change.
+   * A row that does not exist any more (retention took its period) is left alone. Rows left at
+   * zero in every counter go: an accepted submission always leaves `submissions` ≥ 1 and a
+   * registration or removal `installations` ≥ 1, so only a fully taken-back row is all zero.
+   */
+  async subtract(trx: Knex.Transaction, change: RollupChange): Promise<void> {
+    for (const granularity of ['day', 'week'] as const) {
+      const deltas = granularity === 'day' ? change.daily : change.weekly;
+      if (deltas.length === 0) continue;
+      const table = TABLE[granularity];
+      const period = PERIOD[granularity];
+      for (const d of deltas) {
+        await trx(table)
+          .where({ dimension: d.dimension, [period]: d.period, bucket: d.bucket, shard: d.shard })
+          .update(Object.fromEntries(COUNTERS.map((c) => [c, trx.raw('?? - ?', [c, d[c]])])));
+      }
+      const periods = [...new Set(deltas.map((d) => d.period))];
+      await trx(table)
+        .whereIn(period, periods)
+        .andWhere(Object.fromEntries(COUNTERS.map((c) => [c, 0])))
+        .delete();
+    }
+  }
+
   /** Per period and bucket, summed over shards, for `from` ≤ period ≤ `to`. */
   async series(granularity: Granularity, dimension: Dimension, from: string, to: string): Promise<RollupRow[]> {
     const period = PERIOD[granularity];

@@ -14,7 +14,9 @@ import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
-import { rollupChange, type ReportedState } from './rollup-deltas.js';
+import { reportedState, rollupChange, type ReportedState } from './rollup-deltas.js';
+
+export { reportedState };
 import { rollupUpserts } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../stats/submission-protocol.js';
@@ -78,20 +80,6 @@ function previousState(row: LockedInstallation): ReportedState | null {
     country: row.country,
     features,
     errorCount: toNumber(row.last_error_count),
-  };
-}
-
-export function reportedState(payload: SubmissionPayload): ReportedState {
-  return {
-    appVersion: payload.app_version,
-    platform: payload.platform,
-    deploymentType: payload.deployment_type,
-    country: payload.country,
-    features: Object.entries(payload.feature_flags)
-      .filter(([, on]) => on)
-      .map(([name]) => name)
-      .sort(),
-    errorCount: payload.error_count,
   };
 }
 

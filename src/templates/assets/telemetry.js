@@ -65,5 +65,28 @@
     return 'Everything stored here was deleted, but the collector could not be reached to erase its copy (' +
       (remote.status || remote.error || 'no answer') + '). Try again later.';
   }
+  // A collector problem's way out (shown on the settings and statistics pages): a new identity, registered anew.
+  document.addEventListener('click', function (event) {
+    var button = event.target && event.target.closest ? event.target.closest('[data-telemetry-re-register]') : null;
+    if (!button) return;
+    var note = button.closest('[data-telemetry-collector-problem]');
+    var say = function (text) {
+      var out = note && note.querySelector('[data-telemetry-re-register-message]');
+      if (out) out.textContent = text;
+    };
+    confirmAction('Start a new installation id and register it with the collector? Whatever the collector still holds under the old id can then only be erased by the collector\'s operator.', 'Re-register').then(function (confirmed) {
+      if (!confirmed) return;
+      button.disabled = true;
+      request('POST', button.getAttribute('data-api') + '/collector/re-register', {}).then(function (result) {
+        if (result.ok && result.data && result.data.registered) {
+          window.location.reload();
+          return;
+        }
+        button.disabled = false;
+        var data = result.data || {};
+        say('Re-registration did not go through: ' + ((data.error && data.error.message) || data.error || result.status));
+      });
+    });
+  });
   window.KoaConsentTelemetry = { csrfToken: csrfToken, request: request, confirm: confirmAction, deletedMessage: deletedMessage };
 })();
