@@ -296,3 +296,29 @@ test('ConsentSync: its timer never keeps the process alive, and stop() ends it',
   await sync.stop();
   t.false(sync.running);
 });
+
+test('two processes on one data folder: a user\'s own opt-out made in one stops the other exporting that user\'s events', async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  const dataDir = await tempDirFor(t);
+  const env = { DATA_DIR: dataDir, OTLP_URL: receiver.url };
+  const a = await startChild(t, 'a', env);
+  const b = await startChild(t, 'b', env);
+  await adminSets(a, 'opt-in', ['analytics']);
+  await eventually('b sees the opt-in made in a', async () => (await statusOf(b)).analytics);
+  await work(b, 'while-in');
+  await flush(b);
+  t.deepEqual(phasesFrom(receiver, 'b'), ['while-in'], 'alice\'s events leave b while she allows it');
+
+  // Alice turns analytics off for herself, on process a.
+  const alice = new CookieClient(a.url);
+  const html = await (await alice.get('/telemetry/me', ALICE)).text();
+  const token = /<meta name="csrf-token" content="([^"]+)">/.exec(html)![1]!;
+  const res = await alice.request(`${API}/me/opt-out`, { method: 'POST', json: {}, headers: { ...ALICE, 'x-csrf-token': token } });
+  t.is(res.status, 200);
+  const meOn = async (child: Child) => ((await (await fetch(`${child.url}${API}/me`, { headers: ALICE })).json()) as { analytics: boolean }).analytics;
+  await eventually('b sees alice\'s opt-out made in a', async () => !(await meOn(b)));
+  await work(b, 'after');
+  await flush(b);
+  t.deepEqual(phasesFrom(receiver, 'b'), ['while-in'], 'nothing of alice leaves b once it has seen her choice');
+});
