@@ -9,6 +9,8 @@ import { InstallationRepository } from './storage/installations.js';
 import { SubmissionRepository } from './storage/submissions.js';
 import { RollupRepository } from './storage/rollups.js';
 import { ReportLogRepository } from './storage/report-log.js';
+import { SessionRepository } from './storage/sessions.js';
+import { RegistrationLimits } from './ingest/registration-limits.js';
 import { IngestService } from './ingest/service.js';
 import { StatsService } from './analytics/stats.js';
 import { ReportService } from './reports/service.js';
@@ -27,6 +29,10 @@ export interface MaintenanceResult {
   installations: number;
   rollups: number;
   reportLog: number;
+  /** Installations that never had a submission accepted, older than unconfirmedRegistrationDays. */
+  unconfirmedInstallations: number;
+  /** Dashboard sessions past their idle or absolute expiry, or of a previous admin token. */
+  sessions: number;
 }
 
 /** Every Monday at 08:00 (server local time). */
@@ -54,6 +60,8 @@ export class Collector {
   readonly reports: ReportService;
   readonly metrics: CollectorMetrics;
   readonly auth: AdminAuth;
+  readonly sessions: SessionRepository;
+  readonly registrationLimits: RegistrationLimits;
   readonly scheduler: JobScheduler;
   readonly #once: OnceLogger;
   #ready: Promise<void> | null = null;
@@ -94,7 +102,23 @@ export class Collector {
         };
       },
     });
-    this.auth = new AdminAuth({ adminToken: options.adminToken, isAdmin: options.isAdmin, sessionHours: options.sessionHours, cookiePath: options.mountPath || '/', now });
+    this.sessions = new SessionRepository(knex);
+    this.auth = new AdminAuth({
+      adminToken: options.adminToken,
+      isAdmin: options.isAdmin,
+      sessions: this.sessions,
+      sessionHours: options.sessionHours,
+      sessionIdleMinutes: options.sessionIdleMinutes,
+      trustProxy: options.trustProxy,
+      cookiePath: options.mountPath || '/',
+      now,
+    });
+    this.registrationLimits = new RegistrationLimits({
+      installations: this.installations,
+      perClientPerHour: options.registrationsPerClientPerHour,
+      perHour: options.registrationsPerHour,
+      now,
+    });
     this.#once = new OnceLogger(logger);
   }
 
@@ -128,7 +152,9 @@ export class Collector {
 
   /**
    * Daily maintenance: retention. Submissions, rollups and report-log rows older than
-   * retentionDays go, and so do installations silent for that long (with their submissions).
+   * retentionDays go, and so do installations silent for that long (with their submissions);
+   * installations that never had a submission accepted go after unconfirmedRegistrationDays, and
+   * expired dashboard sessions go.
    * Safe to run in several processes at once.
    */
   async maintenance(): Promise<MaintenanceResult> {
@@ -139,8 +165,10 @@ export class Collector {
     const installations = await this.installations.purgeInactive(cutoff, now);
     const rollups = (await this.rollups.purgeBefore('day', cutoffDay)) + (await this.rollups.purgeBefore('week', weekStart(cutoff)));
     const reportLog = await this.reportLog.purgeBefore(cutoff);
-    const result = { submissions, installations, rollups, reportLog };
-    if (submissions + installations + rollups + reportLog > 0) this.options.logger.info(result, 'collector retention purge done');
+    const unconfirmedInstallations = await this.installations.purgeNeverSubmitted(new Date(now.getTime() - this.options.unconfirmedRegistrationDays * DAY_MS));
+    const sessions = await this.auth.purgeSessions();
+    const result = { submissions, installations, rollups, reportLog, unconfirmedInstallations, sessions };
+    if (submissions + installations + rollups + reportLog + unconfirmedInstallations + sessions > 0) this.options.logger.info(result, 'collector retention purge done');
     return result;
   }
 

@@ -2,12 +2,13 @@
 // (collector_knex_migrations), so they never mix with a host's knex_migrations or the client plugin's.
 import { COLLECTOR_MIGRATIONS_TABLE } from './tables.js';
 import * as tables001 from '../../../migrations/collector/001_collector_tables.js';
+import * as sessions003 from '../../../migrations/collector/003_sessions.js';
 
 import { defineMigrations, type Migration } from '../../db/migrator.js';
 
 export type CollectorMigration = Migration;
 
-const collector = defineMigrations([tables001], COLLECTOR_MIGRATIONS_TABLE);
+const collector = defineMigrations([tables001, sessions003], COLLECTOR_MIGRATIONS_TABLE);
 
 export const collectorMigrationSource = collector.migrationSource;
 export const collectorMigratorConfig = collector.migratorConfig;

@@ -14,7 +14,7 @@ import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
-import { rollupChange, type ReportedState } from './rollup-deltas.js';
+import { countChange, rollupChange, type ReportedState, type RollupChange } from './rollup-deltas.js';
 import { rollupUpserts } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../stats/submission-protocol.js';
@@ -95,6 +95,17 @@ export function reportedState(payload: SubmissionPayload): ReportedState {
   };
 }
 
+/**
+ * An installation counts as registered from its first accepted submission (never-submitting
+ * registrations count nowhere). The 'registered' rows go last, after the sorted rows: the same
+ * order in every transaction, so no deadlock.
+ */
+function withFirstSubmission(change: RollupChange, installId: string, now: Date, first: boolean): RollupChange {
+  if (!first) return change;
+  const registered = countChange('registered', installId, now, 1);
+  return { daily: [...change.daily, ...registered.daily], weekly: [...change.weekly, ...registered.weekly] };
+}
+
 type Decision = { result: Exclude<AcceptResult, { outcome: 'accepted' }> } | { result: { outcome: 'accepted'; submissionId: string }; writes: Knex.QueryBuilder[] };
 
 /** Minimal view of a node-postgres client, as knex's pool hands it out. */
@@ -172,7 +183,7 @@ export class SubmissionRepository {
           last_error_count: next.errorCount,
           submissions_count: k.raw('submissions_count + 1'),
         }),
-      ...rollupUpserts(k, rollupChange(installId, now, next, events, previousState(row), lastSeen)),
+      ...rollupUpserts(k, withFirstSubmission(rollupChange(installId, now, next, events, previousState(row), lastSeen), installId, now, lastSeen === null)),
     ];
     return { result: { outcome: 'accepted', submissionId }, writes };
   }

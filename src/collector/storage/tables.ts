@@ -8,4 +8,5 @@ export const COLLECTOR_TABLES = {
   dailyRollups: 'collector_daily_rollups',
   weeklyRollups: 'collector_weekly_rollups',
   reportLog: 'collector_report_log',
+  sessions: 'collector_sessions',
 } as const;
