@@ -140,9 +140,9 @@ export class InstallationRepository {
     return this.knex(T.installations).whereNull('last_seen_at').andWhere('registered_at', '<', cutoff).delete();
   }
 
-  /** Registrations (still stored) since `since`, and the oldest of them: the collector-wide registration budget. */
+  /** Registrations (still stored) after `since`, and the oldest of them: the collector-wide registration budget. */
   async registrationsSince(since: Date): Promise<{ count: number; oldest: Date | null }> {
-    const row = (await this.knex(T.installations).count({ n: '*' }).min({ oldest: 'registered_at' }).where('registered_at', '>=', since).first()) as
+    const row = (await this.knex(T.installations).count({ n: '*' }).min({ oldest: 'registered_at' }).where('registered_at', '>', since).first()) as
       | { n: unknown; oldest: unknown }
       | undefined;
     return { count: toNumber(row?.n), oldest: toDate(row?.oldest) };
