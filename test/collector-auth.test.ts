@@ -1,12 +1,13 @@
 // Admin access (SPEC §8): deny by default; the bearer token (constant-time compare); the host's
-// isAdmin when mounted; the standalone sign-in form setting a signed HttpOnly SameSite=Strict
-// session cookie; CSRF on state-changing requests that a cookie authenticates.
+// isAdmin when mounted; the standalone sign-in form starting a server-side session (HttpOnly
+// SameSite=Strict cookie; see collector-sessions.test.ts); sign-in failures throttled per client;
+// CSRF on state-changing requests that a cookie authenticates.
 import test from 'ava';
 import Koa from 'koa';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ADMIN_TOKEN, startCollector } from './helpers/collector.js';
+import { ADMIN_TOKEN, AddressedClient, startCollector } from './helpers/collector.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { collectorPlugin, type CollectorOptions } from '../src/collector/plugin.js';
 import { SESSION_COOKIE, CSRF_COOKIE } from '../src/collector/auth.js';
@@ -142,14 +143,38 @@ test('sessions end when they expire or when the admin token changes', async (t) 
   t.is((await again.fetch('/stats/overview')).status, 401, 'a session of the old token is void');
 });
 
-test('sign-in failures are throttled (429 after 10 in a minute)', async (t) => {
+test('sign-in failures are throttled per client (429 with Retry-After after 10 in a minute)', async (t) => {
   const c = await startCollector(t, await sqlite(t));
   const b = browser(c.url);
   const csrf = csrfFrom(await (await b.fetch('/dashboard')).text());
   for (let i = 0; i < 10; i++) t.is((await b.fetch('/dashboard/sign-in', form({ token: `wrong-${i}`, _csrf: csrf }))).status, 401);
-  t.is((await b.fetch('/dashboard/sign-in', form({ token: ADMIN_TOKEN, _csrf: csrf }))).status, 429);
+  const throttled = await b.fetch('/dashboard/sign-in', form({ token: `wrong-again`, _csrf: csrf }));
+  t.is(throttled.status, 429);
+  t.is(throttled.headers.get('retry-after'), '60');
   c.clock.advance(61_000);
   t.is((await b.fetch('/dashboard/sign-in', form({ token: ADMIN_TOKEN, _csrf: csrf }))).status, 303);
+});
+
+test('eleven wrong tokens from an attacker do not lock out the admin', async (t) => {
+  const c = await startCollector(t, await sqlite(t));
+  const attacker = new AddressedClient(c.url, '127.0.0.2');
+  const attackerCsrf = await attacker.csrf();
+  const statuses = [];
+  for (let i = 0; i < 11; i++) statuses.push((await attacker.form('/dashboard/sign-in', { token: `guess-${i}-0123456789abcdef`, _csrf: attackerCsrf })).status);
+  t.deepEqual(statuses, [...Array(10).fill(401), 429]);
+
+  const admin = new AddressedClient(c.url, '127.0.0.1');
+  const signIn = await admin.form('/dashboard/sign-in', { token: ADMIN_TOKEN, _csrf: await admin.csrf() });
+  t.is(signIn.status, 303, 'the admin signs in from their own address');
+  t.is((await admin.request('/stats/overview')).status, 200);
+
+  // Behind a proxy (trustProxy) the client is the X-Forwarded-For address, so the same holds.
+  const proxied = await startCollector(t, await sqlite(t), { trustProxy: true });
+  const viaProxy = new AddressedClient(proxied.url, '127.0.0.1');
+  const csrf = await viaProxy.csrf();
+  for (let i = 0; i < 11; i++) await viaProxy.form('/dashboard/sign-in', { token: `guess-${i}-0123456789abcdef`, _csrf: csrf }, { 'x-forwarded-for': '203.0.113.66' });
+  t.is((await viaProxy.form('/dashboard/sign-in', { token: 'guess-x-0123456789abcdef', _csrf: csrf }, { 'x-forwarded-for': '203.0.113.66' })).status, 429);
+  t.is((await viaProxy.form('/dashboard/sign-in', { token: ADMIN_TOKEN, _csrf: csrf }, { 'x-forwarded-for': '198.51.100.1' })).status, 303);
 });
 
 async function mountedHost(t: import('ava').ExecutionContext, options: Partial<CollectorOptions>) {
