@@ -142,7 +142,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
     extendContext(ctx.app);
     runtime.autoStart();
-    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, privacyView);
+    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
     if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);

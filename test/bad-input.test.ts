@@ -221,11 +221,19 @@ const CSRF_MODES: CsrfMode[] = ['header', 'body', 'none', 'wrong', 'short', 'dup
 const BAD_CSRF_MODES: CsrfMode[] = CSRF_MODES.filter((m) => m !== 'header' && m !== 'body');
 const FORGED_COOKIE = `koa.sess=${Buffer.from(`{"telemetryCsrfToken":"${'A'.repeat(43)}"}`).toString('base64')}`;
 
+interface PluginSession {
+  cookie: string;
+  token: string;
+}
+
 interface PluginEnv {
   host: HostApp;
   port: number;
+  /** The admin's session cookie and CSRF token. */
   cookie: string;
   token: string;
+  /** One browser session per test user: the plugin's CSRF token is bound to the user it was issued for. */
+  sessions: Record<'admin' | 'alice', PluginSession>;
   logger: RecordingLogger;
   bodies: Map<string, BodyCase[]>;
 }
@@ -234,14 +242,19 @@ async function pluginEnv(t: ExecutionContext, extra: Record<string, unknown> = {
   const logger = recordingLogger();
   const host = await startHostApp({
     telemetry: { dataDir: await tempDirFor(t), logger, recorder: { intervalMs: 600_000 }, ...extra },
+    // The plugin's CSRF token as a page renders it for whoever is signed in.
+    routes: (router) => router.get('/csrf-token', (ctx) => void (ctx.body = { token: (ctx.state.telemetry as { csrfToken: string }).csrfToken })),
   });
   t.teardown(() => host.close());
   const page = await fetch(`${host.url}/telemetry/settings`, { headers: { 'x-test-user': 'admin', accept: 'text/html' } });
   const token = csrfMeta(await page.text());
   if (!token) throw new Error('no csrf-token meta on /telemetry/settings');
+  const alicePage = await fetch(`${host.url}/csrf-token`, { headers: { 'x-test-user': 'alice' } });
+  const alice = { cookie: cookiePairs(alicePage).join('; '), token: ((await alicePage.json()) as { token: string }).token };
   const bodyRng = new Rng(SEED ^ 0x00b0d1e5);
   const bodies = new Map(PLUGIN_ROUTES.map((r) => [r.path, malformedBodies(bodyRng, r.valid ?? {}, r.limit)]));
-  return { host, port: Number(new URL(host.url).port), cookie: cookiePairs(page).join('; '), token, logger, bodies };
+  const admin = { cookie: cookiePairs(page).join('; '), token };
+  return { host, port: Number(new URL(host.url).port), ...admin, sessions: { admin, alice }, logger, bodies };
 }
 
 /** The host answers its own route and the plugin its status route. `hostRoute: false` where host page views must not be counted. */
@@ -276,21 +289,22 @@ interface PluginRequest {
 function pluginSpec(env: PluginEnv, rng: Rng, r: PluginRequest): { spec: RawRequestSpec; csrfValid: boolean; allowNoResponse: boolean } {
   const headers: HeaderList = [];
   if (r.who) headers.push(['X-Test-User', r.who]);
-  const cookie = r.csrf === 'forged' ? FORGED_COOKIE : r.csrf === 'no-cookie' || r.cookie === 'none' ? null : r.cookie === 'junk' ? 'koa.sess=bad; koa.sess.sig=bad' : env.cookie;
+  const own = r.who === 'alice' ? env.sessions.alice : env.sessions.admin;
+  const cookie = r.csrf === 'forged' ? FORGED_COOKIE : r.csrf === 'no-cookie' || r.cookie === 'none' ? null : r.cookie === 'junk' ? 'koa.sess=bad; koa.sess.sig=bad' : own.cookie;
   if (cookie) headers.push(['Cookie', cookie]);
   switch (r.csrf) {
     case 'header':
     case 'no-cookie':
-      headers.push(['X-CSRF-Token', env.token]);
+      headers.push(['X-CSRF-Token', own.token]);
       break;
     case 'wrong':
       headers.push(['X-CSRF-Token', rng.string(43, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_')]);
       break;
     case 'short':
-      headers.push(['X-CSRF-Token', env.token.slice(0, 20)]);
+      headers.push(['X-CSRF-Token', own.token.slice(0, 20)]);
       break;
     case 'dup':
-      headers.push(['X-CSRF-Token', env.token], ['X-CSRF-Token', env.token]);
+      headers.push(['X-CSRF-Token', own.token], ['X-CSRF-Token', own.token]);
       break;
     case 'empty':
       headers.push(['X-CSRF-Token', '']);
@@ -319,7 +333,7 @@ function pluginSpec(env: PluginEnv, rng: Rng, r: PluginRequest): { spec: RawRequ
   } else if (r.body === 'valid' || (r.body === undefined && r.route.valid && method !== 'GET')) {
     const valid: Record<string, unknown> = { ...(r.route.valid ?? {}) };
     if (r.csrf === 'body') {
-      valid._csrf = env.token;
+      valid._csrf = own.token;
       bodyCarriesToken = true;
     }
     if (r.csrf === 'body-wrong') valid._csrf = 'x'.repeat(43);
@@ -520,7 +534,7 @@ test(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invali
   // Some content first, so "nothing deleted" means something.
   const valid = await fetch(`${env.host.url}/donate/track-support-event`, {
     method: 'POST',
-    headers: { 'x-test-user': 'alice', cookie: env.cookie, 'x-csrf-token': env.token, 'content-type': 'application/json' },
+    headers: { 'x-test-user': 'alice', cookie: env.sessions.alice.cookie, 'x-csrf-token': env.sessions.alice.token, 'content-type': 'application/json' },
     body: JSON.stringify({ event: 'modal_opened', source: 'header_button' }),
   });
   t.is(valid.status, 202);
@@ -655,6 +669,7 @@ for (const withHostEnv of [true, false]) {
           ctx.type = 'html';
           ctx.body = hostEnv.render('partials.njk', { ...ctx.state });
         });
+        router.get('/csrf-token', (ctx) => void (ctx.body = { token: (ctx.state.telemetry as { csrfToken: string }).csrfToken }));
         router.post('/note', (ctx) => {
           for (const probe of [PROBES.script, PROBES.attr, PROBES.template]) {
             ctx.telemetry.track('note.saved', { title: probe, source: probe, [probe]: 1 });
@@ -669,8 +684,11 @@ for (const withHostEnv of [true, false]) {
     const runtime = host.telemetry.runtime;
     const page = await fetch(`${host.url}/telemetry/settings`, { headers: { 'x-test-user': 'admin', accept: 'text/html' } });
     const cookie = cookiePairs(page).join('; ');
-    const token = csrfMeta(await page.text())!;
-    t.truthy(token);
+    t.truthy(csrfMeta(await page.text()));
+    // alice's own browser session: the plugin's CSRF token is bound to the user it was issued for.
+    const alicePage = await fetch(`${host.url}/csrf-token`, { headers: { 'x-test-user': 'alice' } });
+    const aliceCookie = cookiePairs(alicePage).join('; ');
+    const token = ((await alicePage.json()) as { token: string }).token;
     await runtime.setConsent({ analytics: true, usageStats: true });
     t.is((await fetch(`${host.url}/note`, { method: 'POST', headers: { 'x-test-user': 'alice' } })).status, 200);
     host.telemetry.track('note.saved', { title: PROBES.script, body: PROBES.attr });
@@ -678,7 +696,7 @@ for (const withHostEnv of [true, false]) {
       for (const body of [{ event: 'modal_opened', source: probe }, { event: 'modal_opened', variant: probe }, { event: probe }]) {
         const response = await fetch(`${host.url}/donate/track-support-event`, {
           method: 'POST',
-          headers: { 'x-test-user': 'alice', cookie, 'x-csrf-token': token, 'content-type': 'application/json' },
+          headers: { 'x-test-user': 'alice', cookie: aliceCookie, 'x-csrf-token': token, 'content-type': 'application/json' },
           body: JSON.stringify(body),
         });
         t.is(response.status, 400, `funnel ${JSON.stringify(body)} is refused`);
@@ -688,7 +706,7 @@ for (const withHostEnv of [true, false]) {
     }
     const soft = await fetch(`${host.url}/donate/request-soft-prompt`, {
       method: 'POST',
-      headers: { 'x-test-user': 'alice', cookie, 'x-csrf-token': token, 'content-type': 'application/json' },
+      headers: { 'x-test-user': 'alice', cookie: aliceCookie, 'x-csrf-token': token, 'content-type': 'application/json' },
       body: JSON.stringify({ kind: PROBES.script }),
     });
     t.is(soft.status, 400);
@@ -749,7 +767,9 @@ interface CollectorEnv {
 async function collectorEnv(t: ExecutionContext, options: Record<string, unknown> = {}): Promise<CollectorEnv> {
   const db = await createTestDatabase('sqlite');
   t.teardown(() => db.cleanup());
-  const c = await startCollector(t, db, options);
+  // Every fuzzed registration body must reach the parser, not stop at the per-client limit
+  // (that limit has its own tests in collector-registration-limits.test.ts).
+  const c = await startCollector(t, db, { registrationsPerClientPerHour: 100_000, ...options });
   const a = await register(c.url);
   const b = await register(c.url);
   // A browser signs in through the form: CSRF cookie + token from the page, then the session cookie.

@@ -1,12 +1,13 @@
 // Admin access (SPEC §8): deny by default; the bearer token (constant-time compare); the host's
-// isAdmin when mounted; the standalone sign-in form setting a signed HttpOnly SameSite=Strict
-// session cookie; CSRF on state-changing requests that a cookie authenticates.
+// isAdmin when mounted; the standalone sign-in form starting a server-side session (HttpOnly
+// SameSite=Strict cookie; see collector-sessions.test.ts); sign-in failures throttled per client;
+// CSRF on state-changing requests that a cookie authenticates.
 import test from 'ava';
 import Koa from 'koa';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { ADMIN_TOKEN, startCollector } from './helpers/collector.js';
+import { ADMIN_TOKEN, AddressedClient, startCollector } from './helpers/collector.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { collectorPlugin, type CollectorOptions } from '../src/collector/plugin.js';
 import { SESSION_COOKIE, CSRF_COOKIE } from '../src/collector/auth.js';
@@ -66,8 +67,9 @@ test('deny by default: without a token or isAdmin, every admin route is 401 and 
   t.is((await fetch(`${c.url}/health`)).status, 200, 'health stays public');
 });
 
-test('sign-in form: wrong token → 401 page; right token → 303 and a signed HttpOnly SameSite=Strict session', async (t) => {
-  const c = await startCollector(t, await sqlite(t));
+test('sign-in form: wrong token → 401 page; right token → 303 and an HttpOnly SameSite=Strict session kept server-side', async (t) => {
+  const db = await sqlite(t);
+  const c = await startCollector(t, db);
   const b = browser(c.url);
   const signIn = await b.fetch('/dashboard');
   t.is(signIn.status, 200);
@@ -93,26 +95,32 @@ test('sign-in form: wrong token → 401 page; right token → 303 and a signed H
   t.regex(cookie, /httponly/i);
   t.regex(cookie, /samesite=strict/i);
   t.regex(cookie, /path=\//);
-  t.true(b.jar.has(`${SESSION_COOKIE}.sig`), 'signed');
+  t.regex(b.jar.get(SESSION_COOKIE)!, /^[A-Za-z0-9_-]{43}$/, 'a random 32-byte id, base64url');
   t.false(b.jar.get(SESSION_COOKIE)!.includes(ADMIN_TOKEN), 'the token itself is not in the cookie');
+  const stored = await db.knex('collector_sessions').select('*');
+  t.is(stored.length, 1);
+  t.not(stored[0].id_hash, b.jar.get(SESSION_COOKIE), 'only a hash of the id is stored');
 
   const dashboard = await b.fetch('/dashboard');
   t.is(dashboard.status, 200);
-  t.regex(await dashboard.text(), /id="chart-versions"/);
+  const dashboardHtml = await dashboard.text();
+  t.regex(dashboardHtml, /id="chart-versions"/);
   t.is((await b.fetch('/stats/overview')).status, 200, 'the session also opens the JSON API (GET)');
+  const sessionCsrf = csrfFrom(dashboardHtml);
+  t.not(sessionCsrf, csrf, 'signing in issues a new CSRF token');
 
-  // A state-changing request with the session needs the CSRF token.
+  // A state-changing request with the session needs the session's CSRF token.
   t.is((await b.fetch('/reports/weekly', { method: 'POST' })).status, 403);
-  const withToken = await b.fetch('/reports/weekly', { method: 'POST', headers: { 'x-csrf-token': csrf } });
+  t.is((await b.fetch('/reports/weekly', { method: 'POST', headers: { 'x-csrf-token': csrf } })).status, 403, "the sign-in page's token is refused once signed in");
+  const withToken = await b.fetch('/reports/weekly', { method: 'POST', headers: { 'x-csrf-token': sessionCsrf } });
   t.is(withToken.status, 409, 'past auth and CSRF: SMTP is simply not configured');
 
-  // A forged (re-signed by nobody) session value is ignored.
+  // A made-up session id is ignored.
   const forged = browser(c.url);
-  forged.jar.set(SESSION_COOKIE, `v1.${Date.now() + 1e9}.abcdef`);
-  forged.jar.set(`${SESSION_COOKIE}.sig`, b.jar.get(`${SESSION_COOKIE}.sig`)!);
+  forged.jar.set(SESSION_COOKIE, 'A'.repeat(43));
   t.regex(await (await forged.fetch('/dashboard')).text(), /data-sign-in-form/);
 
-  const out = await b.fetch('/dashboard/sign-out', form({ _csrf: csrf }));
+  const out = await b.fetch('/dashboard/sign-out', form({ _csrf: sessionCsrf }));
   t.is(out.status, 303);
   t.false(b.jar.has(SESSION_COOKIE));
   t.is((await b.fetch('/stats/overview')).status, 401);
@@ -135,14 +143,38 @@ test('sessions end when they expire or when the admin token changes', async (t) 
   t.is((await again.fetch('/stats/overview')).status, 401, 'a session of the old token is void');
 });
 
-test('sign-in failures are throttled (429 after 10 in a minute)', async (t) => {
+test('sign-in failures are throttled per client (429 with Retry-After after 10 in a minute)', async (t) => {
   const c = await startCollector(t, await sqlite(t));
   const b = browser(c.url);
   const csrf = csrfFrom(await (await b.fetch('/dashboard')).text());
   for (let i = 0; i < 10; i++) t.is((await b.fetch('/dashboard/sign-in', form({ token: `wrong-${i}`, _csrf: csrf }))).status, 401);
-  t.is((await b.fetch('/dashboard/sign-in', form({ token: ADMIN_TOKEN, _csrf: csrf }))).status, 429);
+  const throttled = await b.fetch('/dashboard/sign-in', form({ token: `wrong-again`, _csrf: csrf }));
+  t.is(throttled.status, 429);
+  t.is(throttled.headers.get('retry-after'), '60');
   c.clock.advance(61_000);
   t.is((await b.fetch('/dashboard/sign-in', form({ token: ADMIN_TOKEN, _csrf: csrf }))).status, 303);
+});
+
+test('eleven wrong tokens from an attacker do not lock out the admin', async (t) => {
+  const c = await startCollector(t, await sqlite(t));
+  const attacker = new AddressedClient(c.url, '127.0.0.2');
+  const attackerCsrf = await attacker.csrf();
+  const statuses = [];
+  for (let i = 0; i < 11; i++) statuses.push((await attacker.form('/dashboard/sign-in', { token: `guess-${i}-0123456789abcdef`, _csrf: attackerCsrf })).status);
+  t.deepEqual(statuses, [...Array(10).fill(401), 429]);
+
+  const admin = new AddressedClient(c.url, '127.0.0.1');
+  const signIn = await admin.form('/dashboard/sign-in', { token: ADMIN_TOKEN, _csrf: await admin.csrf() });
+  t.is(signIn.status, 303, 'the admin signs in from their own address');
+  t.is((await admin.request('/stats/overview')).status, 200);
+
+  // Behind a proxy (trustProxy) the client is the X-Forwarded-For address, so the same holds.
+  const proxied = await startCollector(t, await sqlite(t), { trustProxy: true });
+  const viaProxy = new AddressedClient(proxied.url, '127.0.0.1');
+  const csrf = await viaProxy.csrf();
+  for (let i = 0; i < 11; i++) await viaProxy.form('/dashboard/sign-in', { token: `guess-${i}-0123456789abcdef`, _csrf: csrf }, { 'x-forwarded-for': '203.0.113.66' });
+  t.is((await viaProxy.form('/dashboard/sign-in', { token: 'guess-x-0123456789abcdef', _csrf: csrf }, { 'x-forwarded-for': '203.0.113.66' })).status, 429);
+  t.is((await viaProxy.form('/dashboard/sign-in', { token: ADMIN_TOKEN, _csrf: csrf }, { 'x-forwarded-for': '198.51.100.1' })).status, 303);
 });
 
 async function mountedHost(t: import('ava').ExecutionContext, options: Partial<CollectorOptions>) {

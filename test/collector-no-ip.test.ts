@@ -14,7 +14,7 @@ import { PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.j
 const CLIENT = '127.0.0.2';
 const FORWARDED = ['203.0.113.77', '2001:db8::77', '198.51.100.23'];
 
-function request(url: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+function request(url: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string; cookies: string[] }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${url}${path}`,
@@ -26,7 +26,7 @@ function request(url: string, method: string, path: string, headers: Record<stri
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!) }));
       },
     );
     req.on('error', reject);
@@ -47,10 +47,10 @@ async function databaseText(db: TestDatabase): Promise<string> {
   return dumps.join('\n');
 }
 
-async function exercise(t: ExecutionContext, db: TestDatabase) {
+async function exercise(t: ExecutionContext, db: TestDatabase, extraEnv: Record<string, string> = {}) {
   const lines: string[] = [];
   const server = await startCollectorServer({
-    env: { ...databaseEnv(db), PORT: '0', HOST: '127.0.0.1', COLLECTOR_ADMIN_TOKEN: ADMIN_TOKEN, COLLECTOR_JOBS: '0', COLLECTOR_RATE_LIMIT_WINDOW_SECONDS: '1' },
+    env: { ...databaseEnv(db), PORT: '0', HOST: '127.0.0.1', COLLECTOR_ADMIN_TOKEN: ADMIN_TOKEN, COLLECTOR_JOBS: '0', COLLECTOR_RATE_LIMIT_WINDOW_SECONDS: '1', COLLECTOR_REGISTRATIONS_PER_CLIENT_PER_HOUR: '3', ...extraEnv },
     logger: jsonLogger('debug', (line) => lines.push(line)),
   });
   t.teardown(() => server.close());
@@ -72,12 +72,32 @@ async function exercise(t: ExecutionContext, db: TestDatabase) {
   const other = randomUUID();
   const second = JSON.parse((await request(url, 'POST', PATHS.register, { 'content-type': 'application/json' }, JSON.stringify({ install_id: other }))).body);
   t.is((await request(url, 'DELETE', PATHS.installation(other), signedHeaders(SIGNED.erase(other), other, second.secret, '', now()))).status, 200);
+  // The per-client registration limit (3 here) reads the address, keeps it only in memory…
+  t.is((await request(url, 'POST', PATHS.register, { 'content-type': 'application/json' }, JSON.stringify({ install_id: randomUUID() }))).status, 201);
+  const limited = await request(url, 'POST', PATHS.register, { 'content-type': 'application/json' }, JSON.stringify({ install_id: randomUUID() }));
+  t.is(limited.status, 429);
+  // …and so do failed sign-ins (throttled per client), and a session.
+  const signInPage = await request(url, 'GET', '/dashboard', {});
+  const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(signInPage.body)![1]!;
+  const cookie = signInPage.cookies.join('; ');
+  const signIn = (token: string) =>
+    request(url, 'POST', '/dashboard/sign-in', { cookie, 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ token, _csrf: csrf }).toString());
+  for (let i = 0; i < 10; i++) t.is((await signIn(`wrong-token-${i}-0123456789`)).status, 401);
+  t.is((await signIn('wrong-token-x-0123456789')).status, 429);
   await server.close();
   return lines.join('\n');
 }
 
 testEachDatabase('requests from 127.0.0.2 with forwarding headers leave no address in the database or the logs', async (t, db) => {
-  const logs = await exercise(t, db);
+  await checkNoAddress(t, db, {});
+});
+
+testEachDatabase('with COLLECTOR_TRUST_PROXY the forwarded address is used for rate limits, and still never stored or logged', async (t, db) => {
+  await checkNoAddress(t, db, { COLLECTOR_TRUST_PROXY: '1' });
+});
+
+async function checkNoAddress(t: ExecutionContext, db: TestDatabase, extraEnv: Record<string, string>) {
+  const logs = await exercise(t, db, extraEnv);
   t.true(logs.includes('"msg":"request"'), 'the request log was on');
   t.true(logs.includes('/v1/submit'));
   const stored = await databaseText(db);
@@ -86,4 +106,4 @@ testEachDatabase('requests from 127.0.0.2 with forwarding headers leave no addre
     t.false(stored.includes(address), `database contains ${address}`);
     t.false(logs.includes(address), `logs contain ${address}`);
   }
-});
+}

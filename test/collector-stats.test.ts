@@ -93,8 +93,8 @@ testEachDatabase('breakdowns of the active installations, with small groups merg
     active: 10,
     k_threshold: 5,
     versions: [
+      // The other 3 installations (2 versions) are fewer than k: no "other" row either.
       { version: '1.1.0', installations: 7, percent: 70 },
-      { version: 'other', installations: 3, percent: 30, other: true, merged: 2 },
     ],
   });
   t.deepEqual((await c.adminJson('/stats/versions?window=7')).versions, [{ version: '1.1.0', installations: 7, percent: 100 }]);
@@ -104,11 +104,9 @@ testEachDatabase('breakdowns of the active installations, with small groups merg
   ]);
   t.deepEqual((await c.adminJson('/stats/geography')).countries, [
     { country: 'DE', installations: 6, percent: 60 },
-    { country: 'other', installations: 4, percent: 40, other: true, merged: 2 },
   ]);
   t.deepEqual((await c.adminJson('/stats/features')).features, [
     { feature: 'sso', installations: 6, percent: 60 },
-    { feature: 'other', installations: 1, percent: 10, other: true, merged: 1 },
   ]);
   t.deepEqual((await c.adminJson('/stats/platforms')).platforms, [{ platform: 'linux', installations: 10, percent: 100 }]);
 });
@@ -118,13 +116,13 @@ testEachDatabase('weekly series: version migration, feature trends, errors', asy
   await history(c);
   const migration = await c.adminJson('/stats/version-migration?weeks=4');
   t.deepEqual(migration.series, [
-    { week_start: '2026-03-02', partial: false, active: 8, versions: [{ version: '1.0.0', installations: 6, percent: 75 }, { version: 'other', installations: 2, percent: 25, other: true, merged: 1 }] },
+    { week_start: '2026-03-02', partial: false, active: 8, versions: [{ version: '1.0.0', installations: 6, percent: 75 }] },
     { week_start: '2026-03-09', partial: false, active: 0, versions: [] },
     { week_start: '2026-03-16', partial: false, active: 7, versions: [{ version: '1.1.0', installations: 7, percent: 100 }] },
     { week_start: '2026-03-23', partial: true, active: 0, versions: [] },
   ]);
   const trends = await c.adminJson('/stats/feature-trends?weeks=4');
-  t.deepEqual(trends.series[0].features, [{ feature: 'sso', installations: 5, percent: 62.5 }, { feature: 'other', installations: 1, percent: 12.5, other: true, merged: 1 }]);
+  t.deepEqual(trends.series[0].features, [{ feature: 'sso', installations: 5, percent: 62.5 }]);
   t.deepEqual(trends.series[2].features, [{ feature: 'sso', installations: 6, percent: 85.7 }]);
   const errors = await c.adminJson('/stats/errors?weeks=4');
   t.deepEqual(errors.series[0], { week_start: '2026-03-02', partial: false, active: 8, errors: 3, installations_with_errors: 2, error_rate_percent: 25 });
@@ -162,14 +160,14 @@ testEachDatabase('export: a JSON attachment with every section, k-protected, wit
     'versions',
   ]);
   t.is(data.overview.total, 10);
-  t.deepEqual(data.geography.countries.map((r: { country: string }) => r.country), ['DE', 'other']);
+  t.deepEqual(data.geography.countries.map((r: { country: string }) => r.country), ['DE']);
   for (const install of [...a, ...b]) t.false(text.includes(install.installId));
   t.false(text.includes('"LI"'), 'a country with one installation never appears');
   t.false(text.includes('0.9.0'), 'a version below the threshold never appears');
   t.false(text.includes('beta'), 'a feature below the threshold never appears');
 });
 
-testEachDatabase('stats need the admin token; bad query parameters are 422 with field errors', async (t, db) => {
+testEachDatabase('stats need the admin token; bad query parameters are 422 with field errors, a window outside the fixed set is 400', async (t, db) => {
   const c = await startCollector(t, db);
   for (const path of ['/stats/overview', '/stats/versions', '/stats/export', '/stats/anomalies']) {
     const anonymous = await fetch(`${c.url}${path}`);
@@ -182,7 +180,6 @@ testEachDatabase('stats need the admin token; bad query parameters are 422 with 
   for (const [query, path] of [
     ['days=0', 'days'],
     ['days=731', 'days'],
-    ['window=abc', 'window'],
     ['weeks=-1', 'weeks'],
     ['interval=month', 'interval'],
   ]) {
@@ -191,6 +188,13 @@ testEachDatabase('stats need the admin token; bad query parameters are 422 with 
     const body = await response.json();
     t.is(body.error.code, 'invalid_query');
     t.is(body.error.details[0].path, path);
+  }
+  for (const query of ['window=abc', 'window=29', 'window=0', 'window=']) {
+    const response = await c.admin(`/stats/versions?${query}`);
+    t.is(response.status, 400, query);
+    const body = await response.json();
+    t.is(body.error.code, 'invalid_window');
+    t.regex(body.error.message, /7, 30, 90, 365/);
   }
   t.is((await c.admin('/stats/nothing-here')).status, 404);
   t.is((await c.admin('/stats/overview')).headers.get('cache-control'), 'no-store');

@@ -67,7 +67,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
     });
   } else if (kind === 'state') {
     app.use((ctx, next) => {
-      ctx.state.telemetry = new TemplateState(ctx, PATHS, '1');
+      ctx.state.telemetry = new TemplateState(ctx, PATHS, '1', () => null);
       return next();
     });
   } else if (kind === 'noop') {

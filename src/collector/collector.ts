@@ -9,6 +9,8 @@ import { InstallationRepository } from './storage/installations.js';
 import { SubmissionRepository } from './storage/submissions.js';
 import { RollupRepository } from './storage/rollups.js';
 import { ReportLogRepository } from './storage/report-log.js';
+import { SessionRepository } from './storage/sessions.js';
+import { RegistrationLimits } from './ingest/registration-limits.js';
 import { IngestService } from './ingest/service.js';
 import { StatsService } from './analytics/stats.js';
 import { ReportService } from './reports/service.js';
@@ -29,6 +31,10 @@ export interface MaintenanceResult {
   reportLog: number;
   /** Erased ids whose re-registration block ran out. */
   erasedIds: number;
+  /** Installations that never had a submission accepted, older than unconfirmedRegistrationDays. */
+  unconfirmedInstallations: number;
+  /** Dashboard sessions past their idle or absolute expiry, or of a previous admin token. */
+  sessions: number;
 }
 
 /** Every Monday at 08:00 (server local time). */
@@ -56,6 +62,8 @@ export class Collector {
   readonly reports: ReportService;
   readonly metrics: CollectorMetrics;
   readonly auth: AdminAuth;
+  readonly sessions: SessionRepository;
+  readonly registrationLimits: RegistrationLimits;
   readonly scheduler: JobScheduler;
   readonly #once: OnceLogger;
   #ready: Promise<void> | null = null;
@@ -96,7 +104,23 @@ export class Collector {
         };
       },
     });
-    this.auth = new AdminAuth({ adminToken: options.adminToken, isAdmin: options.isAdmin, sessionHours: options.sessionHours, cookiePath: options.mountPath || '/', now });
+    this.sessions = new SessionRepository(knex);
+    this.auth = new AdminAuth({
+      adminToken: options.adminToken,
+      isAdmin: options.isAdmin,
+      sessions: this.sessions,
+      sessionHours: options.sessionHours,
+      sessionIdleMinutes: options.sessionIdleMinutes,
+      trustProxy: options.trustProxy,
+      cookiePath: options.mountPath || '/',
+      now,
+    });
+    this.registrationLimits = new RegistrationLimits({
+      installations: this.installations,
+      perClientPerHour: options.registrationsPerClientPerHour,
+      perHour: options.registrationsPerHour,
+      now,
+    });
     this.#once = new OnceLogger(logger);
   }
 
@@ -133,7 +157,8 @@ export class Collector {
    * retentionDays go, and so do installations silent for that long (with their submissions).
    * A rollup period (day, ISO week) that reaches past the cutoff goes whole: every rollup row
    * left then has all its submissions still stored, which erasure needs to take an installation
-   * back out exactly. Erased ids past their re-registration block go too.
+   * back out exactly. Erased ids past their re-registration block go too; installations that never
+   * had a submission accepted go after unconfirmedRegistrationDays, and expired dashboard sessions go.
    * Safe to run in several processes at once.
    */
   async maintenance(): Promise<MaintenanceResult> {
@@ -145,8 +170,10 @@ export class Collector {
     const rollups = (await this.rollups.purgeBefore('day', addDays(cutoffDay, 1))) + (await this.rollups.purgeBefore('week', addDays(weekStart(cutoff), 7)));
     const reportLog = await this.reportLog.purgeBefore(cutoff);
     const erasedIds = await this.installations.purgeErasedIds(now);
-    const result = { submissions, installations, rollups, reportLog, erasedIds };
-    if (submissions + installations + rollups + reportLog + erasedIds > 0) this.options.logger.info(result, 'collector retention purge done');
+    const unconfirmedInstallations = await this.installations.purgeNeverSubmitted(new Date(now.getTime() - this.options.unconfirmedRegistrationDays * DAY_MS));
+    const sessions = await this.auth.purgeSessions();
+    const result = { submissions, installations, rollups, reportLog, erasedIds, unconfirmedInstallations, sessions };
+    if (submissions + installations + rollups + reportLog + erasedIds + unconfirmedInstallations + sessions > 0) this.options.logger.info(result, 'collector retention purge done');
     return result;
   }
 

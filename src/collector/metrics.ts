@@ -43,7 +43,7 @@ export class CollectorMetrics {
     });
     this.registrations = new Counter({
       name: 'collector_registrations_total',
-      help: 'Registration requests, by outcome (created, conflict, unauthorized, invalid).',
+      help: 'Registration requests, by outcome (created, conflict, unauthorized, invalid, rate_limited).',
       labelNames: ['outcome'],
       registers,
     });
@@ -51,7 +51,7 @@ export class CollectorMetrics {
     this.reports = new Counter({ name: 'collector_reports_total', help: 'E-mail reports, by kind and outcome.', labelNames: ['kind', 'outcome'], registers });
     this.installations = new Gauge({
       name: 'collector_installations',
-      help: 'Registered installations (state="total") and those with a submission in the last 7 / 30 days.',
+      help: 'Installations with at least one accepted submission (state="total") and those with a submission in the last 7 / 30 days.',
       labelNames: ['state'],
       registers,
       async collect() {

@@ -9,6 +9,16 @@ export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
 export const DEFAULT_K_THRESHOLD = 5;
 export const DEFAULT_COLLECTOR_RETENTION_DAYS = 730;
 export const DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 3600;
+/** POST /v1/register per client address (held in memory only, salted and hashed) per hour. */
+export const DEFAULT_REGISTRATIONS_PER_CLIENT_PER_HOUR = 20;
+/** POST /v1/register accepted per hour across the whole collector (counted in the database, so shared by every process). */
+export const DEFAULT_REGISTRATIONS_PER_HOUR = 1000;
+/** Installations that never had a submission accepted are purged after this many days. */
+export const DEFAULT_UNCONFIRMED_REGISTRATION_DAYS = 7;
+/** A dashboard session ends after this long without a request… */
+export const DEFAULT_SESSION_IDLE_MINUTES = 120;
+/** …and at the latest this long after sign-in. */
+export const DEFAULT_SESSION_ABSOLUTE_HOURS = 12;
 
 type EnvMap = Record<string, string | undefined>;
 
@@ -51,6 +61,14 @@ export const collectorOptionsSchema = z.object({
   kThreshold: z.number().int().min(1).max(1000).default(DEFAULT_K_THRESHOLD),
   retentionDays: z.number().int().min(7).max(3650).default(DEFAULT_COLLECTOR_RETENTION_DAYS),
   rateLimitWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(DEFAULT_RATE_LIMIT_WINDOW_SECONDS),
+  /** Registrations per client address per hour (the address is only held in memory, salted and hashed). */
+  registrationsPerClientPerHour: z.number().int().min(1).max(100_000).default(DEFAULT_REGISTRATIONS_PER_CLIENT_PER_HOUR),
+  /** Registrations per hour across the collector, shared by every process on the database. */
+  registrationsPerHour: z.number().int().min(1).max(10_000_000).default(DEFAULT_REGISTRATIONS_PER_HOUR),
+  /** Days after which an installation that never had a submission accepted is purged. */
+  unconfirmedRegistrationDays: z.number().int().min(1).max(365).default(DEFAULT_UNCONFIRMED_REGISTRATION_DAYS),
+  /** Read the client address for rate limits from the first X-Forwarded-For entry [COLLECTOR_TRUST_PROXY]; only behind a proxy that sets it. */
+  trustProxy: z.boolean().default(false),
   smtp: z
     .object({
       host: z.string().trim().min(1).nullable().default(null),
@@ -68,8 +86,10 @@ export const collectorOptionsSchema = z.object({
   title: z.string().trim().min(1).max(100).default('Telemetry collector'),
   /** Keys for the signed dashboard session cookie when the collector owns the Koa app [COLLECTOR_SESSION_KEYS]. */
   sessionKeys: z.array(z.string().min(16, 'session keys need at least 16 characters')).max(10).nullable().default(null),
-  /** Dashboard session lifetime. */
-  sessionHours: z.number().min(0.1).max(24 * 30).default(12),
+  /** Dashboard session: absolute lifetime from sign-in. */
+  sessionHours: z.number().min(0.1).max(24 * 30).default(DEFAULT_SESSION_ABSOLUTE_HOURS),
+  /** Dashboard session: ends after this long without a request. */
+  sessionIdleMinutes: z.number().min(1).max(24 * 60 * 30).default(DEFAULT_SESSION_IDLE_MINUTES),
   /** Serve /metrics without the admin token [COLLECTOR_PUBLIC_METRICS]. */
   publicMetrics: z.boolean().default(false),
   /** Also expose prom-client's default process metrics (the standalone server turns this on). */
@@ -109,6 +129,7 @@ function withEnvFallbacks(input: Record<string, unknown>, env: EnvMap): Record<s
     reportRecipients: input.reportRecipients ?? list(env.COLLECTOR_REPORT_RECIPIENTS),
     sessionKeys: input.sessionKeys === undefined ? list(env.COLLECTOR_SESSION_KEYS) : input.sessionKeys,
     publicMetrics: input.publicMetrics ?? (env.COLLECTOR_PUBLIC_METRICS ? truthy(env.COLLECTOR_PUBLIC_METRICS) : undefined),
+    trustProxy: input.trustProxy ?? (env.COLLECTOR_TRUST_PROXY ? truthy(env.COLLECTOR_TRUST_PROXY) : undefined),
     smtp,
   };
 }

@@ -99,6 +99,14 @@ export function collectorOptionsFromEnv(env: EnvMap, logger: Logger): CollectorO
   if (retention !== undefined) options.retentionDays = retention;
   const window = intEnv(env, 'COLLECTOR_RATE_LIMIT_WINDOW_SECONDS');
   if (window !== undefined) options.rateLimitWindowSeconds = window;
+  const perClient = intEnv(env, 'COLLECTOR_REGISTRATIONS_PER_CLIENT_PER_HOUR');
+  if (perClient !== undefined) options.registrationsPerClientPerHour = perClient;
+  const perHour = intEnv(env, 'COLLECTOR_REGISTRATIONS_PER_HOUR');
+  if (perHour !== undefined) options.registrationsPerHour = perHour;
+  const unconfirmed = intEnv(env, 'COLLECTOR_UNCONFIRMED_REGISTRATION_DAYS');
+  if (unconfirmed !== undefined) options.unconfirmedRegistrationDays = unconfirmed;
+  const idle = intEnv(env, 'COLLECTOR_SESSION_IDLE_MINUTES');
+  if (idle !== undefined) options.sessionIdleMinutes = idle;
   if (env.COLLECTOR_TITLE) options.title = env.COLLECTOR_TITLE;
   if (env.COLLECTOR_JOBS !== undefined && env.COLLECTOR_JOBS !== '') options.jobs = truthy(env.COLLECTOR_JOBS);
   return options;
@@ -113,9 +121,10 @@ export async function startCollectorServer(options: CollectorServerOptions = {})
   const collector = collectorPlugin({ ...collectorOptionsFromEnv(env, logger), ...options.collector });
   const keys = collector.options.sessionKeys ?? [randomBytes(32).toString('hex')];
   if (!collector.options.sessionKeys) {
-    logger.info('COLLECTOR_SESSION_KEYS is not set: dashboard sessions are signed with a random key and end when this process does (set it when several processes share a load balancer)');
+    logger.info('COLLECTOR_SESSION_KEYS is not set: the sign-in form\'s CSRF cookie is signed with a random key of this process (set it when several processes share a load balancer; sessions themselves live in the database)');
   }
-  // proxy only makes ctx.secure honour X-Forwarded-Proto (for Secure cookies); client addresses are never read.
+  // proxy only makes ctx.secure honour X-Forwarded-Proto (for Secure cookies); the rate limits read
+  // the client address themselves (trustProxy), and nothing stores or logs it.
   const app = new Koa({ keys, proxy: truthy(env.COLLECTOR_TRUST_PROXY) });
   app.silent = true;
 

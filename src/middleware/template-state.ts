@@ -2,6 +2,7 @@
 // the CSRF token (created only when a template reads it), asset URLs and the plugin's paths.
 import type { Context } from 'koa';
 import { csrfToken } from './csrf.js';
+import type { GetUser } from './auth.js';
 import type { SupportViewModel } from '../support/view-model.js';
 
 export interface TemplatePaths {
@@ -26,6 +27,7 @@ export class TemplateState {
     private readonly ctx: Context,
     readonly paths: TemplatePaths,
     private readonly assetVersion: string,
+    private readonly getUser: GetUser,
     private readonly privacyOf: ((ctx: Context) => UserPrivacyView | null) | null = null,
   ) {}
 
@@ -34,8 +36,9 @@ export class TemplateState {
     return this.privacyOf === null ? null : this.privacyOf(this.ctx);
   }
 
+  /** Bound to the signed-in user: a token rendered before sign-in is refused after it. */
   get csrfToken(): string {
-    return csrfToken(this.ctx);
+    return csrfToken(this.ctx, this.getUser);
   }
 
   /** The support partials' view model: prepared by the support middleware on HTML page requests… */

@@ -46,7 +46,7 @@ export function supportRouter(runtime: TelemetryRuntime): Router {
   const router = new Router({ prefix: options.mountPath.donate });
   router.use(requireUser(options.getUser));
   router.use(parseJsonBody(BODY_LIMIT));
-  router.use(requireCsrf((ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf));
+  router.use(requireCsrf(options.getUser, (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf));
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     await next();

@@ -49,7 +49,7 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
     }
     await next();
   };
-  const changes = [started, parseJsonBody(), requireCsrf(csrfFromBody)] as const;
+  const changes = [started, parseJsonBody(), requireCsrf(options.getUser, csrfFromBody)] as const;
 
   router.get('/status', (ctx) => {
     ctx.body = runtime.status();

@@ -48,7 +48,7 @@ export function userPrivacyRouter(options: ResolvedOptions, port: UserPrivacyPor
     await port.setUserOptOut(currentUser(ctx, options.getUser)!.id, optedOut);
     ctx.body = answer(port.privacyView(ctx)!);
   };
-  const change = [parseJsonBody('1kb'), requireCsrf((ctx) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf)] as const;
+  const change = [parseJsonBody('1kb'), requireCsrf(options.getUser, (ctx) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf)] as const;
   router.post('/opt-out', ...change, choose(true));
   router.post('/opt-in', ...change, choose(false));
   return router;

@@ -252,3 +252,63 @@ export function spawnCollector(t: ExecutionContext, env: Record<string, string>,
   });
 }
 
+
+// ------------------------------------------------------------------ clients at distinct addresses
+
+export interface AddressedResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * A browser-like client whose requests leave from `localAddress` (127.0.0.1, 127.0.0.2, … are all
+ * loopback on Linux), with its own cookie jar: distinct clients for per-client limits.
+ */
+export class AddressedClient {
+  readonly jar = new Map<string, string>();
+  constructor(
+    readonly base: string,
+    readonly localAddress: string,
+  ) {}
+
+  request(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<AddressedResponse> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { ...init.headers };
+      if (this.jar.size) headers.cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      const req = http.request(`${this.base}${path}`, { method: init.method ?? 'GET', localAddress: this.localAddress, headers }, (res) => {
+        for (const cookie of res.headers['set-cookie'] ?? []) {
+          const [pair = ''] = cookie.split(';');
+          const eq = pair.indexOf('=');
+          const name = pair.slice(0, eq).trim();
+          const value = pair.slice(eq + 1).trim();
+          if (!value || /expires=Thu, 01 Jan 1970/i.test(cookie)) this.jar.delete(name);
+          else this.jar.set(name, value);
+        }
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      if (init.body !== undefined) req.write(init.body);
+      req.end();
+    });
+  }
+
+  form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<AddressedResponse> {
+    return this.request(path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(fields).toString() });
+  }
+
+  /** POST /v1/register with a fresh install id. */
+  register(headers: Record<string, string> = {}): Promise<AddressedResponse> {
+    return this.request(PATHS.register, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ install_id: randomUUID() }) });
+  }
+
+  /** The csrf-token meta tag of a dashboard page. */
+  async csrf(path = '/dashboard'): Promise<string> {
+    const page = await this.request(path);
+    const token = /<meta name="csrf-token" content="([^"]+)">/.exec(page.text)?.[1];
+    if (!token) throw new Error(`no csrf-token meta tag on ${path}`);
+    return token;
+  }
+}

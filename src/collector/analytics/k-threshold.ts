@@ -3,6 +3,18 @@
 // rare version or country cannot single out an installation.
 export const OTHER = 'other';
 
+/**
+ * The only breakdown windows (days) the API, dashboard, exports and e-mails use: with a free
+ * choice, two near-identical windows could be differenced to reveal a single installation.
+ */
+export const BREAKDOWN_WINDOWS = [7, 30, 90, 365] as const;
+export type BreakdownWindow = (typeof BREAKDOWN_WINDOWS)[number];
+export const DEFAULT_BREAKDOWN_WINDOW: BreakdownWindow = 30;
+
+export function isBreakdownWindow(days: number): days is BreakdownWindow {
+  return (BREAKDOWN_WINDOWS as readonly number[]).includes(days);
+}
+
 export interface Bucket {
   key: string;
   installations: number;
@@ -19,7 +31,8 @@ export interface ProtectedBucket extends Bucket {
 
 /**
  * Sorted by installations (desc, then key), "other" last. A row literally named "other" joins the
- * merged row, so there is never more than one. Rows with zero installations are dropped.
+ * merged row, so there is never more than one. Rows with zero installations are dropped, and so
+ * is an "other" row that itself counts fewer than k installations (it would single them out).
  */
 export function protectSmallCounts(rows: readonly Bucket[], k: number): ProtectedBucket[] {
   const kept: ProtectedBucket[] = [];
@@ -40,6 +53,6 @@ export function protectSmallCounts(rows: readonly Bucket[], k: number): Protecte
     other.merged += 1;
   }
   kept.sort((a, b) => b.installations - a.installations || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  if (other) kept.push(other);
+  if (other && other.installations >= k) kept.push(other);
   return kept;
 }

@@ -4,7 +4,7 @@
 import type { InstallationRepository, BreakdownColumn, BucketCount } from '../storage/installations.js';
 import type { RollupRepository, RollupRow, Granularity } from '../storage/rollups.js';
 import type { Dimension } from '../storage/rollup-deltas.js';
-import { protectSmallCounts, type Bucket, type ProtectedBucket } from './k-threshold.js';
+import { BREAKDOWN_WINDOWS, isBreakdownWindow, protectSmallCounts, type Bucket, type ProtectedBucket } from './k-threshold.js';
 import { evaluateAnomalies, type Anomaly } from './anomalies.js';
 import { addDays, daysBetween, percent, utcDay, weekStart, DAY_MS } from './time.js';
 
@@ -151,6 +151,7 @@ export class StatsService {
   }
 
   async #breakdown<K extends string, P extends string>(label: K, plural: P, column: BreakdownColumn | 'feature', windowDays: number): Promise<Breakdown<K, P>> {
+    if (!isBreakdownWindow(windowDays)) throw new RangeError(`breakdown windows are ${BREAKDOWN_WINDOWS.join(', ')} days, not ${windowDays}`);
     const since = new Date(this.options.now().getTime() - windowDays * DAY_MS);
     const result =
       column === 'feature' ? await this.options.installations.featureAdoption(since) : await this.options.installations.breakdown(column, since);

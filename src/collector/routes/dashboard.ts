@@ -97,7 +97,7 @@ export function dashboardRouter(collector: Collector, prefix: string): Router {
     }
     let ok: boolean;
     try {
-      ok = auth.signIn(ctx, form.get('token') ?? '');
+      ok = await auth.signIn(ctx, form.get('token') ?? '');
     } catch (err) {
       if (err instanceof HttpError && err.status === 429) return signInPage(ctx, err.message, 429);
       throw err;
@@ -109,8 +109,9 @@ export function dashboardRouter(collector: Collector, prefix: string): Router {
 
   router.post('/sign-out', async (ctx) => {
     const form = await readForm(ctx);
-    auth.checkCsrf(ctx, form.get('_csrf') ?? undefined);
-    auth.signOut(ctx);
+    // Only a live session needs ending, and only its own page's token may end it.
+    if (await auth.session(ctx)) auth.checkCsrf(ctx, form.get('_csrf') ?? undefined);
+    await auth.signOut(ctx);
     ctx.status = 303;
     ctx.redirect(paths.dashboard);
   });

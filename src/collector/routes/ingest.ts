@@ -1,5 +1,6 @@
 // The installation-facing API (SPEC §8): register, signed submit, signed (or admin) erasure.
-// Nothing here reads ctx.ip, X-Forwarded-For or any other client address.
+// The client address is read only to rate-limit registration (in memory, salted and hashed; see
+// client-throttle.ts): it is never stored, logged or passed to a service.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { HttpError } from '../../middleware/errors.js';
@@ -8,6 +9,7 @@ import type { Collector } from '../collector.js';
 import type { SubmissionOutcome } from '../metrics.js';
 import { readRawBody } from '../ingest/raw-body.js';
 import type { SignedHeaders } from '../ingest/service.js';
+import { clientAddress } from '../client-throttle.js';
 
 function signedHeaders(ctx: Context): SignedHeaders {
   return {
@@ -34,7 +36,22 @@ export function ingestRouter(collector: Collector, prefix: string): Router {
   const router = new Router({ prefix: prefix || undefined });
   const { ingest, metrics } = collector;
 
-  router.post('/v1/register', async (ctx) => {
+  // Registration is open (its key ships inside every client): limited per client and in total.
+  const limitRegistrations = async (ctx: Context, next: () => Promise<unknown>): Promise<void> => {
+    const verdict = await collector.registrationLimits.admit(clientAddress(ctx, collector.options.trustProxy));
+    if (!verdict.allowed) {
+      metrics.registrations.inc({ outcome: 'rate_limited' });
+      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+      throw verdict.scope === 'client'
+        ? new HttpError(429, 'rate_limited', `Too many registrations from this client; try again in ${verdict.retryAfterSeconds} s.`, { retry_after_seconds: verdict.retryAfterSeconds })
+        : new HttpError(429, 'registration_budget_exhausted', `This collector has accepted its registrations for this hour; try again in ${verdict.retryAfterSeconds} s.`, {
+            retry_after_seconds: verdict.retryAfterSeconds,
+          });
+    }
+    await next();
+  };
+
+  router.post('/v1/register', limitRegistrations, async (ctx) => {
     try {
       const body = await rawBody(ctx);
       const created = await ingest.register(body, ctx.get(HEADERS.registrationKey) || undefined);

@@ -6,6 +6,7 @@ import { HttpError } from '../../middleware/errors.js';
 import type { Collector } from '../collector.js';
 import { fieldErrors } from '../ingest/service.js';
 import { utcDay } from '../analytics/time.js';
+import { BREAKDOWN_WINDOWS, DEFAULT_BREAKDOWN_WINDOW, isBreakdownWindow, type BreakdownWindow } from '../analytics/k-threshold.js';
 
 const intParam = (min: number, max: number, fallback: number) =>
   z
@@ -18,12 +19,14 @@ const intParam = (min: number, max: number, fallback: number) =>
 
 export const statsQuerySchema = z.object({
   days: intParam(1, 730, 90),
-  window: intParam(1, 365, 30),
+  // Checked apart (statsQuery): only the fixed BREAKDOWN_WINDOWS, so that two near-identical
+  // windows cannot be differenced to single out one installation.
+  window: z.string().optional(),
   weeks: intParam(1, 104, 12),
   interval: z.enum(['day', 'week']).optional().transform((v) => v ?? 'day'),
 });
 
-export type StatsQuery = z.output<typeof statsQuerySchema>;
+export type StatsQuery = Omit<z.output<typeof statsQuerySchema>, 'window'> & { window: BreakdownWindow };
 
 export function statsQuery(ctx: Context): StatsQuery {
   const raw: Record<string, string> = {};
@@ -34,7 +37,17 @@ export function statsQuery(ctx: Context): StatsQuery {
   }
   const parsed = statsQuerySchema.safeParse(raw);
   if (!parsed.success) throw new HttpError(422, 'invalid_query', 'Invalid query parameters.', fieldErrors(parsed.error));
-  return parsed.data;
+  return { ...parsed.data, window: breakdownWindow(parsed.data.window) };
+}
+
+/** `window` must be one of BREAKDOWN_WINDOWS (default DEFAULT_BREAKDOWN_WINDOW); anything else is a 400 naming them. */
+function breakdownWindow(value: string | undefined): BreakdownWindow {
+  if (value === undefined) return DEFAULT_BREAKDOWN_WINDOW;
+  const days = /^\d{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!isBreakdownWindow(days)) {
+    throw new HttpError(400, 'invalid_window', `window must be one of ${BREAKDOWN_WINDOWS.join(', ')} (days).`, { allowed: [...BREAKDOWN_WINDOWS] });
+  }
+  return days;
 }
 
 export function statsRouter(collector: Collector, prefix: string): Router {

@@ -85,9 +85,8 @@ export class InstallationRepository {
           .onConflict('install_id')
           .ignore()
           .returning('install_id');
-        if (inserted.length === 0) return 'exists' as const;
-        await this.#rollups.apply(trx, countChange('registered', installId, now, 1));
-        return 'created' as const;
+        // Not counted as 'registered' yet: an installation counts from its first accepted submission.
+        return inserted.length === 0 ? ('exists' as const) : ('created' as const);
       });
     } catch (err) {
       if (isUniqueViolation(err)) return 'exists';
@@ -109,16 +108,20 @@ export class InstallationRepository {
   async erase(installId: string, now: Date): Promise<{ deleted: boolean; submissions: number }> {
     return this.knex.transaction(async (trx) => {
       // Lock the installation row first: this waits for an ingest transaction holding it.
-      const row = await lockInstallation<{ registered_at: unknown }>(trx, this.dialect, installId, ['install_id', 'registered_at']);
+      const row = await lockInstallation<{ submissions_count: unknown }>(trx, this.dialect, installId, ['install_id', 'submissions_count']);
       if (!row) return { deleted: false, submissions: 0 };
-      const stored = (await trx(T.submissions).select('received_at', 'event_total', 'payload').where('install_id', installId)) as {
+      const stored = (await trx(T.submissions).select('received_at', 'event_total', 'payload').where('install_id', installId).orderBy('received_at')) as {
         received_at: unknown;
         event_total: unknown;
         payload: string;
       }[];
+      // It was counted as registered at its first accepted submission. When that one is still stored
+      // (retention purges whole periods, rollup rows and submissions alike), its count is taken back
+      // out with the rest; when it is gone, so is the rollup row that counted it.
+      const firstStillStored = stored.length > 0 && stored.length === toNumber(row.submissions_count);
       const contribution = contributionOf(
         installId,
-        toDate(row.registered_at) ?? now,
+        firstStillStored ? toDate(stored[0]!.received_at)! : null,
         stored.map((s) => ({ receivedAt: toDate(s.received_at)!, state: reportedState(JSON.parse(s.payload) as SubmissionPayload), events: toNumber(s.event_total) })),
       );
       await this.#rollups.subtract(trx, contribution);
@@ -159,13 +162,13 @@ export class InstallationRepository {
           .delete()
           .toSQL();
         // DELETE … RETURNING as raw SQL: knex runs sqlite3 deletes without reading rows back.
-        const result = await trx.raw(`${del.sql} returning install_id`, del.bindings as readonly Knex.Value[]);
-        const gone = (this.dialect === 'postgres' ? result.rows : result) as { install_id: string }[];
+        const result = await trx.raw(`${del.sql} returning install_id, last_seen_at`, del.bindings as readonly Knex.Value[]);
+        const gone = (this.dialect === 'postgres' ? result.rows : result) as { install_id: string; last_seen_at: unknown }[];
         const ids = gone.map((r) => r.install_id);
-        if (ids.length > 0) {
-          await trx(T.submissions).whereIn('install_id', ids).delete();
-          await this.#rollups.apply(trx, countChange('removed', ids[0]!, now, ids.length));
-        }
+        // Never-submitting installations were never counted, so they are not counted out either.
+        const counted = gone.filter((r) => r.last_seen_at !== null && r.last_seen_at !== undefined).length;
+        if (ids.length > 0) await trx(T.submissions).whereIn('install_id', ids).delete();
+        if (counted > 0) await this.#rollups.apply(trx, countChange('removed', ids[0]!, now, counted));
         return ids.length;
       });
       removed += batch;
@@ -173,10 +176,29 @@ export class InstallationRepository {
     }
   }
 
+  /**
+   * Installations that never had a submission accepted and registered before `cutoff` (they were
+   * never counted anywhere, so no rollup changes). Re-checked by the delete itself: one that
+   * submitted meanwhile stays.
+   */
+  async purgeNeverSubmitted(cutoff: Date): Promise<number> {
+    return this.knex(T.installations).whereNull('last_seen_at').andWhere('registered_at', '<', cutoff).delete();
+  }
+
+  /** Registrations (still stored) after `since`, and the oldest of them: the collector-wide registration budget. */
+  async registrationsSince(since: Date): Promise<{ count: number; oldest: Date | null }> {
+    const row = (await this.knex(T.installations).count({ n: '*' }).min({ oldest: 'registered_at' }).where('registered_at', '>', since).first()) as
+      | { n: unknown; oldest: unknown }
+      | undefined;
+    return { count: toNumber(row?.n), oldest: toDate(row?.oldest) };
+  }
+
+  /** Installations that had at least one submission accepted (never-submitting ones count nowhere). */
   async counts(now: Date): Promise<InstallationCounts> {
     const since7 = new Date(now.getTime() - 7 * 86_400_000);
     const since30 = new Date(now.getTime() - 30 * 86_400_000);
     const row = (await this.knex(T.installations)
+      .whereNotNull('last_seen_at')
       .select(
         this.knex.raw('count(*) as total'),
         this.knex.raw('sum(case when last_seen_at >= ? then 1 else 0 end) as active7', [since7]),

@@ -181,13 +181,14 @@ function contributionsPer(periodOf: (d: Date) => string, shard: number, submissi
 }
 
 /**
- * Everything an installation added to the rollups: its registration, and per day and ISO week the
+ * Everything an installation added to the rollups: its registration (counted at its first accepted
+ * submission; null when that period is no longer stored), and per day and ISO week the
  * submissions it sent then (rebuilt from its stored submissions, as rollupChange added them up).
  * Erasure subtracts exactly this, so the rollups read as if the installation had never existed.
  */
-export function contributionOf(installId: string, registeredAt: Date, submissions: StoredSubmission[]): RollupChange {
+export function contributionOf(installId: string, registeredAt: Date | null, submissions: StoredSubmission[]): RollupChange {
   const shard = shardOf(installId);
-  const registered = countChange('registered', installId, registeredAt, 1);
+  const registered = registeredAt === null ? { daily: [], weekly: [] } : countChange('registered', installId, registeredAt, 1);
   return {
     daily: [...contributionsPer(utcDay, shard, submissions), ...registered.daily].sort(byKey),
     weekly: [...contributionsPer(weekStart, shard, submissions), ...registered.weekly].sort(byKey),

@@ -14,7 +14,7 @@ import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
-import { reportedState, rollupChange, type ReportedState } from './rollup-deltas.js';
+import { countChange, reportedState, rollupChange, type ReportedState, type RollupChange } from './rollup-deltas.js';
 
 export { reportedState };
 import { rollupUpserts } from './rollups.js';
@@ -81,6 +81,17 @@ function previousState(row: LockedInstallation): ReportedState | null {
     features,
     errorCount: toNumber(row.last_error_count),
   };
+}
+
+/**
+ * An installation counts as registered from its first accepted submission (never-submitting
+ * registrations count nowhere). The 'registered' rows go last, after the sorted rows: the same
+ * order in every transaction, so no deadlock.
+ */
+function withFirstSubmission(change: RollupChange, installId: string, now: Date, first: boolean): RollupChange {
+  if (!first) return change;
+  const registered = countChange('registered', installId, now, 1);
+  return { daily: [...change.daily, ...registered.daily], weekly: [...change.weekly, ...registered.weekly] };
 }
 
 type Decision = { result: Exclude<AcceptResult, { outcome: 'accepted' }> } | { result: { outcome: 'accepted'; submissionId: string }; writes: Knex.QueryBuilder[] };
@@ -160,7 +171,7 @@ export class SubmissionRepository {
           last_error_count: next.errorCount,
           submissions_count: k.raw('submissions_count + 1'),
         }),
-      ...rollupUpserts(k, rollupChange(installId, now, next, events, previousState(row), lastSeen)),
+      ...rollupUpserts(k, withFirstSubmission(rollupChange(installId, now, next, events, previousState(row), lastSeen), installId, now, lastSeen === null)),
     ];
     return { result: { outcome: 'accepted', submissionId }, writes };
   }

@@ -9,4 +9,5 @@ export const COLLECTOR_TABLES = {
   weeklyRollups: 'collector_weekly_rollups',
   reportLog: 'collector_report_log',
   erasedInstallations: 'collector_erased_installations',
+  sessions: 'collector_sessions',
 } as const;
