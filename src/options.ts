@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { Environment } from 'nunjucks';
 import type { ConsentState, Logger, TelemetryUser } from './types.js';
 import { quietConsoleLogger } from './logging.js';
+import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
 export const PRIVACY_NOTICE_VERSION = 1;
@@ -27,6 +28,8 @@ export const DEFAULT_SUBMISSION_RETRY_BASE_MS = 60_000;
 export const DEFAULT_SUBMISSION_MAX_ATTEMPTS = 6;
 export const DEFAULT_SUBMISSION_TIMEOUT_MS = 10_000;
 export const MIN_LONG_SESSION_MINUTES = 30;
+/** Support-funnel writes one signed-in user may make per minute (POST <donate>/track-support-event). */
+export const DEFAULT_SUPPORT_EVENTS_PER_MINUTE = 30;
 
 export const DEFAULT_MOUNT_PATHS = {
   api: '/api/v1/usage-stats',
@@ -126,6 +129,13 @@ export const optionsSchema = z.object({
       hideDonateWhenSupporter: z.boolean().default(false),
       isSupporter: fn<(ctx: Context) => boolean | Promise<boolean>>('isSupporter(ctx)').default(() => () => false),
       userStats: fn<(ctx: Context, user: TelemetryUser) => unknown>('userStats(ctx, user)').default(() => () => ({})),
+      /** Funnel `source` keys the host's own markup uses, beyond the plugin's documented entry points. */
+      sources: z
+        .array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'expected a short lowercase key like footer or pricing_page'))
+        .max(50)
+        .default([]),
+      /** Funnel writes one signed-in user may make per minute; more answer 429. */
+      eventsPerMinute: z.number().int().min(1).max(10_000).default(DEFAULT_SUPPORT_EVENTS_PER_MINUTE),
     })
     .default({
       enabled: true,
@@ -135,6 +145,8 @@ export const optionsSchema = z.object({
       hideDonateWhenSupporter: false,
       isSupporter: () => false,
       userStats: () => ({}),
+      sources: [],
+      eventsPerMinute: DEFAULT_SUPPORT_EVENTS_PER_MINUTE,
     }),
   nunjucks: z
     .custom<Environment>((value) => value === undefined || (typeof value === 'object' && value !== null && typeof (value as Environment).render === 'function'), {
@@ -161,6 +173,12 @@ export const optionsSchema = z.object({
     .default({ ...DEFAULT_MOUNT_PATHS }),
   logger: loggerSchema,
   debug: z.boolean().default(false),
+  /**
+   * The host's declared events: event name → property → allowed strings, 'number', 'boolean' or
+   * { pattern }. Declared properties pass the privacy guard when they match (docs/adding-events.md);
+   * checked in full by compileDeclarations at construction.
+   */
+  events: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) as unknown as z.ZodDefault<z.ZodType<EventDeclarations>>,
   localStats: z.boolean().default(true),
   retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   /** Host-supplied booleans for the weekly summary (e.g. { sso_enabled: true }). */
@@ -271,6 +289,7 @@ export function resolveOptions(input: TelemetryOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(withEnvFallbacks(input as Record<string, unknown>, env));
   if (!parsed.success) throw new TypeError(describeIssue(parsed.error.issues[0]!));
   const options = parsed.data;
+  compileDeclarations(options.events); // a TypeError naming `events.<event>.<property>`
   if (options.otlp.token && !Object.keys(options.otlp.headers).some((h) => h.toLowerCase() === 'authorization')) {
     options.otlp.headers = { ...options.otlp.headers, Authorization: authorizationForToken(options.otlp.token) };
   }

@@ -3,6 +3,7 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from '../types.js';
 import { describeError } from '../logging.js';
+import { routeTemplateOf } from './request-tracking.js';
 
 export class HttpError extends Error {
   constructor(
@@ -46,7 +47,8 @@ export function jsonErrors(logger: Logger) {
         const exposed = (err as { expose?: boolean }).expose ? (err as Error).message : CODES[status]?.replace(/_/g, ' ');
         return sendError(ctx, status, CODES[status] ?? 'bad_request', exposed ?? 'bad request');
       }
-      logger.error({ err: describeError(err) }, `telemetry route ${ctx.method} ${ctx.path} failed`);
+      // The route template, never ctx.path: a raw path can carry an e-mail address or a token.
+      logger.error({ err: describeError(err) }, `telemetry route ${ctx.method} ${routeTemplateOf(ctx)} failed`);
       sendError(ctx, 500, 'internal_error', 'The telemetry plugin could not complete this request.');
     }
   };

@@ -2,13 +2,16 @@
 // (e.g. /projects/:id) — never the raw URL or query string. Runs after the host has answered.
 import type { Context, Next } from 'koa';
 import type { AnalyticsLayer } from '../telemetry/analytics.js';
+import { safeRouteTemplate } from '../telemetry/privacy-guard.js';
 
 /** Requests no router matched share one bucket, so unknown paths never become keys. */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
 export function routeTemplateOf(ctx: Context): string {
   const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
-  return typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
+  // A template is the host's own code, but one written with a literal e-mail or long number in it
+  // (or a RegExp route's source) is not kept either.
+  return typeof matched === 'string' ? safeRouteTemplate(matched, UNMATCHED_ROUTE) : UNMATCHED_ROUTE;
 }
 
 /** While an error propagates Koa has not set the response status yet: take it from the error. */

@@ -6,6 +6,7 @@ import type { TelemetryRuntime } from '../runtime.js';
 import { requireAdmin } from '../middleware/auth.js';
 import { HttpError } from '../middleware/errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
+import { GUARD_REASONS, GUARD_REASON_LABELS } from '../telemetry/privacy-guard.js';
 import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
 import { describeError } from '../logging.js';
 
@@ -57,6 +58,10 @@ export function pagesRouter(runtime: TelemetryRuntime): Router {
       killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
       collected: collected(),
       neverCollected: neverCollected(),
+      // Only the reasons that happened, most frequent first.
+      guardReasons: GUARD_REASONS.map((reason) => ({ reason, count: status.privacy_guard.by_reason[reason] ?? 0, label: GUARD_REASON_LABELS[reason] }))
+        .filter((row) => row.count > 0)
+        .sort((a, b) => b.count - a.count),
       privacyPolicyUrl: options.privacyPolicyUrl ?? `${options.mountPath.pages}/privacy-policy`,
       privacyPolicyIsTemplate: options.privacyPolicyUrl === null,
       collectorConfigured: options.collector.url !== null,
