@@ -5,6 +5,9 @@ import type { EventDeclarations } from '../src/index.js';
 const SOURCE = ['web', 'api'];
 const LOGIN_METHOD = ['password'];
 
+/** How docs/events.md names them. */
+export const EXAMPLE_HOST_EVENTS_LABEL = 'the example host (example-host/events.ts)';
+
 export const EXAMPLE_HOST_EVENTS: EventDeclarations = {
   'auth.login': { method: LOGIN_METHOD },
   'auth.login_failed': { method: LOGIN_METHOD },

@@ -2,7 +2,7 @@
 // (test/event-catalog.test.ts checks it is current).
 import { writeFileSync } from 'node:fs';
 import { renderEventsMarkdown } from '../src/telemetry/event-catalog.js';
-import { EXAMPLE_HOST_EVENTS } from '../example-host/events.js';
+import { EXAMPLE_HOST_EVENTS, EXAMPLE_HOST_EVENTS_LABEL } from '../example-host/events.js';
 
-writeFileSync(new URL('../docs/events.md', import.meta.url), renderEventsMarkdown(EXAMPLE_HOST_EVENTS, 'the example host (example-host/events.ts)'));
+writeFileSync(new URL('../docs/events.md', import.meta.url), renderEventsMarkdown(EXAMPLE_HOST_EVENTS, EXAMPLE_HOST_EVENTS_LABEL));
 console.log('docs/events.md written');

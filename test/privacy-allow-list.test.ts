@@ -181,6 +181,8 @@ const keyCases: { key: string; verdict: ReturnType<typeof classifyKey> }[] = [
   { key: 'user_id', verdict: 'person_key' },
   { key: 'access_token', verdict: 'person_key' },
   { key: 'is_owner', verdict: 'person_key' },
+  { key: 'email_count', verdict: 'counted_pii_key' },
+  { key: 'ip_version', verdict: 'counted_pii_key' },
   { key: '10.0.0.1', verdict: 'key_not_safe' },
   { key: 'alice@example.com', verdict: 'key_not_safe' },
   { key: 'order_4155552671', verdict: 'key_not_safe' },
@@ -194,10 +196,10 @@ for (const { key, verdict } of keyCases) {
   });
 }
 
-test('a person key keeps a boolean (is_owner: true) but redacts anything else; a PII key redacts even a boolean', (t) => {
+test('a person key keeps a boolean (is_owner: true) but redacts anything else; a PII key redacts even a boolean; a count of PII keeps numbers only', (t) => {
   const guard = new PrivacyGuard();
-  const result = guard.check('x.y', { is_owner: true, owner: 42, has_email: true });
-  t.deepEqual(result.ok && result.props, { is_owner: true, owner: REDACTED, has_email: REDACTED });
+  const result = guard.check('x.y', { is_owner: true, owner: 42, has_email: true, email_count: 3, email_type: 'work', ip_version: 4_155_552_671 });
+  t.deepEqual(result.ok && result.props, { is_owner: true, owner: REDACTED, has_email: REDACTED, email_count: 3, email_type: REDACTED, ip_version: REDACTED });
 });
 
 test('values are normalised before matching: percent-encoding, double encoding and full-width forms', (t) => {

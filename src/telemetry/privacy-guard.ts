@@ -432,24 +432,31 @@ function singular(part: string): string {
   return part.length > 3 && part.endsWith('s') && !part.endsWith('ss') ? part.slice(0, -1) : part;
 }
 
-export type KeyVerdict = 'safe' | 'pii_key' | 'person_key' | 'key_not_safe';
+export type KeyVerdict = 'safe' | 'pii_key' | 'counted_pii_key' | 'person_key' | 'key_not_safe';
 
-/** What a key says: safe, always personal (`pii_key`), personal unless the value is a boolean (`person_key`), or not safe to keep at all. */
+/**
+ * What a key says: safe; personal (`pii_key`: every value redacted); a count or category of
+ * something personal (`counted_pii_key`, e.g. `email_count`, `ip_version`: numbers and booleans
+ * pass, strings never); a person or credential (`person_key`: only a boolean passes); or not safe
+ * to keep at all (`key_not_safe`: dropped).
+ */
 export function classifyKey(key: string): KeyVerdict {
   if (!KEY_SHAPE.test(key) || key === '__proto__') return 'key_not_safe';
   if (hasDigitRun(key, LONG_DIGIT_RUN) || findSensitiveRule(key.toLowerCase()) !== null) return 'key_not_safe';
   const parts = keyParts(key);
+  let pii = false;
   let person = false;
   let qualified = false;
   for (let i = 0; i < parts.length; i++) {
     const raw = parts[i]!;
     const part = singular(raw);
-    if (PII_WORDS.has(raw) || PII_WORDS.has(part)) return 'pii_key';
-    if (part === 'key' && i > 0 && SECRET_KEY_PREFIXES.has(singular(parts[i - 1]!))) return 'pii_key';
-    for (const suffix of PII_SUFFIXES) if (raw.length > suffix.length && (raw.endsWith(suffix) || part.endsWith(suffix))) return 'pii_key';
-    if (PERSON_WORDS.has(raw) || PERSON_WORDS.has(part)) person = true;
+    if (PII_WORDS.has(raw) || PII_WORDS.has(part)) pii = true;
+    else if (part === 'key' && i > 0 && SECRET_KEY_PREFIXES.has(singular(parts[i - 1]!))) pii = true;
+    else if (PII_SUFFIXES.some((suffix) => raw.length > suffix.length && (raw.endsWith(suffix) || part.endsWith(suffix)))) pii = true;
+    else if (PERSON_WORDS.has(raw) || PERSON_WORDS.has(part)) person = true;
     else if (QUALIFIERS.has(raw) || QUALIFIERS.has(part)) qualified = true;
   }
+  if (pii) return qualified ? 'counted_pii_key' : 'pii_key';
   if (person && !qualified) return 'person_key';
   return 'safe';
 }
@@ -668,6 +675,7 @@ export class PrivacyGuard {
 
   private undeclaredProblem(verdict: Exclude<KeyVerdict, 'key_not_safe'>, value: unknown): GuardReason | null {
     if (typeof value === 'boolean') return verdict === 'pii_key' ? 'pii_key' : null;
+    if (verdict === 'counted_pii_key' && typeof value === 'number') return numberProblem(value);
     if (verdict !== 'safe') return 'pii_key';
     if (typeof value === 'number') return numberProblem(value);
     if (typeof value === 'string') return stringProblem(value);
