@@ -17,17 +17,16 @@ import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
 import { PerUserRateLimiter } from '../support/rate-limit.js';
 
 const BODY_LIMIT = '4kb';
-const token = z
-  .string()
-  .trim()
-  .regex(/^[a-z0-9][a-z0-9_.:-]*$/i, 'expected a short key (letters, digits, _ . : -)');
+// source and variant are checked against their allow-lists by the service (unknown_source /
+// unknown_variant); here only their type and length.
+const shortText = z.string();
 
 export const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
 
 export const supportEventBody = z.object({
   event: z.enum(SUPPORT_EVENTS),
-  variant: token.max(32).nullish(),
-  source: token.max(64).nullish(),
+  variant: shortText.max(32).nullish(),
+  source: shortText.max(64).nullish(),
 });
 
 function validate<T>(schema: z.ZodType<T>, body: unknown): T {
