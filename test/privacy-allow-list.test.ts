@@ -17,6 +17,7 @@ import {
   classifyKey,
   keyParts,
   MAX_PROPS,
+  safeRouteTemplate,
   type GuardReason,
 } from '../src/telemetry/privacy-guard.js';
 import { resolveOptions } from '../src/options.js';
@@ -463,3 +464,8 @@ async function corpusRun(t: ExecutionContext, db: TestDatabase, debug: boolean):
 
 testEachDatabase('the PII corpus never reaches OTLP, the database, the export, /preview, the ledger or the logs (TELEMETRY_DEBUG off)', (t, db) => corpusRun(t, db, false));
 testEachDatabase('the PII corpus never reaches OTLP, the database, the export, /preview, the ledger or the logs (TELEMETRY_DEBUG on)', (t, db) => corpusRun(t, db, true));
+
+test('a route template written with an e-mail, a query or a long number is counted as (unmatched)', (t) => {
+  t.is(safeRouteTemplate('/projects/:id', '(unmatched)'), '/projects/:id');
+  for (const template of ['/users/alice@example.com', '/search?q=x', '/orders/4155552671', `/${'a'.repeat(201)}`]) t.is(safeRouteTemplate(template, '(unmatched)'), '(unmatched)', template);
+});
