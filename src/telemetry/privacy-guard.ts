@@ -615,7 +615,7 @@ export class PrivacyGuard {
         const value = props[key];
         if (value === undefined || value === null) continue; // carries nothing; skipped silently
         if (kept >= MAX_PROPS) {
-          findings.push({ key: KEY_SHAPE.test(key) ? key : `(key #${position})`, reason: 'too_many_props' });
+          findings.push({ key: classifyKey(key) === 'key_not_safe' ? `(key #${position})` : key, reason: 'too_many_props' });
           continue;
         }
         const declaration = declared?.get(key);
