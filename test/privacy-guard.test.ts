@@ -8,6 +8,7 @@ import {
   MAX_IDENTIFIER_LENGTH,
   MAX_PROPS,
   NAME_CACHE_LIMIT,
+  VERDICT_CACHE_LIMIT,
   PrivacyGuard,
   REDACTED,
   REDACTION_RULES,
@@ -411,4 +412,18 @@ test('separate guards keep separate counters', (t) => {
   a.check('timer.started', { email: 'x' });
   t.is(a.counters.redactedValues, 1);
   t.is(b.counters.redactedValues, 0);
+});
+
+test('the key and value caches are bounded and hold only what was found safe', (t) => {
+  const guard = new PrivacyGuard();
+  const caches = guard as unknown as { keyVerdicts: Map<string, unknown>; safeStrings: Set<string> };
+  for (let i = 0; i < 5000; i++) guard.check('timer.started', { [`k${i}`]: `v${i}`, email: 'alice@example.com', label: 'Alice Smith', [`4155552${String(i).padStart(4, '0')}`]: 1 });
+  t.true(caches.keyVerdicts.size <= VERDICT_CACHE_LIMIT);
+  t.true(caches.safeStrings.size <= VERDICT_CACHE_LIMIT);
+  t.false(caches.safeStrings.has('alice@example.com'));
+  t.false(caches.safeStrings.has('Alice Smith'));
+  t.false([...caches.keyVerdicts.keys()].some((key) => key.startsWith('4155552')));
+  // A cached answer is the same answer.
+  const again = guard.check('timer.started', { k4999: 'v4999', label: 'Alice Smith' });
+  t.deepEqual(again.ok && again.props, { k4999: 'v4999', label: REDACTED });
 });

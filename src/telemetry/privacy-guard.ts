@@ -31,6 +31,8 @@ export const REDACTED = '[redacted]';
 
 /** Upper bound of the per-guard cache of already-validated event names. */
 export const NAME_CACHE_LIMIT = 1000;
+/** Upper bound of each per-guard cache of keys and string values already found safe. */
+export const VERDICT_CACHE_LIMIT = 1000;
 /** How much of a long string is scanned to name the reason (it is redacted either way). */
 const SCAN_LIMIT = 1024;
 
@@ -552,6 +554,11 @@ function emptyReasonCounts(): Record<GuardReason, number> {
   return Object.fromEntries(GUARD_REASONS.map((r) => [r, 0])) as Record<GuardReason, number>;
 }
 
+function remember(set: Set<string>, value: string): void {
+  if (set.size >= VERDICT_CACHE_LIMIT) set.delete(set.values().next().value!);
+  set.add(value);
+}
+
 /** TELEMETRY_DEBUG output: once per (event, key, reason) per window, at most this many remembered. */
 export const DEBUG_REPORT_WINDOW_MS = 60_000;
 export const DEBUG_REPORT_KEYS = 500;
@@ -567,6 +574,13 @@ export class PrivacyGuard {
   private readonly nameCache = new Map<string, boolean>();
   /** `event\0key\0reason` → when it was last reported (TELEMETRY_DEBUG). */
   private readonly reported = new Map<string, number>();
+  /**
+   * Keys and string values seen before, so the usual repeated ones (`source`, `web`) cost a lookup.
+   * Only what may be kept is cached (never a key or value that was refused): the caches hold
+   * nothing personal, and each is bounded by VERDICT_CACHE_LIMIT.
+   */
+  private readonly keyVerdicts = new Map<string, Exclude<KeyVerdict, 'key_not_safe'>>();
+  private readonly safeStrings = new Set<string>();
 
   constructor(opts: PrivacyGuardOptions = {}) {
     this.allowReserved = opts.allowReserved === true;
@@ -623,7 +637,7 @@ export class PrivacyGuard {
         if (declaration !== undefined) {
           reason = matchesDeclaration(declaration, value);
         } else {
-          const verdict = classifyKey(key);
+          const verdict = this.classify(key);
           if (verdict === 'key_not_safe') {
             findings.push({ key: `(key #${position})`, reason: 'key_not_safe' });
             continue;
@@ -652,7 +666,7 @@ export class PrivacyGuard {
    */
   checkValue(key: string, value: unknown): string | number | boolean | null {
     if (value === undefined || value === null) return null;
-    const verdict = classifyKey(key);
+    const verdict = this.classify(key);
     const reason = verdict === 'key_not_safe' ? 'key_not_safe' : this.undeclaredProblem(verdict, value);
     if (reason === null) return value as string | number | boolean;
     this.count([{ key, reason }]);
@@ -678,8 +692,24 @@ export class PrivacyGuard {
     if (verdict === 'counted_pii_key' && typeof value === 'number') return numberProblem(value);
     if (verdict !== 'safe') return 'pii_key';
     if (typeof value === 'number') return numberProblem(value);
-    if (typeof value === 'string') return stringProblem(value);
+    if (typeof value === 'string') {
+      if (this.safeStrings.has(value)) return null;
+      const problem = stringProblem(value);
+      if (problem === null) remember(this.safeStrings, value);
+      return problem;
+    }
     return 'not_scalar';
+  }
+
+  private classify(key: string): KeyVerdict {
+    const cached = this.keyVerdicts.get(key);
+    if (cached !== undefined) return cached;
+    const verdict = classifyKey(key);
+    if (verdict !== 'key_not_safe') {
+      if (this.keyVerdicts.size >= VERDICT_CACHE_LIMIT) this.keyVerdicts.delete(this.keyVerdicts.keys().next().value!);
+      this.keyVerdicts.set(key, verdict);
+    }
+    return verdict;
   }
 
   private count(findings: readonly GuardFinding[]): void {
