@@ -469,3 +469,13 @@ test('a route template written with an e-mail, a query or a long number is count
   t.is(safeRouteTemplate('/projects/:id', '(unmatched)'), '/projects/:id');
   for (const template of ['/users/alice@example.com', '/search?q=x', '/orders/4155552671', `/${'a'.repeat(201)}`]) t.is(safeRouteTemplate(template, '(unmatched)'), '(unmatched)', template);
 });
+
+test('declarations survive option parsing: the example host\'s RegExp pattern declares its route templates', async (t) => {
+  const { EXAMPLE_HOST_EVENTS } = await import('../example-host/events.js');
+  const options = resolveOptions({ appName: 'A', appVersion: '1', env: {}, events: EXAMPLE_HOST_EVENTS });
+  const guard = new PrivacyGuard({ events: options.events });
+  const result = guard.check('app.error', { status_code: 500, route: '/projects/:id' });
+  t.deepEqual(result.ok && result.props, { status_code: 500, route: '/projects/:id' });
+  const raw = guard.check('app.error', { status_code: 404, route: '/users/alice@example.com' });
+  t.deepEqual(raw.ok && raw.props, { status_code: 404, route: REDACTED });
+});
