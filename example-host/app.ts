@@ -11,6 +11,7 @@ import { bodyParser } from '@koa/bodyparser';
 import nunjucks from 'nunjucks';
 import type { Knex } from 'knex';
 import { telemetryPlugin, type TelemetryHandle } from '../src/index.js';
+import { EXAMPLE_HOST_EVENTS } from './events.js';
 import { createHostDb, HostRepository, migrateHostDb } from './db.js';
 import { hostRoutes } from './routes.js';
 import { newToken } from './security.js';
@@ -118,6 +119,8 @@ export async function createExampleHost(opts: ExampleHostOptions): Promise<Examp
         return repo.supportStats(Number(user.id), startOfDay(at), at);
       },
     },
+    // The host's own events, declared so the privacy guard knows what each property may hold.
+    events: EXAMPLE_HOST_EVENTS,
     ...opts.telemetry,
   });
 

@@ -8,6 +8,7 @@ export { BASE_SCHEMA_KEYS, BASE_EVENTS } from './telemetry/base-schema.js';
 export type { StatusReport } from './runtime.js';
 export type { ConsentChange, ConsentListener, ConsentPatch } from './installation/consent.js';
 export type { ConsentActor, ConsentReceipt, ReceiptScope, ReceiptAction } from './installation/consent-receipts.js';
+export { GUARD_REASONS, REDACTED, type EventDeclarations, type PropertyDeclaration, type GuardReason } from './telemetry/privacy-guard.js';
 export { collectorPlugin, resolveCollectorOptions, collectorMigrationSource, migrateCollector, COLLECTOR_MIGRATIONS_TABLE, COLLECTOR_TABLES, type CollectorHandle, type CollectorOptions, type ResolvedCollectorOptions } from './collector/plugin.js';
 export { SUPPORT_EVENTS, PROMPT_VARIANTS, PROMPT_KINDS, type SupportEvent, type PromptVariant, type PromptKind } from './support/events.js';
 export type { SupportApi } from './support/service.js';

@@ -33,8 +33,17 @@ export class OnceLogger {
   }
 }
 
-/** A short error description safe to log or show to an admin (no stack, no header values). */
+/**
+ * A short error description safe to log or show to an admin (no stack, no header values). A knex
+ * error's message starts with the failed SQL with its bound values inlined (`insert into … values
+ * (…) - SQLITE_CONSTRAINT: …`); only the driver's part after the SQL is kept.
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 300);
+  if (err instanceof Error) {
+    let message = err.message;
+    const sqlEnd = message.lastIndexOf(' - ');
+    if (sqlEnd > 0 && /^\s*(insert|select|update|delete|with|create|alter|drop)\b/i.test(message)) message = message.slice(sqlEnd + 3);
+    return `${err.name}: ${message}`.slice(0, 300);
+  }
   return String(err).slice(0, 300);
 }

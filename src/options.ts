@@ -7,6 +7,7 @@ import type { Environment } from 'nunjucks';
 import type { Logger, TelemetryUser } from './types.js';
 import type { ConsentListener } from './installation/consent.js';
 import { quietConsoleLogger } from './logging.js';
+import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
 export const PRIVACY_NOTICE_VERSION = 1;
@@ -35,6 +36,8 @@ export const DEFAULT_OUTBOUND_LEDGER_MAX_ROWS = 5_000;
 /** How often each process checks whether another one changed consent (every change is seen within about this). */
 export const DEFAULT_CONSENT_SYNC_INTERVAL_MS = 2_000;
 export const MIN_CONSENT_SYNC_INTERVAL_MS = 100;
+/** Support-funnel writes one signed-in user may make per minute (POST <donate>/track-support-event). */
+export const DEFAULT_SUPPORT_EVENTS_PER_MINUTE = 30;
 
 export const DEFAULT_MOUNT_PATHS = {
   api: '/api/v1/usage-stats',
@@ -158,6 +161,13 @@ export const optionsSchema = z.object({
       hideDonateWhenSupporter: z.boolean().default(false),
       isSupporter: fn<(ctx: Context) => boolean | Promise<boolean>>('isSupporter(ctx)').default(() => () => false),
       userStats: fn<(ctx: Context, user: TelemetryUser) => unknown>('userStats(ctx, user)').default(() => () => ({})),
+      /** Funnel `source` keys the host's own markup uses, beyond the plugin's documented entry points. */
+      sources: z
+        .array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'expected a short lowercase key like footer or pricing_page'))
+        .max(50)
+        .default([]),
+      /** Funnel writes one signed-in user may make per minute; more answer 429. */
+      eventsPerMinute: z.number().int().min(1).max(10_000).default(DEFAULT_SUPPORT_EVENTS_PER_MINUTE),
     })
     .default({
       enabled: true,
@@ -167,6 +177,8 @@ export const optionsSchema = z.object({
       hideDonateWhenSupporter: false,
       isSupporter: () => false,
       userStats: () => ({}),
+      sources: [],
+      eventsPerMinute: DEFAULT_SUPPORT_EVENTS_PER_MINUTE,
     }),
   nunjucks: z
     .custom<Environment>((value) => value === undefined || (typeof value === 'object' && value !== null && typeof (value as Environment).render === 'function'), {
@@ -195,6 +207,12 @@ export const optionsSchema = z.object({
   debug: z.boolean().default(false),
   /** Also treat a request's `DNT: 1` header as an opt-out for that request (`Sec-GPC: 1` always is). */
   honorDnt: z.boolean().default(false),
+  /**
+   * The host's declared events: event name → property → allowed strings, 'number', 'boolean' or
+   * { pattern }. Declared properties pass the privacy guard when they match (docs/adding-events.md);
+   * checked in full by compileDeclarations at construction.
+   */
+  events: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) as unknown as z.ZodDefault<z.ZodType<EventDeclarations>>,
   localStats: z.boolean().default(true),
   retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   /** Host-supplied booleans for the weekly summary (e.g. { sso_enabled: true }). */
@@ -315,6 +333,7 @@ export function resolveOptions(input: TelemetryOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(withEnvFallbacks(input as Record<string, unknown>, env));
   if (!parsed.success) throw new TypeError(describeIssue(parsed.error.issues[0]!));
   const options = parsed.data;
+  compileDeclarations(options.events); // a TypeError naming `events.<event>.<property>`
   if (options.otlp.token && !Object.keys(options.otlp.headers).some((h) => h.toLowerCase() === 'authorization')) {
     options.otlp.headers = { ...options.otlp.headers, Authorization: authorizationForToken(options.otlp.token) };
   }

@@ -45,7 +45,8 @@ export interface StatusReport {
   debug: boolean;
   sink: SinkStats;
   queue: { intake_depth: number; intake_dropped: number; export_depth: number; export_dropped: number };
-  privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; truncated_values: number };
+  /** What the privacy guard dropped (keys) and redacted (values), in total and per reason (docs/adding-events.md). */
+  privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; by_reason: Record<string, number> };
   jobs: { name: string; nextRunAt: string | null; lastRunAt: string | null; lastError: string | null }[];
   local_stats: { enabled: boolean; buffered: number; dropped: number; last_error: string | null };
   collector: { configured: boolean; registered: boolean; problem: CollectorProblemView | null };
@@ -75,7 +76,7 @@ export class TelemetryRuntime {
   readonly killSwitch: KillSwitchState;
   readonly environment: RuntimeEnvironment;
   readonly file: InstallationFile;
-  readonly guard = new PrivacyGuard();
+  readonly guard: PrivacyGuard;
   readonly userAgents = new UserAgentCache();
   readonly database: DatabaseHandle;
   readonly consent: ConsentStore;
@@ -107,6 +108,7 @@ export class TelemetryRuntime {
     const { logger, now } = options;
     this.killSwitch = readKillSwitch(options.env, options.debug);
     this.environment = detectEnvironment(options.deploymentType, options.env);
+    this.guard = new PrivacyGuard({ events: options.events, debugLogger: this.killSwitch.debug ? logger : null });
     this.file = new InstallationFile(resolve(options.dataDir), now);
     this.database = openDatabase(options.db, resolve(options.dataDir), logger);
     this.settings = new SettingsRepository(this.database.knex);
@@ -197,6 +199,7 @@ export class TelemetryRuntime {
       appName: options.appName,
       donatePath: options.mountPath.donate,
       track: (name, props, user, privacySignal) => this.track(name, props, user, undefined, privacySignal),
+      guard: this.guard,
       isReady: () => this.isReady,
       now,
       logger,
@@ -373,7 +376,7 @@ export class TelemetryRuntime {
         export_depth: sinkStats.queueDepth,
         export_dropped: sinkStats.dropped,
       },
-      privacy_guard: { rejected_events: g.rejectedEvents, dropped_keys: g.droppedKeys, redacted_values: g.redactedValues, truncated_values: g.truncatedValues },
+      privacy_guard: { rejected_events: g.rejectedEvents, dropped_keys: g.droppedKeys, redacted_values: g.redactedValues, by_reason: { ...g.byReason } },
       jobs: this.scheduler.list(),
       local_stats: {
         enabled: this.recorder !== null,

@@ -64,7 +64,8 @@ export interface GuardCounters {
   rejectedEvents: number;
   droppedKeys: number;
   redactedValues: number;
-  truncatedValues: number;
+  /** Dropped keys and redacted values per reason (the reasons are GUARD_REASONS in src/telemetry/privacy-guard.ts). */
+  byReason: Record<string, number>;
 }
 
 /** Counters and state of the OTLP export pipeline. */

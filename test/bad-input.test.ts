@@ -194,7 +194,7 @@ const PLUGIN_ROUTES: PluginRoute[] = [
   { method: 'GET', path: '/telemetry/stats', kind: 'page', limit: 16_384 },
   { method: 'GET', path: '/telemetry/privacy-policy', kind: 'page', limit: 16_384 },
   { method: 'POST', path: '/donate/request-soft-prompt', kind: 'user-change', valid: { kind: 'page' }, limit: 4096 },
-  { method: 'POST', path: '/donate/track-support-event', kind: 'user-change', valid: { event: 'modal_opened', source: 'header_button', variant: 'seven_day' }, limit: 4096 },
+  { method: 'POST', path: '/donate/track-support-event', kind: 'user-change', valid: { event: 'modal_opened', source: 'header', variant: 'seven_day' }, limit: 4096 },
   { method: 'GET', path: '/telemetry/assets/telemetry.js', kind: 'asset', limit: 16_384 },
   { method: 'GET', path: '/telemetry/assets/support.css', kind: 'asset', limit: 16_384 },
   { method: 'GET', path: '/telemetry/assets/chart.umd.min.js', kind: 'asset', limit: 16_384 },
@@ -535,7 +535,7 @@ test(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invali
   const valid = await fetch(`${env.host.url}/donate/track-support-event`, {
     method: 'POST',
     headers: { 'x-test-user': 'alice', cookie: env.sessions.alice.cookie, 'x-csrf-token': env.sessions.alice.token, 'content-type': 'application/json' },
-    body: JSON.stringify({ event: 'modal_opened', source: 'header_button' }),
+    body: JSON.stringify({ event: 'modal_opened', source: 'header' }),
   });
   t.is(valid.status, 202);
   env.host.telemetry.track('timer.started', { source: 'web' });

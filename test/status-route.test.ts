@@ -22,7 +22,7 @@ test('an admin sees consent, kill switch, sink, queue depth, drops and guard cou
   t.teardown(() => host.close());
   await host.telemetry.consent.set({ analytics: true });
   host.telemetry.track('Not A Valid Name');
-  host.telemetry.track('note.saved', { email: 'someone@example.com', body: 'call +1 415-555-0100' });
+  host.telemetry.track('note.saved', { email: 'someone@example.com', body: 'call +1 415-555-0100', '10.0.0.1': true });
   await host.telemetry.flush();
 
   const response = await host.request('/api/v1/usage-stats/status', { user: 'admin' });
@@ -36,7 +36,9 @@ test('an admin sees consent, kill switch, sink, queue depth, drops and guard cou
   t.like(status.queue, { export_depth: 0, export_dropped: 0 });
   t.is(status.privacy_guard.rejected_events, 1);
   t.is(status.privacy_guard.dropped_keys, 1);
-  t.is(status.privacy_guard.redacted_values, 1);
+  t.is(status.privacy_guard.redacted_values, 2);
+  // Per reason: the key that is an IP address is dropped, the e-mail key and the free text redacted.
+  t.like(status.privacy_guard.by_reason, { key_not_safe: 1, pii_key: 1, phone_number: 1, email: 0 });
 });
 
 test('a host whose isAdmin throws is denied, not crashed', async (t) => {

@@ -42,7 +42,10 @@ async function funnelHost(t: ExecutionContext, knex: Knex, extra: Partial<Teleme
       db: knex,
       logger: quiet,
       otlp: { endpoint: recordOtlp().endpoint },
-      support: { userStats: () => ({ hoursTracked: 12.5, entries: 40, hoursToday: 2 }) },
+      support: {
+        urls: { tiers: [{ key: 'coffee', label: 'Coffee', url: 'https://example.org/coffee' }], license: null, share: null },
+        userStats: () => ({ hoursTracked: 12.5, entries: 40, hoursToday: 2 }),
+      },
       ...extra,
     },
     routes: (router) => {
@@ -217,4 +220,81 @@ testEachDatabase('support disabled: the funnel endpoint answers 404, the prompt 
   t.is(((await response.json()) as { error: { code: string } }).error.code, 'support_disabled');
   const prompt = await host.request('/donate/request-soft-prompt', { method: 'POST', user: 'alice', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: '{"kind":"dashboard"}' });
   t.deepEqual(await prompt.json(), { show: false });
+});
+
+testEachDatabase('a signed-in user cannot flood the support funnel', async (t, db) => {
+  const host = await funnelHost(t, db.knex, {
+    support: { eventsPerMinute: 5, urls: { tiers: [], license: null, share: null } },
+  });
+  const csrf = await token(host);
+  for (let i = 0; i < 5; i++) t.is((await send(host, { event: 'modal_opened', source: 'header' }, { user: 'alice', csrf })).status, 202, `event ${i + 1}`);
+  // The sixth within the minute, valid or not, is refused with a JSON error and Retry-After.
+  for (const body of [{ event: 'modal_opened', source: 'header' }, { event: 'nonsense' }]) {
+    const response = await send(host, body, { user: 'alice', csrf });
+    t.is(response.status, 429);
+    const retryAfter = Number(response.headers.get('retry-after'));
+    t.true(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
+    t.deepEqual(((await response.json()) as { error: { code: string } }).error.code, 'rate_limited');
+  }
+  const rows = await db.knex('telemetry_donation_interactions').count({ n: '*' }).first();
+  t.is(Number((rows as { n: unknown }).n), 5, 'nothing beyond the limit is stored');
+  // Another user has a budget of their own.
+  const adminCsrf = await token(host, 'admin');
+  t.is((await send(host, { event: 'modal_opened', source: 'header' }, { user: 'admin', csrf: adminCsrf })).status, 202);
+});
+
+testEachDatabase('an IP address sent as funnel source is never stored', async (t, db) => {
+  const host = await funnelHost(t, db.knex, {
+    support: { sources: ['footer'], urls: { tiers: [{ key: 'coffee', label: 'Coffee', url: 'https://example.org/coffee' }], license: null, share: null } },
+  });
+  const csrf = await token(host);
+  for (const source of ['10.0.0.1', '2001:db8::1', 'alice@example.com', 'alice', 'Header', '4155552671']) {
+    const response = await send(host, { event: 'modal_opened', source }, { user: 'alice', csrf });
+    t.is(response.status, 400, source);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    t.is(body.error.code, 'unknown_source');
+    t.false(body.error.message.includes(source), 'the refused value is not echoed');
+  }
+  for (const variant of ['10.0.0.1', 'team', 'alice']) {
+    const response = await send(host, { event: 'donation_clicked', variant, source: 'header' }, { user: 'alice', csrf });
+    t.is(response.status, 400, variant);
+    t.is(((await response.json()) as { error: { code: string } }).error.code, 'unknown_variant');
+  }
+  // The documented entry points, the host's declared one, the prompt variants and tier keys pass.
+  t.is((await send(host, { event: 'link_clicked', source: 'footer' }, { user: 'alice', csrf })).status, 202);
+  t.is((await send(host, { event: 'donation_clicked', variant: 'coffee', source: 'toast' }, { user: 'alice', csrf })).status, 202);
+  t.is((await send(host, { event: 'prompt_shown', variant: 'seven_day', source: 'dashboard_card' }, { user: 'alice', csrf })).status, 202);
+  const rows = (await db.knex('telemetry_donation_interactions').select('source', 'variant').orderBy('id')) as { source: string | null; variant: string | null }[];
+  t.deepEqual(rows, [
+    { source: 'footer', variant: null },
+    { source: 'toast', variant: 'coffee' },
+    { source: 'dashboard_card', variant: 'seven_day' },
+  ]);
+});
+
+test('the service stores no source or variant off its allow-lists, whoever calls it', async (t) => {
+  const { SupportService } = await import('../src/support/service.js');
+  const { PrivacyGuard } = await import('../src/telemetry/privacy-guard.js');
+  const inserted: unknown[] = [];
+  const tracked: unknown[] = [];
+  const service = new SupportService({
+    repository: { insertInteraction: async (row: unknown) => void inserted.push(row), reportsGenerated: async () => 0 } as never,
+    settings: { enabled: true, urls: { tiers: [], license: null, share: null }, longSessionMinutes: 120, socialProofText: null, hideDonateWhenSupporter: false },
+    guard: new PrivacyGuard(),
+    appName: 'A',
+    donatePath: '/donate',
+    track: (name, props) => tracked.push({ name, props }) > 0,
+    isReady: () => true,
+    now: () => new Date(),
+    logger: quiet,
+  });
+  const user = { id: 2 };
+  const stats = { items: [], hoursToday: null, snapshot: { hours_tracked: 4, phone: 4155552671 } };
+  t.true(await service.recordEvent({ user, event: 'modal_opened', source: '10.0.0.1', variant: 'alice@example.com', isSupporter: false, stats }));
+  t.deepEqual(tracked, [{ name: 'support.modal_opened', props: {} }]);
+  const row = inserted[0] as { source: unknown; variant: unknown; snapshot: Record<string, unknown> };
+  t.is(row.source, null);
+  t.is(row.variant, null);
+  t.is(row.snapshot.hours_tracked, 4);
+  t.is(row.snapshot.phone, '[redacted]');
 });

@@ -198,7 +198,11 @@ async function supportHost(t: Parameters<Parameters<typeof testEachDatabase>[1]>
       nunjucks: env,
       now: () => new Date(clock.ms),
       logger: { debug() {}, info() {}, warn() {}, error() {} },
-      support: { userStats: () => ({ hoursTracked: 12, entries: 30, hoursToday: hours.today }), ...extra },
+      support: {
+        urls: { tiers: [{ key: 'coffee', label: 'Coffee', url: 'https://example.org/coffee' }], license: null, share: null },
+        userStats: () => ({ hoursTracked: 12, entries: 30, hoursToday: hours.today }),
+        ...extra,
+      },
     },
     routes: (router) => {
       router.get('/page', async (ctx) => {

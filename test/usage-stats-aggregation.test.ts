@@ -58,7 +58,7 @@ test('country comes from the IANA time zone, XX when the zone names no single co
 
 test('feature flags: only well-formed names with boolean values, at most 50', (t) => {
   t.deepEqual(
-    sanitizeFeatureFlags({ sso_enabled: true, ldap: false, Bad: true, 'has space': true, 'dot.ted': true, '9lives': true, num: 1, str: 'yes', nil: null, obj: {}, [`x${'a'.repeat(64)}`]: true }),
+    sanitizeFeatureFlags({ sso_enabled: true, ldap: false, Bad: true, 'has space': true, 'dot.ted': true, '9lives': true, num: 1, str: 'yes', nil: null, obj: {}, [`x${'a'.repeat(64)}`]: true, beta_4155552671: true }),
     { sso_enabled: true, ldap: false },
   );
   t.deepEqual(sanitizeFeatureFlags(null), {});

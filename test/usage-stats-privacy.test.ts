@@ -125,11 +125,14 @@ test('no planted e-mail, IP, token, name, card, phone or URL survives into stora
   // The events are there — guarded, with the harmless properties kept.
   const rows = (await app.telemetry.runtime.knex(TABLES.usageEvents).select('event_type', 'metadata')) as { event_type: string; metadata: string }[];
   const meta = (type: string) => JSON.parse(rows.find((r) => r.event_type === type)!.metadata);
-  t.deepEqual(meta('profile.updated'), { fields_changed: 3 });
+  // PII keys keep only the marker; everything the allow-list does not know is redacted too.
+  const profile = meta('profile.updated');
+  t.is(profile.fields_changed, 3);
+  t.true(Object.entries(profile).every(([key, value]) => key === 'fields_changed' || value === '[redacted]'));
   t.is(meta('import.finished').rows, 1200);
   t.is(meta('import.finished').contact, '[redacted]');
-  t.deepEqual(meta('user.signed_up'), { plan: 'pro', referrer: '[redacted]' });
-  t.deepEqual(meta('user.identified'), { company_size: 12 });
+  t.deepEqual(meta('user.signed_up'), { email: '[redacted]', name: '[redacted]', plan: 'pro', referrer: '[redacted]' });
+  t.deepEqual(meta('user.identified'), { email: '[redacted]', username: '[redacted]', company_size: 12 });
 
   // 1. stored rows (events and page views)
   const pageviews = await app.telemetry.runtime.knex(TABLES.pageviewCounts).select('route');

@@ -275,7 +275,7 @@ test('page views are counted per route template per hour — never the raw URL o
 
 // ------------------------------------------------------------------------------------ guard / off
 
-test('the privacy guard runs before storage: deny-listed keys dropped, sensitive values redacted, bad names refused', async (t) => {
+test('the privacy guard runs before storage: PII keys and unknown values keep only the marker, personal keys are dropped, bad names refused', async (t) => {
   const app = await host(t);
   const before = app.telemetry.status().privacy_guard;
   t.true(
@@ -291,6 +291,7 @@ test('the privacy guard runs before storage: deny-listed keys dropped, sensitive
       nested: { deep: 1 },
       list: [1, 2],
       long: 'x'.repeat(300),
+      '203.0.113.8': 1,
     }),
   );
   t.false(app.telemetry.track('Import Finished!', { rows: 1 }), 'invalid names are refused');
@@ -300,17 +301,23 @@ test('the privacy guard runs before storage: deny-listed keys dropped, sensitive
 
   const rows = await eventRows(app.telemetry.runtime.knex);
   t.deepEqual(rows.map((r) => r.event_type).filter((n) => n !== APP_STARTED), ['import.finished']);
+  const R = '[redacted]';
   t.deepEqual(JSON.parse(rows.find((r) => r.event_type === 'import.finished')!.metadata), {
-    note: '[redacted]',
-    origin: '[redacted]',
-    auth: '[redacted]',
+    email: R,
+    Username: R,
+    Full_Name: R,
+    note: R,
+    origin: R,
+    auth: R,
     rows: 3,
     ok: true,
-    long: 'x'.repeat(256),
+    nested: R,
+    list: R,
+    long: R,
   });
   const after = app.telemetry.status().privacy_guard;
-  t.is(after.dropped_keys - before.dropped_keys, 5);
-  t.is(after.redacted_values - before.redacted_values, 3);
+  t.is(after.dropped_keys - before.dropped_keys, 1);
+  t.is(after.redacted_values - before.redacted_values, 9);
   t.is(after.rejected_events - before.rejected_events, 2);
 });
 

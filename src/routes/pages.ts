@@ -7,6 +7,7 @@ import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
 import type { UserPrivacyView } from '../middleware/template-state.js';
 import { HttpError } from '../middleware/errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
+import { GUARD_REASONS, GUARD_REASON_LABELS } from '../telemetry/privacy-guard.js';
 import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
 import { describeError } from '../logging.js';
 
@@ -77,6 +78,10 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
       killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
       collected: collected(),
       neverCollected: neverCollected(),
+      // Only the reasons that happened, most frequent first.
+      guardReasons: GUARD_REASONS.map((reason) => ({ reason, count: status.privacy_guard.by_reason[reason] ?? 0, label: GUARD_REASON_LABELS[reason] }))
+        .filter((row) => row.count > 0)
+        .sort((a, b) => b.count - a.count),
       privacyPolicyUrl: options.privacyPolicyUrl ?? `${options.mountPath.pages}/privacy-policy`,
       privacyPolicyIsTemplate: options.privacyPolicyUrl === null,
       collectorConfigured: options.collector.url !== null,

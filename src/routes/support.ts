@@ -2,6 +2,8 @@
 // token required (403), small JSON bodies validated with zod (400 { error: { code, message } }).
 //   POST /request-soft-prompt  {kind}                    → {show, variant?, message?}
 //   POST /track-support-event  {event, variant?, source?} → 202 {ok: true}
+// The funnel's free fields are allow-listed (400 unknown_source / unknown_variant, the value never
+// echoed) and each signed-in user may write at most support.eventsPerMinute rows (429 + Retry-After).
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -13,19 +15,19 @@ import { hasPrivacySignal } from '../middleware/privacy-signals.js';
 import { jsonBody, parseJsonBody } from '../middleware/body.js';
 import { applyPromptDecision, hostSupportInputs, promptSessionState, supportSession } from '../middleware/support.js';
 import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
+import { PerUserRateLimiter } from '../support/rate-limit.js';
 
 const BODY_LIMIT = '4kb';
-const token = z
-  .string()
-  .trim()
-  .regex(/^[a-z0-9][a-z0-9_.:-]*$/i, 'expected a short key (letters, digits, _ . : -)');
+// source and variant are checked against their allow-lists by the service (unknown_source /
+// unknown_variant); here only their type and length.
+const shortText = z.string();
 
 export const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
 
 export const supportEventBody = z.object({
   event: z.enum(SUPPORT_EVENTS),
-  variant: token.max(32).nullish(),
-  source: token.max(64).nullish(),
+  variant: shortText.max(32).nullish(),
+  source: shortText.max(64).nullish(),
 });
 
 function validate<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -44,6 +46,7 @@ function validate<T>(schema: z.ZodType<T>, body: unknown): T {
 export function supportRouter(runtime: TelemetryRuntime): Router {
   const { options, support: service } = runtime;
   const router = new Router({ prefix: options.mountPath.donate });
+  const funnelLimiter = new PerUserRateLimiter(options.support.eventsPerMinute);
   router.use(requireUser(options.getUser));
   router.use(parseJsonBody(BODY_LIMIT));
   router.use(requireCsrf(options.getUser, (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf));
@@ -74,9 +77,17 @@ export function supportRouter(runtime: TelemetryRuntime): Router {
   });
 
   router.post('/track-support-event', async (ctx) => {
+    const user = currentUser(ctx, options.getUser)!;
+    // Counted before validation, so invalid requests cannot flood either.
+    const rate = funnelLimiter.take(String(user.id));
+    if (!rate.allowed) {
+      ctx.set('Retry-After', String(rate.retryAfterSeconds));
+      throw new HttpError(429, 'rate_limited', `Too many support events; try again in ${rate.retryAfterSeconds} s.`);
+    }
     const body = validate(supportEventBody, jsonBody(ctx));
     if (!service.enabled) throw new HttpError(404, 'support_disabled', 'Support is turned off in this application.');
-    const user = currentUser(ctx, options.getUser)!;
+    const problem = service.funnelFieldProblem(body.source ?? null, body.variant ?? null);
+    if (problem) throw new HttpError(400, problem.code, problem.message);
     const host = await hostSupportInputs(ctx, options, user);
     const stored = await service.recordEvent({
       user,

@@ -4,6 +4,7 @@ import type { RuntimeEnvironment } from '../telemetry/environment.js';
 import type { UsageStatsRepository } from './repository.js';
 import { SUBMISSION_SCHEMA_VERSION, type SubmissionPayload } from './submission-protocol.js';
 import { TIMEZONE_COUNTRIES } from './timezone-countries.js';
+import { classifyKey } from '../telemetry/privacy-guard.js';
 
 const DAY_MS = 86_400_000;
 export const PERIOD_DAYS = 7;
@@ -33,7 +34,8 @@ export function sanitizeFeatureFlags(flags: unknown): Record<string, boolean> {
   const out: Record<string, boolean> = {};
   if (typeof flags !== 'object' || flags === null) return out;
   for (const [key, value] of Object.entries(flags)) {
-    if (FLAG_NAME.test(key) && typeof value === 'boolean' && Object.keys(out).length < 50) out[key] = value;
+    // A flag's name goes into the weekly payload: it must not itself look like personal data (e.g. a long number).
+    if (FLAG_NAME.test(key) && classifyKey(key) !== 'key_not_safe' && typeof value === 'boolean' && Object.keys(out).length < 50) out[key] = value;
   }
   return out;
 }

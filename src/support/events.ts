@@ -42,6 +42,12 @@ export const SUPPORT_CLICK_TYPES: readonly string[] = [
 
 export const SUPPORT_EVENT_PREFIX = 'support.';
 
+/**
+ * The funnel `source` values the plugin's own partials and script send (docs/support.md); a host
+ * adds its own entry points with the `support.sources` option. Anything else is refused (400).
+ */
+export const SUPPORT_SOURCES = ['header', 'sidebar', 'user_menu', 'dashboard_card', 'settings', 'toast', 'modal', 'link', 'api'] as const;
+
 /** Catalog entries for docs/events.md (the package's event catalog can include these). */
 export const SUPPORT_EVENT_CATALOG: readonly { name: string; layer: 'detailed'; description: string; properties: Record<string, string> }[] =
   SUPPORT_EVENTS.map((event) => ({
@@ -49,7 +55,7 @@ export const SUPPORT_EVENT_CATALOG: readonly { name: string; layer: 'detailed'; 
     layer: 'detailed' as const,
     description: `Support funnel: ${event.replace(/_/g, ' ')} (always recorded locally in telemetry_donation_interactions; exported only with analytics consent).`,
     properties: {
-      variant: 'soft-prompt variant (prompt events) or tier key (donation clicks), when any',
-      source: 'where it happened: header, sidebar, user_menu, dashboard_card, settings, toast, or a host-chosen short key',
+      variant: `soft-prompt variant (${PROMPT_VARIANTS.join(', ')}) or a configured tier key (donation clicks), when any; nothing else is accepted`,
+      source: `where it happened: ${SUPPORT_SOURCES.join(', ')}, or a key the host lists in support.sources; nothing else is accepted`,
     },
   }));

@@ -7,7 +7,8 @@
 // no waiting.
 import type { Logger, TelemetryUser } from '../types.js';
 import { OnceLogger } from '../logging.js';
-import { SUPPORT_CLICK_TYPES, SUPPORT_EVENT_PREFIX, type PromptKind, type PromptVariant, type SupportEvent } from './events.js';
+import type { PrivacyGuard } from '../telemetry/privacy-guard.js';
+import { PROMPT_VARIANTS, SUPPORT_CLICK_TYPES, SUPPORT_EVENT_PREFIX, SUPPORT_SOURCES, type PromptKind, type PromptVariant, type SupportEvent } from './events.js';
 import { CLICK_SUPPRESSION_DAYS, decidePrompt, promptMessage, type PromptDecision } from './prompt-policy.js';
 import type { FunnelCount, InteractionRow, SupportRepository } from './repository.js';
 import { EMPTY_USER_STATS, type SupportUserStats } from './user-stats.js';
@@ -19,7 +20,9 @@ export const READ_BACKOFF_MS = 30_000;
 
 export interface SupportServiceDeps {
   repository: SupportRepository;
-  settings: SupportSettings;
+  settings: SupportSettings & { sources?: readonly string[] };
+  /** Every stored or tracked funnel field goes through it (source, variant, the stats snapshot). */
+  guard: PrivacyGuard;
   appName: string;
   donatePath: string;
   /** The consent gate: records locally, exports only with analytics consent. */
@@ -94,14 +97,54 @@ export function toDateOrNull(value: TelemetryUser['createdAt']): Date | null {
   return Number.isFinite(date.getTime()) ? date : null;
 }
 
+/** Why a funnel field was refused: the route answers 400 with this code. */
+export interface FunnelFieldProblem {
+  code: 'unknown_source' | 'unknown_variant';
+  message: string;
+}
+
 export class SupportService implements SupportApi {
   readonly #deps: SupportServiceDeps;
   readonly #once: OnceLogger;
   #readsPausedUntil = 0;
+  /** The allow-lists of the funnel's free fields: documented entry points and the host's, prompt variants and tier keys. */
+  readonly #sources: ReadonlySet<string>;
+  readonly #variants: ReadonlySet<string>;
 
   constructor(deps: SupportServiceDeps) {
     this.#deps = deps;
     this.#once = new OnceLogger(deps.logger);
+    this.#sources = new Set([...SUPPORT_SOURCES, ...(deps.settings.sources ?? [])]);
+    this.#variants = new Set([...PROMPT_VARIANTS, ...deps.settings.urls.tiers.map((tier) => tier.key)]);
+  }
+
+  /** The allowed funnel `source` values, in a stable order (for error messages and docs). */
+  get sources(): string[] {
+    return [...this.#sources];
+  }
+
+  /** Null when `source` and `variant` are on their allow-lists (or absent); the refusal otherwise. Never echoes the value. */
+  funnelFieldProblem(source: string | null, variant: string | null): FunnelFieldProblem | null {
+    if (source !== null && !this.#sources.has(source)) {
+      return { code: 'unknown_source', message: `Unknown source: expected one of ${this.sources.join(', ')} (a host adds its own with the support.sources option).` };
+    }
+    if (variant !== null && !this.#variants.has(variant)) {
+      return { code: 'unknown_variant', message: `Unknown variant: expected one of ${[...this.#variants].join(', ')}.` };
+    }
+    return null;
+  }
+
+  /** The field when it is on its allow-list and passes the privacy guard; null otherwise (never stored as sent). */
+  #allowed(field: 'source' | 'variant', value: string | null): string | null {
+    if (value === null) return null;
+    const list = field === 'source' ? this.#sources : this.#variants;
+    if (!list.has(value)) {
+      this.#deps.guard.counters.byReason.undeclared_value++;
+      this.#deps.guard.counters.redactedValues++;
+      return null;
+    }
+    const checked = this.#deps.guard.checkValue(field, value);
+    return typeof checked === 'string' ? checked : null;
   }
 
   get enabled(): boolean {
@@ -179,18 +222,24 @@ export class SupportService implements SupportApi {
    * Resolves false when the row could not be stored.
    */
   async recordEvent(input: SupportEventInput): Promise<boolean> {
+    const source = this.#allowed('source', input.source);
+    const variant = this.#allowed('variant', input.variant);
     const props: Record<string, unknown> = {};
-    if (input.variant) props.variant = input.variant;
-    if (input.source) props.source = input.source;
+    if (variant) props.variant = variant;
+    if (source) props.source = source;
     this.#deps.track(`${SUPPORT_EVENT_PREFIX}${input.event}`, props, input.user, input.privacySignal === true);
     if (!this.#deps.isReady()) return false;
     const now = this.#deps.now();
     const id = userKey(input.user);
     try {
       const reports = await this.#deps.repository.reportsGenerated(id).catch(() => null);
-      const snapshot: Record<string, unknown> = { ...input.stats.snapshot, reports_generated: reports, is_supporter: input.isSupporter };
-      await this.#deps.repository.insertInteraction({ userId: id, type: input.event, source: input.source, variant: input.variant, snapshot, createdAt: now });
-      if (input.event === 'prompt_dismissed') await this.#deps.repository.recordDismissal(id, input.variant, now);
+      const snapshot = this.#deps.guard.checkRecord(`${SUPPORT_EVENT_PREFIX}${input.event}`, {
+        ...input.stats.snapshot,
+        reports_generated: reports,
+        is_supporter: input.isSupporter,
+      });
+      await this.#deps.repository.insertInteraction({ userId: id, type: input.event, source, variant, snapshot, createdAt: now });
+      if (input.event === 'prompt_dismissed') await this.#deps.repository.recordDismissal(id, variant, now);
       this.#once.reset('support-write', 'support funnel rows are written again');
       return true;
     } catch (err) {

@@ -2,7 +2,7 @@
 // docs/events.md is generated from this file (a test keeps them equal), and the settings page
 // renders its "what we collect / never collect" lists from the same data.
 import { BASE_SCHEMA_KEYS } from './base-schema.js';
-import { DENIED_KEYS, REDACTION_RULES } from './privacy-guard.js';
+import { GUARD_REASONS, GUARD_REASON_LABELS, PII_KEY_WORDS, REDACTED, type EventDeclarations, type PropertyDeclaration } from './privacy-guard.js';
 import { SUPPORT_EVENT_CATALOG } from '../support/events.js';
 
 export type EventLayer = 'base' | 'detailed' | 'weekly' | 'local';
@@ -112,13 +112,20 @@ export const METRICS_CATALOG: readonly { name: string; layer: EventLayer; descri
 /** "What we never collect", in the admin's words, derived from the rules the guard enforces. */
 export function neverCollected(): string[] {
   return [
-    ...REDACTION_RULES.map((rule) => `${rule.label} (redacted wherever they appear in a value)`),
-    `Properties named ${DENIED_KEYS.join(', ')} (dropped)`,
+    `Anything not known to be safe: an event property passes only when it is a boolean, a number that cannot hold a phone or card number, a short lowercase identifier (e.g. web, csv, 1.4.0) or a value the application declared; everything else is stored and sent as "${REDACTED}"`,
+    ...GUARD_REASONS.map((reason) => `${GUARD_REASON_LABELS[reason]} (${reason})`),
+    `Values under property names with a part such as ${PII_KEY_WORDS.slice(0, 12).join(', ')}, … (pii_key)`,
     'Raw URLs and query strings (page views use the route template only)',
     'Raw user ids (a salted pseudonym is used instead)',
     'Client IP addresses',
-    'Nested objects or free-form documents (properties are flat scalars, strings at most 256 characters)',
   ];
+}
+
+function describeDeclaration(declaration: PropertyDeclaration): string {
+  if (declaration === 'number' || declaration === 'boolean') return `a ${declaration}`;
+  if (Array.isArray(declaration)) return `one of ${declaration.map((v) => `\`${v}\``).join(', ')}`;
+  const pattern = (declaration as { pattern: RegExp | string }).pattern;
+  return `a string matching \`${typeof pattern === 'string' ? pattern : pattern.source}\` (the whole value)`;
 }
 
 /** "What we collect", summarized per layer. */
@@ -158,8 +165,8 @@ export function collected(): { layer: EventLayer; title: string; items: string[]
   ];
 }
 
-/** docs/events.md, generated. */
-export function renderEventsMarkdown(): string {
+/** docs/events.md, generated: the package's events, then the host's declared ones (the example host's in this repository). */
+export function renderEventsMarkdown(declared: EventDeclarations = {}, hostLabel = 'the host application'): string {
   const lines: string[] = [
     '# Events catalog',
     '',
@@ -175,6 +182,15 @@ export function renderEventsMarkdown(): string {
     lines.push(`### \`${event.name}\` (${event.layer})`, '', event.description, '', '| property | meaning |', '|---|---|');
     for (const [key, what] of Object.entries(event.properties)) lines.push(`| \`${key}\` | ${what} |`);
     lines.push('');
+  }
+  const hostEvents = Object.entries(declared);
+  if (hostEvents.length > 0) {
+    lines.push(`## Events declared by ${hostLabel}`, '', 'Declared in the `events` option: each property passes the privacy guard when its value matches the declaration; anything else is stored and sent as `[redacted]`.', '');
+    for (const [name, props] of hostEvents) {
+      lines.push(`### \`${name}\` (detailed)`, '', '| property | allowed values |', '|---|---|');
+      for (const [key, declaration] of Object.entries(props)) lines.push(`| \`${key}\` | ${describeDeclaration(declaration).replace(/\|/g, '\\|')} |`);
+      lines.push('');
+    }
   }
   lines.push('## Metrics (OTLP)', '');
   for (const metric of METRICS_CATALOG) {
