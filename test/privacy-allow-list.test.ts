@@ -292,7 +292,17 @@ function capturingLogger(): CapturedLogger {
 }
 
 async function storedText(db: TestDatabase): Promise<string> {
-  const tables = [TABLES.usageEvents, TABLES.pageviewCounts, TABLES.donationInteractions, TABLES.submissions, TABLES.supportPromptState, TABLES.supportCounters];
+  const tables = [
+    TABLES.usageEvents,
+    TABLES.pageviewCounts,
+    TABLES.donationInteractions,
+    TABLES.submissions,
+    TABLES.supportPromptState,
+    TABLES.supportCounters,
+    TABLES.outboundLedger,
+    TABLES.consentReceipts,
+    TABLES.settings,
+  ];
   const dumps = await Promise.all(tables.map(async (table) => JSON.stringify(await db.knex(table).select('*'))));
   return dumps.join('\n');
 }
@@ -436,6 +446,11 @@ async function corpusRun(t: ExecutionContext, db: TestDatabase, debug: boolean):
     t.deepEqual(leaks(collector.requests.map((r) => r.rawBody).join('\n')), [], 'what the collector received');
     await waitUntil(async () => (await (await host.request('/api/v1/usage-stats/submissions', { user: 'admin' })).json()).total >= 1, 3_000, 'the ledger');
     t.deepEqual(leaks(await (await host.request('/api/v1/usage-stats/submissions', { user: 'admin' })).text()), [], 'ledger');
+    await host.telemetry.flush();
+    const outbound = await (await host.request('/api/v1/usage-stats/ledger?limit=200', { user: 'admin' })).text();
+    t.true(outbound.includes('otlp_logs'), 'the outbound ledger lists the OTLP batches');
+    t.deepEqual(leaks(outbound), [], 'outbound ledger');
+    t.deepEqual(leaks(await (await host.request('/api/v1/usage-stats/receipts?scope=installation', { user: 'admin' })).text()), [], 'consent receipts');
   } else {
     // TELEMETRY_DEBUG prints the submission instead of sending it; the log check below covers it.
     await waitUntil(() => logger.text().includes('would send'), 5_000, 'the printed submission');
