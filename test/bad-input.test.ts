@@ -185,6 +185,11 @@ const PLUGIN_ROUTES: PluginRoute[] = [
   { method: 'GET', path: `${API}/preview`, kind: 'admin-read', limit: 16_384 },
   { method: 'GET', path: `${API}/submissions`, kind: 'admin-read', limit: 16_384 },
   { method: 'GET', path: `${API}/export`, kind: 'admin-read', limit: 16_384 },
+  { method: 'GET', path: `${API}/ledger`, kind: 'admin-read', limit: 16_384 },
+  { method: 'GET', path: `${API}/receipts`, kind: 'admin-read', limit: 16_384 },
+  // A signed-in user's own choice: any signed-in user, CSRF, an empty body (or {}) is the valid one.
+  { method: 'POST', path: `${API}/me/opt-out`, kind: 'user-change', valid: {}, limit: 1024 },
+  { method: 'POST', path: `${API}/me/opt-in`, kind: 'user-change', valid: {}, limit: 1024 },
   { method: 'POST', path: `${API}/opt-in`, kind: 'admin-change', valid: { categories: ['analytics'] }, limit: 16_384 },
   { method: 'POST', path: `${API}/opt-out`, kind: 'admin-change', valid: { categories: ['usageStats'] }, limit: 16_384 },
   { method: 'DELETE', path: `${API}/delete-all`, kind: 'admin-change', valid: {}, limit: 16_384 },
@@ -465,7 +470,8 @@ const REFUSED_BY_SCHEMA = new Set([
 function refusedBodies(env: PluginEnv, route: PluginRoute): BodyCase[] {
   return env.bodies.get(route.path)!.filter((bc) => {
     if (ALWAYS_REFUSED.has(bc.name)) return true;
-    if (route.path.endsWith('/delete-all')) return false;
+    // Routes whose valid body is {} accept what the schema cannot tell from it.
+    if (route.path.endsWith('/delete-all') || route.path.includes('/me/')) return false;
     if (REFUSED_BY_SCHEMA.has(bc.name)) return true;
     return bc.name === 'shape:empty-object' && route.kind === 'user-change';
   });
