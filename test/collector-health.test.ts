@@ -56,3 +56,25 @@ test('a database that never answers: /health is 503 within its timeout, other ro
   t.is((await stats.json()).error.code, 'collector_unavailable');
   t.is(stats.headers.get('retry-after'), '30');
 });
+
+// Regression: during the collector fuzz /health answered 503 "unreachable" while the database was
+// only busy, so a probe on /health would page an operator for load. Busy is not gone.
+testEachDatabase('a database that is only busy (every connection held) is 200 "busy", not 503', async (t, db) => {
+  const hostKnex = knex({ ...db.config(), pool: { min: 0, max: 1 } });
+  t.teardown(() => hostKnex.destroy());
+  const c = await startCollector(t, db, { db: hostKnex });
+  t.is((await fetch(`${c.url}/health`)).status, 200, 'it has answered before');
+
+  let release!: () => void;
+  const held = new Promise<void>((done) => (release = done));
+  const holding = hostKnex.transaction(async (trx) => {
+    await trx.raw('select 1');
+    await held; // the only connection stays taken until /health has answered
+  });
+  const busy = await fetch(`${c.url}/health`);
+  release();
+  await holding;
+  t.is(busy.status, 200);
+  t.deepEqual(await busy.json(), { status: 'ok', database: 'busy' });
+  t.deepEqual(await (await fetch(`${c.url}/health`)).json(), { status: 'ok', database: 'reachable' });
+});

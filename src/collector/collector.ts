@@ -51,7 +51,13 @@ export function monthlyRule(): JobRule {
   return rule;
 }
 
+/** How long /health waits for `select 1`. */
+export const HEALTH_TIMEOUT_MS = 2_000;
+/** A database that answered any query this recently and is slow now is busy, not gone. */
+export const HEALTH_BUSY_WINDOW_MS = 30_000;
+
 export class Collector {
+  #lastAnswerAt = 0;
   readonly database: CollectorDatabase;
   readonly installations: InstallationRepository;
   readonly submissions: SubmissionRepository;
@@ -73,6 +79,10 @@ export class Collector {
     const { logger, now } = options;
     this.database = openCollectorDatabase(options.db, options.dbFile, logger);
     const { knex, dialect } = this.database;
+    // Every answered query is a sign of life, which lets /health tell a busy database from a gone one.
+    knex.on('query-response', () => {
+      this.#lastAnswerAt = Date.now();
+    });
     this.installations = new InstallationRepository(knex, dialect);
     this.submissions = new SubmissionRepository(knex, dialect);
     this.rollups = new RollupRepository(knex);
@@ -177,17 +187,25 @@ export class Collector {
     return result;
   }
 
-  /** Database reachable? Answers within `timeoutMs`. */
-  async health(timeoutMs = 2000): Promise<{ ok: boolean; error?: string }> {
+  /**
+   * Database reachable? Answers within `timeoutMs`. A database that is only busy (every connection
+   * held by ingest, a write lock being waited for) is not gone: when the probe gets no answer in
+   * time but some query was answered within the last HEALTH_BUSY_WINDOW_MS, it is `busy` and still
+   * healthy, so a probe does not page anyone for load. An error, or silence for longer, is `ok: false`.
+   */
+  async health(timeoutMs = HEALTH_TIMEOUT_MS): Promise<{ ok: boolean; busy?: boolean; error?: string }> {
     let timer: NodeJS.Timeout | undefined;
+    const noAnswer = Symbol('no answer');
     try {
-      await Promise.race([
+      const answer = await Promise.race([
         this.knex.raw('select 1'),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        new Promise<typeof noAnswer>((done) => {
+          timer = setTimeout(() => done(noAnswer), timeoutMs);
         }),
       ]);
-      return { ok: true };
+      if (answer !== noAnswer) return { ok: true };
+      if (Date.now() - this.#lastAnswerAt < HEALTH_BUSY_WINDOW_MS) return { ok: true, busy: true };
+      return { ok: false, error: `no answer within ${timeoutMs} ms` };
     } catch (err) {
       return { ok: false, error: describeError(err) };
     } finally {

@@ -1,4 +1,4 @@
-// Operations: /health (database reachable → 200, else 503) and /metrics (Prometheus text format;
+// Operations: /health (database reachable or only busy → 200, gone → 503) and /metrics (Prometheus text format;
 // admin token unless publicMetrics).
 import Router from '@koa/router';
 import type { Collector } from '../collector.js';
@@ -10,7 +10,7 @@ export function opsRouter(collector: Collector, prefix: string): Router {
     const health = await collector.health();
     ctx.set('Cache-Control', 'no-store');
     ctx.status = health.ok ? 200 : 503;
-    ctx.body = health.ok ? { status: 'ok', database: 'reachable' } : { status: 'unavailable', database: 'unreachable' };
+    ctx.body = health.ok ? { status: 'ok', database: health.busy ? 'busy' : 'reachable' } : { status: 'unavailable', database: 'unreachable' };
   });
 
   const metricsGuard = collector.options.publicMetrics ? async (_ctx: unknown, next: () => Promise<unknown>) => next() : collector.auth.requireAdmin();
