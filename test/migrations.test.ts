@@ -264,3 +264,17 @@ testEachDatabase('two app instances upgrading at once (pending plugin migration)
   t.deepEqual(await migrationNames(db.knex, MIGRATIONS_TABLE), PLUGIN_MIGRATIONS);
   t.true(await db.knex.schema.hasTable('telemetry_settings'));
 });
+
+// Regression (MigrationLocked when instances start together): knex inserts its lock row with a
+// select-then-insert, so two processes on a fresh database can leave two rows, after which knex
+// answers "already locked" to everyone, forever. migrateLatest repairs it and goes on.
+testEachDatabase('a lock table left with two rows by a start-up race does not block migrating', async (t, db) => {
+  await db.knex.schema.createTable(`${MIGRATIONS_TABLE}_lock`, (table) => {
+    table.increments('index').primary();
+    table.integer('is_locked');
+  });
+  await db.knex(`${MIGRATIONS_TABLE}_lock`).insert([{ is_locked: 0 }, { is_locked: 0 }]);
+  await migrateLatest(db.knex, 20_000);
+  t.deepEqual(await migrationNames(db.knex, MIGRATIONS_TABLE), PLUGIN_MIGRATIONS);
+  t.is(Number((await db.knex(`${MIGRATIONS_TABLE}_lock`).count({ n: '*' }).first())!.n), 1, 'one lock row again');
+});

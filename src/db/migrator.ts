@@ -62,6 +62,7 @@ export function defineMigrations(migrations: readonly Migration[], tableName: st
         return;
       } catch (err) {
         if (Date.now() >= deadline || (!isMigrationRace(err) && attempt >= 3)) throw err;
+        if (isMigrationRace(err)) await keepOneLockRow(db);
         await new Promise((done) => setTimeout(done, Math.min(1000, 50 * attempt) + Math.random() * 150));
       }
     }
@@ -71,6 +72,21 @@ export function defineMigrations(migrations: readonly Migration[], tableName: st
       return (await db.schema.hasTable(tableName)) && (await db.schema.hasTable(`${tableName}_lock`));
     } catch {
       return false;
+    }
+  }
+  /**
+   * knex creates its lock table and inserts the lock row without guarding against a second process
+   * doing the same: two processes starting on a fresh database can leave two rows, and knex then
+   * answers "already locked" to everyone, forever (it takes the lock only when exactly one row
+   * changes). Deleting all but the first row is safe: with two rows nobody can hold the lock.
+   */
+  async function keepOneLockRow(db: Knex): Promise<void> {
+    const lockTable = `${tableName}_lock`;
+    try {
+      const rows = (await db(lockTable).select('index').orderBy('index')) as { index: number }[];
+      if (rows.length > 1) await db(lockTable).where('index', '>', rows[0]!.index).delete();
+    } catch {
+      // not created yet, or another process repaired it first: the next attempt tells
     }
   }
   async function rollbackAll(db: Knex): Promise<void> {
