@@ -23,7 +23,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import knex, { type Knex } from 'knex';
 import { migrateCollector } from '../src/collector/storage/migrations.js';
-import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders } from '../src/core/protocol.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PG_URL = process.env.BENCH_PG_URL || process.env.TEST_PG_URL || 'postgres://postgres@127.0.0.1:5432/test';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sqlite3 from 'sqlite3';
 import { telemetryPlugin } from '../src/index.js';
-import { buildWeeklySummary, periodEndingAt } from '../src/stats/aggregation.js';
+import { buildWeeklySummary, periodEndingAt } from '../src/plugin/stats/aggregation.js';
 import { check, median, quiet, report } from './lib/common.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);

@@ -3,6 +3,6 @@
 import { chmodSync, cpSync, existsSync } from 'node:fs';
 
 const root = new URL('../', import.meta.url);
-cpSync(new URL('src/templates', root), new URL('dist/src/templates', root), { recursive: true, filter: (source) => !/\.[cm]?ts$/.test(source) });
+cpSync(new URL('src/plugin/templates', root), new URL('dist/src/plugin/templates', root), { recursive: true, filter: (source) => !/\.[cm]?ts$/.test(source) });
 const cli = new URL('dist/src/cli.js', root);
 if (existsSync(cli)) chmodSync(cli, 0o755);

@@ -9,9 +9,9 @@ import { finished } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
-import { telemetryPlugin } from './plugin.js';
-import { PACKAGE_VERSION } from './version.js';
-import { CONSENT_CATEGORIES, type ConsentCategory } from './types.js';
+import { telemetryPlugin } from './plugin/plugin.js';
+import { PACKAGE_VERSION } from './core/version.js';
+import { CONSENT_CATEGORIES, type ConsentCategory } from './plugin/types.js';
 
 const USAGE = `Usage: koa-consent-telemetry <command> [options]
 

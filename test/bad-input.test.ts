@@ -22,7 +22,7 @@ import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { ADMIN_TOKEN, payloadFor, recordingLogger, register, startCollector, submit, type Installation, type RecordingLogger, type TestCollector } from './helpers/collector.js';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.js';
-import { SIGNATURE_PREFIX, signRequest } from '../src/stats/submission-protocol.js';
+import { SIGNATURE_PREFIX, signRequest } from '../src/core/protocol.js';
 import { createHmac } from 'node:crypto';
 import {
   ODD_METHODS,

@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { payloadFor, startCollector, type TestCollector } from './helpers/collector.js';
 import { createTestDatabase, testEachDatabase, type DatabaseKind } from './helpers/databases.js';
 import { evaluateAnomalies, type AnomalyInput } from '../src/collector/analytics/anomalies.js';
-import type { SubmissionPayload } from '../src/stats/submission-protocol.js';
+import type { SubmissionPayload } from '../src/core/protocol.js';
 
 const DAY = 86_400_000;
 

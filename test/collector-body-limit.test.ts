@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';
-import { MAX_SUBMISSION_BYTES, PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.js';
+import { MAX_SUBMISSION_BYTES, PATHS, SIGNED, signedHeaders } from '../src/core/protocol.js';
 
 function rawRequest(url: string, path: string, headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

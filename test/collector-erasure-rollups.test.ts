@@ -2,7 +2,7 @@
 // added to the daily and weekly rollups is taken back out in the same transaction, so every /stats
 // route answers exactly as a collector that never saw it.
 import test from 'ava';
-import { PATHS, SIGNED, signedHeaders, type SubmissionPayload } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signedHeaders, type SubmissionPayload } from '../src/core/protocol.js';
 import { contributionOf, rollupChange, type ReportedState } from '../src/collector/storage/rollup-deltas.js';
 import { payloadFor, register, startCollector, submit, TestClock, type Installation, type TestCollector } from './helpers/collector.js';
 import { createTestDatabase, testEachDatabase, type TestDatabase } from './helpers/databases.js';

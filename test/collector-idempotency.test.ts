@@ -2,7 +2,7 @@
 // gets the first answer again and stores nothing new; the replay check comes before the rate limit.
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
-import { idempotencyKey } from '../src/stats/submission-protocol.js';
+import { idempotencyKey } from '../src/core/protocol.js';
 
 const count = async (db: TestDatabase, table: string) => Number(((await db.knex(table).count({ n: '*' }).first()) as { n: unknown }).n);
 const rollupSubmissions = async (db: TestDatabase) =>

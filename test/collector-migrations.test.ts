@@ -4,7 +4,7 @@ import knex, { type Knex } from 'knex';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { collectorMigrationSource, migrateCollector, rollbackCollector } from '../src/collector/storage/migrations.js';
 import { COLLECTOR_MIGRATIONS_TABLE, COLLECTOR_TABLES } from '../src/collector/storage/tables.js';
-import { migrateLatest } from '../src/db/migration-source.js';
+import { migrateLatest } from '../src/plugin/db/migration-source.js';
 import { collectorPlugin } from '../src/collector/plugin.js';
 
 async function tables(db: TestDatabase, k: Knex = db.knex): Promise<string[]> {

@@ -9,7 +9,7 @@ import type { ExecutionContext } from 'ava';
 import { startCollectorServer, jsonLogger } from '../src/collector/server.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { databaseEnv, ADMIN_TOKEN, payloadFor } from './helpers/collector.js';
-import { PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signedHeaders } from '../src/core/protocol.js';
 
 const CLIENT = '127.0.0.2';
 const FORWARDED = ['203.0.113.77', '2001:db8::77', '198.51.100.23'];

@@ -5,7 +5,7 @@
 // "Security model".
 import test from 'ava';
 import { createHmac } from 'node:crypto';
-import { PATHS, SIGNED, signedHeaders, HEADERS } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signedHeaders, HEADERS } from '../src/core/protocol.js';
 import { ERASED_ID_BLOCK_DAYS } from '../src/collector/storage/installations.js';
 import { payloadFor, register, registerAndSubmit, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { payloadFor, register, startCollector, submit, spawnCollector, databaseEnv, ADMIN_TOKEN, TestClock } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';
-import type { SubmissionPayload } from '../src/stats/submission-protocol.js';
+import type { SubmissionPayload } from '../src/core/protocol.js';
 
 const period = (n: number) => {
   const start = new Date(Date.UTC(2026, 0, 5 + 7 * n));

@@ -7,7 +7,7 @@ import { payloadFor, register, startCollector, submit, type Installation } from 
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { rollupChange, shardOf, type ReportedState } from '../src/collector/storage/rollup-deltas.js';
 import { utcDay, weekStart } from '../src/collector/analytics/time.js';
-import type { SubmissionPayload } from '../src/stats/submission-protocol.js';
+import type { SubmissionPayload } from '../src/core/protocol.js';
 
 const state = (over: Partial<ReportedState> = {}): ReportedState => ({
   appVersion: '1.0.0',

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { payloadFor, register, registerAndSubmit, startCollector, submit, type TestCollector, type Installation, ADMIN_TOKEN } from './helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
-import { PATHS, SIGNED, signedHeaders } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signedHeaders } from '../src/core/protocol.js';
 
 function signedDelete(c: TestCollector, signer: Installation, target = signer.installId, seconds = c.clock.seconds()) {
   return fetch(`${c.url}${PATHS.installation(target)}`, { method: 'DELETE', headers: signedHeaders(SIGNED.erase(target), signer.installId, signer.secret, '', seconds) });

@@ -2,7 +2,7 @@
 // through the real ingest with a controlled clock, k-protection applied, query validation, export.
 import { payloadFor, register, startCollector, submit, type Installation, type TestCollector, ADMIN_TOKEN } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';
-import type { SubmissionPayload } from '../src/stats/submission-protocol.js';
+import type { SubmissionPayload } from '../src/core/protocol.js';
 
 let periodCounter = 0;
 async function send(c: TestCollector, install: Installation, over: Partial<SubmissionPayload>) {

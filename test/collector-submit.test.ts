@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { testEachDatabase } from './helpers/databases.js';
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
-import { PATHS, SIGNED, signRequest } from '../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, signRequest } from '../src/core/protocol.js';
 
 const signBody = (secret: string, ts: string | number, body: string) => signRequest(secret, SIGNED.submit, ts, body);
 

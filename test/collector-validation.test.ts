@@ -2,7 +2,7 @@
 // never a 5xx, never a stack trace, and nothing is stored.
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';
-import type { SubmissionPayload } from '../src/stats/submission-protocol.js';
+import type { SubmissionPayload } from '../src/core/protocol.js';
 
 type Mutation = [label: string, mutate: (p: Record<string, unknown>) => void, path: string];
 

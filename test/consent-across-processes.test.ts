@@ -10,9 +10,9 @@ import knex, { type Knex } from 'knex';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver.js';
 import { createTestDatabase, pgUrl, testEachDatabase } from './helpers/databases.js';
 import { keptLogger } from './helpers/fault-watch.js';
-import { ConsentSync } from '../src/installation/consent-sync.js';
-import { SettingsRepository } from '../src/installation/settings-repository.js';
-import { migrateLatest } from '../src/db/migration-source.js';
+import { ConsentSync } from '../src/plugin/installation/consent-sync.js';
+import { SettingsRepository } from '../src/plugin/installation/settings-repository.js';
+import { migrateLatest } from '../src/plugin/db/migration-source.js';
 import { CookieClient } from './helpers/cookie-client.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver } from './helpers/submission-receiver.js';
@@ -266,9 +266,9 @@ test('ConsentSync: its timer never keeps the process alive, and stop() ends it',
   const script = `
     import knex from 'knex';
     import { join } from 'node:path';
-    import { migrateLatest } from ${JSON.stringify(new URL('../src/db/migration-source.ts', import.meta.url).href)};
-    import { SettingsRepository } from ${JSON.stringify(new URL('../src/installation/settings-repository.ts', import.meta.url).href)};
-    import { ConsentSync } from ${JSON.stringify(new URL('../src/installation/consent-sync.ts', import.meta.url).href)};
+    import { migrateLatest } from ${JSON.stringify(new URL('../src/plugin/db/migration-source.ts', import.meta.url).href)};
+    import { SettingsRepository } from ${JSON.stringify(new URL('../src/plugin/installation/settings-repository.ts', import.meta.url).href)};
+    import { ConsentSync } from ${JSON.stringify(new URL('../src/plugin/installation/consent-sync.ts', import.meta.url).href)};
     const db = knex({ client: 'sqlite3', connection: { filename: join(${JSON.stringify(dir)}, 'db.sqlite3') }, useNullAsDefault: true, pool: { min: 0, max: 1, idleTimeoutMillis: 100 } });
     await migrateLatest(db);
     const quiet = () => {};

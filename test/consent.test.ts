@@ -4,13 +4,13 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import knex from 'knex';
-import type { ConsentState, KillSwitchReason, Logger } from '../src/types.js';
-import { ConsentStore, CONSENT_SETTING_KEYS } from '../src/installation/consent.js';
-import { InstallationFile } from '../src/installation/installation-file.js';
-import { SettingsRepository } from '../src/installation/settings-repository.js';
-import { readKillSwitch } from '../src/installation/kill-switch.js';
-import { Pseudonymizer } from '../src/installation/pseudonym.js';
-import { migrateLatest } from '../src/db/migration-source.js';
+import type { ConsentState, KillSwitchReason, Logger } from '../src/plugin/types.js';
+import { ConsentStore, CONSENT_SETTING_KEYS } from '../src/plugin/installation/consent.js';
+import { InstallationFile } from '../src/plugin/installation/installation-file.js';
+import { SettingsRepository } from '../src/plugin/installation/settings-repository.js';
+import { readKillSwitch } from '../src/plugin/installation/kill-switch.js';
+import { Pseudonymizer } from '../src/plugin/installation/pseudonym.js';
+import { migrateLatest } from '../src/plugin/db/migration-source.js';
 import { testEachDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
 

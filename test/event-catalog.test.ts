@@ -1,9 +1,9 @@
 // docs/events.md is generated from the code's catalog, and the catalog matches what the code enforces.
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
-import { renderEventsMarkdown, EVENT_CATALOG, neverCollected, collected } from '../src/telemetry/event-catalog.js';
-import { BASE_SCHEMA_KEYS, BASE_EVENTS } from '../src/telemetry/base-schema.js';
-import { GUARD_REASONS, GUARD_REASON_LABELS } from '../src/telemetry/privacy-guard.js';
+import { renderEventsMarkdown, EVENT_CATALOG, neverCollected, collected } from '../src/plugin/telemetry/event-catalog.js';
+import { BASE_SCHEMA_KEYS, BASE_EVENTS } from '../src/plugin/telemetry/base-schema.js';
+import { GUARD_REASONS, GUARD_REASON_LABELS } from '../src/plugin/telemetry/privacy-guard.js';
 import { EXAMPLE_HOST_EVENTS, EXAMPLE_HOST_EVENTS_LABEL } from '../example-host/events.js';
 
 test('docs/events.md is the generated catalog (run `npm run docs:events` after changing it)', async (t) => {

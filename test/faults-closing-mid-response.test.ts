@@ -10,8 +10,8 @@
 // stores it once, and the events are marked submitted once.
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { TABLES } from '../src/db/tables.js';
-import { HEADERS } from '../src/stats/submission-protocol.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { HEADERS } from '../src/core/protocol.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { startFaultProxy, type FaultAction } from './helpers/fault-proxy.js';

@@ -7,9 +7,9 @@
 import test from 'ava';
 import { join } from 'node:path';
 import knex from 'knex';
-import { TABLES } from '../src/db/tables.js';
-import { DEFAULT_SQLITE_FILE } from '../src/db/connection.js';
-import { HEADERS } from '../src/stats/submission-protocol.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { DEFAULT_SQLITE_FILE } from '../src/core/db/connection.js';
+import { HEADERS } from '../src/core/protocol.js';
 import { assertNothingEscaped, probeHost, until, watchProcess } from './helpers/fault-watch.js';
 import { countRows, startSubmittingHost } from './helpers/submitting-host.js';
 

@@ -6,8 +6,8 @@ import test from 'ava';
 import { startHostApp } from './helpers/host-app.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { tempDirFor } from './helpers/tmp.js';
-import { SUMMARY_LIMIT } from '../src/telemetry/user-agent.js';
-import { EVENT_COUNT_KEY_LIMIT } from '../src/telemetry/analytics.js';
+import { SUMMARY_LIMIT } from '../src/plugin/telemetry/user-agent.js';
+import { EVENT_COUNT_KEY_LIMIT } from '../src/plugin/telemetry/analytics.js';
 
 const FAMILIES = [
   (v: number) => `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.${v}.0 Safari/537.36`,

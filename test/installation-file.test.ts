@@ -3,7 +3,7 @@
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { INSTALLATION_FILE_NAME, InstallationFile } from '../src/installation/installation-file.js';
+import { INSTALLATION_FILE_NAME, InstallationFile } from '../src/plugin/installation/installation-file.js';
 import { tempDirFor } from './helpers/tmp.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

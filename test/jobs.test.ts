@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import schedule from 'node-schedule';
-import { JobScheduler, dailyAt } from '../src/jobs/scheduler.js';
-import { HEARTBEAT_JOB, heartbeatMinuteOfDay, scheduleHeartbeat } from '../src/jobs/heartbeat.js';
-import type { BaseLayer } from '../src/telemetry/base-layer.js';
-import type { Logger } from '../src/types.js';
+import { JobScheduler, dailyAt } from '../src/core/scheduler.js';
+import { HEARTBEAT_JOB, heartbeatMinuteOfDay, scheduleHeartbeat } from '../src/plugin/jobs/heartbeat.js';
+import type { BaseLayer } from '../src/plugin/telemetry/base-layer.js';
+import type { Logger } from '../src/plugin/types.js';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 

@@ -8,8 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import knex, { type Knex } from 'knex';
 import type { ExecutionContext } from 'ava';
-import { migrateLatest, migrateRollbackAll, migratorConfig, migrationSource } from '../src/db/migration-source.js';
-import { MIGRATIONS_TABLE, TABLES } from '../src/db/tables.js';
+import { migrateLatest, migrateRollbackAll, migratorConfig, migrationSource } from '../src/plugin/db/migration-source.js';
+import { MIGRATIONS_TABLE, TABLES } from '../src/plugin/db/tables.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
 

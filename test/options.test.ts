@@ -9,7 +9,7 @@ import {
   parseOtlpHeaders,
   resolveOptions,
   type TelemetryOptions,
-} from '../src/options.js';
+} from '../src/plugin/options.js';
 
 const base = { appName: 'TimeTracker', appVersion: '1.4.0' } as const;
 

@@ -10,15 +10,15 @@ import { logs } from '@opentelemetry/api-logs';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter, ReadableLogRecord, SdkLogRecord } from '@opentelemetry/sdk-logs';
-import { createOtlpSink, type OtlpSinkConfig, type SinkObservation } from '../src/telemetry/otlp-sink.js';
+import { createOtlpSink, type OtlpSinkConfig, type SinkObservation } from '../src/plugin/telemetry/otlp-sink.js';
 import {
   BoundedLogProcessor,
   EXPORT_FAILED,
   EXPORT_SUCCESS,
   backoffDelay,
   type ExportResult,
-} from '../src/telemetry/bounded-log-processor.js';
-import type { Logger } from '../src/types.js';
+} from '../src/plugin/telemetry/bounded-log-processor.js';
+import type { Logger } from '../src/plugin/types.js';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -6,10 +6,10 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
-import { TABLES } from '../src/db/tables.js';
-import type { OutboundEntry } from '../src/stats/outbound-repository.js';
-import type { Logger } from '../src/types.js';
-import { OUTBOUND_PAGE_SIZE } from '../src/routes/pages.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import type { OutboundEntry } from '../src/plugin/stats/outbound-repository.js';
+import type { Logger } from '../src/plugin/types.js';
+import { OUTBOUND_PAGE_SIZE } from '../src/plugin/routes/pages.js';
 import { startOtlpReceiver, type OtlpReceiver } from './helpers/otlp-receiver.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startReceiverHost } from './helpers/receiver-host.js';

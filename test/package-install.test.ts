@@ -147,8 +147,8 @@ test.serial('the tarball ships compiled JS, declarations, migrations and templat
   t.true(files.has('package/dist/src/index.js'), 'dist/src/index.js');
   t.true(files.has('package/dist/src/index.d.ts'), 'dist/src/index.d.ts');
   t.true(setup.entries.some((e) => e.startsWith('package/dist/migrations/') && e.endsWith('.js')), 'dist/migrations/*.js');
-  if (hasFiles(join(ROOT, 'src/templates'))) {
-    t.true(setup.entries.some((e) => e.startsWith('package/dist/src/templates/')), 'src/templates has files, so dist/src/templates must ship');
+  if (hasFiles(join(ROOT, 'src/plugin/templates'))) {
+    t.true(setup.entries.some((e) => e.startsWith('package/dist/src/plugin/templates/')), 'src/plugin/templates has files, so dist/src/plugin/templates must ship');
   }
 
   const sources = setup.entries.filter((e) => /\.(c|m)?ts$/.test(e) && !/\.d\.(c|m)?ts$/.test(e));

@@ -19,10 +19,10 @@ import {
   MAX_PROPS,
   safeRouteTemplate,
   type GuardReason,
-} from '../src/telemetry/privacy-guard.js';
-import { resolveOptions } from '../src/options.js';
-import { TABLES } from '../src/db/tables.js';
-import type { Logger } from '../src/types.js';
+} from '../src/plugin/telemetry/privacy-guard.js';
+import { resolveOptions } from '../src/plugin/options.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import type { Logger } from '../src/plugin/types.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';

@@ -14,9 +14,9 @@ import {
   REDACTION_RULES,
   findSensitive,
   normalizeKey,
-} from '../src/telemetry/privacy-guard.js';
-import type { GuardResult } from '../src/telemetry/privacy-guard.js';
-import type { EventProps } from '../src/types.js';
+} from '../src/plugin/telemetry/privacy-guard.js';
+import type { GuardResult } from '../src/plugin/telemetry/privacy-guard.js';
+import type { EventProps } from '../src/plugin/types.js';
 
 function propsOf(result: GuardResult): EventProps {
   if (!result.ok) throw new Error(`expected an accepted event, got: ${result.reason}`);

@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import test from 'ava';
 import knex from 'knex';
-import { TABLES } from '../src/db/tables.js';
-import { DEFAULT_SQLITE_FILE } from '../src/db/connection.js';
-import { dailyAt } from '../src/jobs/scheduler.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { DEFAULT_SQLITE_FILE } from '../src/core/db/connection.js';
+import { dailyAt } from '../src/core/scheduler.js';
 import { startHostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
 

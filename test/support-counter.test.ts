@@ -9,7 +9,7 @@ import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { testEachDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
 import type { TelemetryOptions } from '../src/index.js';
-import { migrateLatest, migrateRollbackAll } from '../src/db/migration-source.js';
+import { migrateLatest, migrateRollbackAll } from '../src/plugin/db/migration-source.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const MODAL = '{% include "telemetry/support/modal.njk" %}{% include "telemetry/support/toast_container.njk" %}';

@@ -9,7 +9,7 @@ import { disallowNetwork, nock, restoreNetwork } from './helpers/no-network.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { testEachDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
-import { SUPPORT_EVENTS } from '../src/support/events.js';
+import { SUPPORT_EVENTS } from '../src/plugin/support/events.js';
 import type { TelemetryOptions } from '../src/index.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -273,8 +273,8 @@ testEachDatabase('an IP address sent as funnel source is never stored', async (t
 });
 
 test('the service stores no source or variant off its allow-lists, whoever calls it', async (t) => {
-  const { SupportService } = await import('../src/support/service.js');
-  const { PrivacyGuard } = await import('../src/telemetry/privacy-guard.js');
+  const { SupportService } = await import('../src/plugin/support/service.js');
+  const { PrivacyGuard } = await import('../src/plugin/telemetry/privacy-guard.js');
   const inserted: unknown[] = [];
   const tracked: unknown[] = [];
   const service = new SupportService({

@@ -10,8 +10,8 @@ import {
   LONG_SESSION_TOLERANCE_MS,
   type PromptDecision,
   type PromptPolicyInput,
-} from '../src/support/prompt-policy.js';
-import { PROMPT_KINDS, PROMPT_VARIANTS } from '../src/support/events.js';
+} from '../src/plugin/support/prompt-policy.js';
+import { PROMPT_KINDS, PROMPT_VARIANTS } from '../src/plugin/support/events.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { testEachDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';

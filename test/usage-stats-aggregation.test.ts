@@ -3,12 +3,12 @@
 // feature flags — and a payload the collector's schema accepts. SQLite and PostgreSQL.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { migrateLatest } from '../src/db/migration-source.js';
-import { TABLES } from '../src/db/tables.js';
-import { UsageStatsRepository, type EventRow } from '../src/stats/repository.js';
-import { buildWeeklySummary, countryForTimezone, periodEndingAt, sanitizeFeatureFlags, PERIOD_DAYS, type PayloadInputs } from '../src/stats/aggregation.js';
-import { submissionPayloadSchema } from '../src/stats/submission-protocol.js';
-import type { RuntimeEnvironment } from '../src/telemetry/environment.js';
+import { migrateLatest } from '../src/plugin/db/migration-source.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { UsageStatsRepository, type EventRow } from '../src/plugin/stats/repository.js';
+import { buildWeeklySummary, countryForTimezone, periodEndingAt, sanitizeFeatureFlags, PERIOD_DAYS, type PayloadInputs } from '../src/plugin/stats/aggregation.js';
+import { submissionPayloadSchema } from '../src/core/protocol.js';
+import type { RuntimeEnvironment } from '../src/plugin/telemetry/environment.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { startHostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';

@@ -6,17 +6,17 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TABLES } from '../src/db/tables.js';
-import { HEARTBEAT_JOB, heartbeatMinuteOfDay } from '../src/jobs/heartbeat.js';
-import { SUBMISSION_JOB } from '../src/jobs/submission.js';
-import { PATHS } from '../src/stats/submission-protocol.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { HEARTBEAT_JOB, heartbeatMinuteOfDay } from '../src/plugin/jobs/heartbeat.js';
+import { SUBMISSION_JOB } from '../src/plugin/jobs/submission.js';
+import { PATHS } from '../src/core/protocol.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startCollector, TestClock, type TestCollector } from './helpers/collector.js';
 import { createTestDatabase } from './helpers/databases.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { until } from './helpers/fault-watch.js';
 import { tempDirFor } from './helpers/tmp.js';
-import type { Logger } from '../src/types.js';
+import type { Logger } from '../src/plugin/types.js';
 
 const DAY = 86_400_000;
 const API = '/api/v1/usage-stats';

@@ -4,10 +4,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import nunjucks from 'nunjucks';
-import { GUARD_REASONS, GUARD_REASON_LABELS } from '../src/telemetry/privacy-guard.js';
-import { collected, neverCollected } from '../src/telemetry/event-catalog.js';
-import { KILL_SWITCH_EXPLANATIONS } from '../src/installation/kill-switch.js';
-import type { Logger } from '../src/types.js';
+import { GUARD_REASONS, GUARD_REASON_LABELS } from '../src/plugin/telemetry/privacy-guard.js';
+import { collected, neverCollected } from '../src/plugin/telemetry/event-catalog.js';
+import { KILL_SWITCH_EXPLANATIONS } from '../src/plugin/installation/kill-switch.js';
+import type { Logger } from '../src/plugin/types.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
 import { tempDirFor } from './helpers/tmp.js';
@@ -103,8 +103,8 @@ test('settings page: "what we collect" covers what the weekly usage-statistics s
 });
 
 test('the event catalog (behind docs/events.md and "what we collect") lists the plugin\'s own local events', async (t) => {
-  const { EVENT_CATALOG } = await import('../src/telemetry/event-catalog.js');
-  const { APP_STARTED, APP_STOPPED } = await import('../src/runtime.js');
+  const { EVENT_CATALOG } = await import('../src/plugin/telemetry/event-catalog.js');
+  const { APP_STARTED, APP_STOPPED } = await import('../src/plugin/runtime.js');
   const names = EVENT_CATALOG.map((e) => e.name);
   // Both are recorded by the plugin itself and their counts go out in the weekly summary.
   t.deepEqual([APP_STARTED, APP_STOPPED].filter((n) => !names.includes(n)), [], `catalog: ${names.join(', ')}`);

@@ -3,8 +3,8 @@
 // in none of: the stored rows, the preview payload, the export (raw text), the ledger, what the
 // collector received, the /local view or the statistics page.
 import test from 'ava';
-import { TABLES } from '../src/db/tables.js';
-import type { Logger } from '../src/types.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import type { Logger } from '../src/plugin/types.js';
 import { startHostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
 import { tempDirFor } from './helpers/tmp.js';

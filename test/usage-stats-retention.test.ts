@@ -1,11 +1,11 @@
 // Retention (SPEC §6, §9; issue 3 point 6): the daily job purges local usage statistics older than
 // retentionDays (default 365) and keeps newer ones. The clock is injected through the `now` option.
 import test, { type ExecutionContext } from 'ava';
-import { TABLES } from '../src/db/tables.js';
-import { RETENTION_JOB } from '../src/jobs/retention.js';
-import { UsageStatsRepository } from '../src/stats/repository.js';
-import { DEFAULT_RETENTION_DAYS } from '../src/options.js';
-import type { Logger } from '../src/types.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { RETENTION_JOB } from '../src/plugin/jobs/retention.js';
+import { UsageStatsRepository } from '../src/plugin/stats/repository.js';
+import { DEFAULT_RETENTION_DAYS } from '../src/plugin/options.js';
+import type { Logger } from '../src/plugin/types.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
 

@@ -4,9 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { TABLES } from '../src/db/tables.js';
-import { CHART_DAYS } from '../src/stats/service.js';
-import { HEADERS, verifySignature } from '../src/stats/submission-protocol.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { CHART_DAYS } from '../src/plugin/stats/service.js';
+import { HEADERS, verifySignature } from '../src/core/protocol.js';
 import type { HostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
 import { startReceiverHost } from './helpers/receiver-host.js';

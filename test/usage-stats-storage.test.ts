@@ -2,9 +2,9 @@
 // down) and UsageStatsRepository, on SQLite and — with TEST_PG_URL — PostgreSQL.
 import knex, { type Knex } from 'knex';
 import type { ExecutionContext } from 'ava';
-import { migrateLatest, migrateRollbackAll, migratorConfig } from '../src/db/migration-source.js';
-import { TABLES } from '../src/db/tables.js';
-import { UsageStatsRepository, type EventRow } from '../src/stats/repository.js';
+import { migrateLatest, migrateRollbackAll, migratorConfig } from '../src/plugin/db/migration-source.js';
+import { TABLES } from '../src/plugin/db/tables.js';
+import { UsageStatsRepository, type EventRow } from '../src/plugin/stats/repository.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 
 const USAGE_TABLES = [TABLES.usageEvents, TABLES.pageviewCounts, TABLES.uptimeHours, TABLES.submissions];

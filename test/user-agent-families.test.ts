@@ -3,7 +3,7 @@
 // did (the expected values in the fixture were produced by 2.0.10), so exported series keep their names.
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { UserAgentCache } from '../src/telemetry/user-agent.js';
+import { UserAgentCache } from '../src/plugin/telemetry/user-agent.js';
 
 interface Case {
   ua: string;

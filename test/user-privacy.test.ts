@@ -3,8 +3,8 @@
 // the proof against a real OTLP receiver that nothing of that user leaves while another user's
 // events in the same run arrive.
 import test from 'ava';
-import { migrateLatest, migrateRollbackAll } from '../src/db/migration-source.js';
-import { TABLES } from '../src/db/tables.js';
+import { migrateLatest, migrateRollbackAll } from '../src/plugin/db/migration-source.js';
+import { TABLES } from '../src/plugin/db/tables.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { testEachDatabase } from './helpers/databases.js';

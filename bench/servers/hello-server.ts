@@ -28,8 +28,8 @@ import Router from '@koa/router';
 import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
 import { quiet } from '../lib/common.js';
-import { TemplateState } from '../../src/middleware/template-state.js';
-import { requestTracking } from '../../src/middleware/request-tracking.js';
+import { TemplateState } from '../../src/plugin/middleware/template-state.js';
+import { requestTracking } from '../../src/plugin/middleware/request-tracking.js';
 
 // The plugin's constant per-request steps one at a time, each as the only middleware of its app.
 const PATHS = { api: '/telemetry/api', pages: '/telemetry', donate: '/support', assets: '/telemetry/assets' };

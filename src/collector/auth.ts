@@ -11,7 +11,7 @@
 // globally: an attacker elsewhere cannot lock the admin out.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { HttpError } from '../middleware/errors.js';
+import { HttpError } from '../core/http-errors.js';
 import { ClientThrottle, clientAddress } from './client-throttle.js';
 import type { SessionRepository } from './storage/sessions.js';
 

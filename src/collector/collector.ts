@@ -16,8 +16,8 @@ import { StatsService } from './analytics/stats.js';
 import { ReportService } from './reports/service.js';
 import { CollectorMetrics } from './metrics.js';
 import { AdminAuth } from './auth.js';
-import { JobScheduler, dailyAt, type JobRule } from '../jobs/scheduler.js';
-import { OnceLogger, describeError } from '../logging.js';
+import { JobScheduler, dailyAt, type JobRule } from '../core/scheduler.js';
+import { OnceLogger, describeError } from '../core/logging.js';
 import { addDays, utcDay, weekStart, DAY_MS } from './analytics/time.js';
 
 export const MAINTENANCE_JOB = 'collector-maintenance';

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
-import { loggerSchema } from '../options.js';
+import { loggerSchema } from '../core/logging.js';
 
 export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
 export const DEFAULT_K_THRESHOLD = 5;

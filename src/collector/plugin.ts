@@ -7,7 +7,7 @@ import { resolveCollectorOptions, type CollectorOptions, type ResolvedCollectorO
 import { Collector, type MaintenanceResult } from './collector.js';
 import { collectorMigrationSource } from './storage/migrations.js';
 import { COLLECTOR_MIGRATIONS_TABLE } from './storage/tables.js';
-import { HttpError, jsonErrors, sendError } from '../middleware/errors.js';
+import { HttpError, jsonErrors, sendError } from '../core/http-errors.js';
 import { ingestRouter } from './routes/ingest.js';
 import { statsRouter } from './routes/stats.js';
 import { reportsRouter } from './routes/reports.js';

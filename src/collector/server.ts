@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { Knex } from 'knex';
-import { routeTemplateOf } from '../middleware/route-template.js';
-import type { Logger } from '../types.js';
+import { routeTemplateOf } from '../core/route-template.js';
+import type { Logger } from '../core/logging.js';
 import { collectorPlugin, type CollectorHandle } from './plugin.js';
 import type { CollectorOptions } from './options.js';
-import { sendError } from '../middleware/errors.js';
+import { sendError } from '../core/http-errors.js';
 
 type EnvMap = Record<string, string | undefined>;
 

@@ -5,7 +5,7 @@ import test from 'ava';
 import { chromium, type Browser } from 'playwright-core';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
-import { OUTBOUND_PAGE_SIZE } from '../../src/routes/pages.js';
+import { OUTBOUND_PAGE_SIZE } from '../../src/plugin/routes/pages.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -10,9 +10,9 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { ExecutionContext } from 'ava';
 import { collectorPlugin, type CollectorHandle, type CollectorOptions } from '../../src/collector/plugin.js';
-import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders, type SubmissionPayload } from '../../src/stats/submission-protocol.js';
+import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders, type SubmissionPayload } from '../../src/core/protocol.js';
 import type { TestDatabase } from './databases.js';
-import type { Logger } from '../../src/types.js';
+import type { Logger } from '../../src/plugin/types.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
-import { TABLES } from '../../src/db/tables.js';
+import { TABLES } from '../../src/plugin/db/tables.js';
 
 const mode = process.argv[2];
 const dataDir = process.env.DATA_DIR!;

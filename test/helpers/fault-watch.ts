@@ -2,7 +2,7 @@
 // escapes the plugin (unhandledRejection / uncaughtException), a silent logger that keeps what it
 // was told, and a background "host probe" that keeps requesting GET /hello while a fault is active.
 import type { ExecutionContext } from 'ava';
-import type { Logger } from '../../src/types.js';
+import type { Logger } from '../../src/plugin/types.js';
 
 export interface ProcessFailure {
   kind: 'unhandledRejection' | 'uncaughtException';

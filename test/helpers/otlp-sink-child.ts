@@ -7,7 +7,7 @@
 //   node --import=tsx test/helpers/otlp-sink-child.ts hang <receiverUrl>
 //     the receiver never answers; starts a flush, calls shutdown(500), prints `DONE {...}`:
 //     the process must exit right after although the export deadline (timeoutMs) is 10 s.
-import { createOtlpSink } from '../../src/telemetry/otlp-sink.js';
+import { createOtlpSink } from '../../src/plugin/telemetry/otlp-sink.js';
 
 const [mode, url] = process.argv.slice(2);
 if ((mode !== 'natural' && mode !== 'hang') || !url) {

@@ -2,7 +2,7 @@
 // The clock can be moved forward so that events tracked "today" fall into the reported period (the
 // last 7 whole UTC days); the receiver's skew check follows the same clock unless told otherwise.
 import type { ExecutionContext } from 'ava';
-import type { Logger } from '../../src/types.js';
+import type { Logger } from '../../src/plugin/types.js';
 import { startHostApp, type HostApp } from './host-app.js';
 import { startSubmissionReceiver, type SubmissionReceiver, type SubmissionReceiverOptions } from './submission-receiver.js';
 import { tempDirFor } from './tmp.js';

@@ -24,7 +24,7 @@ import {
   submissionPayloadSchema,
   verifySignature,
   type SubmissionPayload,
-} from '../../src/stats/submission-protocol.js';
+} from '../../src/core/protocol.js';
 
 export type RequestKind = 'register' | 'submit' | 'delete' | 'other';
 

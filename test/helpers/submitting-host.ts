@@ -4,7 +4,7 @@
 import type { ExecutionContext } from 'ava';
 import type Router from '@koa/router';
 import type { Knex } from 'knex';
-import { TABLES } from '../../src/db/tables.js';
+import { TABLES } from '../../src/plugin/db/tables.js';
 import { startHostApp, type HostApp } from './host-app.js';
 import { startCollector, TestClock } from './collector.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';

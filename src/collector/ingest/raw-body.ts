@@ -1,7 +1,7 @@
 // Reads a request body as raw bytes with a hard limit, so a signature can be checked over exactly
 // the bytes that were sent. Too large → 413 without buffering more than the limit.
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../../middleware/errors.js';
+import { HttpError } from '../../core/http-errors.js';
 
 const tooLarge = (limit: number) =>
   new HttpError(413, 'payload_too_large', `The request body is larger than ${limit} bytes (${Math.round(limit / 1024)} KiB).`);

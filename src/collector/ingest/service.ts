@@ -2,7 +2,7 @@
 // Plain values in, results out: it never sees a Koa context, and never an IP address.
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { z } from 'zod';
-import { HttpError } from '../../middleware/errors.js';
+import { HttpError } from '../../core/http-errors.js';
 import {
   MAX_FUTURE_SKEW_SECONDS,
   MAX_TIMESTAMP_AGE_SECONDS,
@@ -15,7 +15,7 @@ import {
   verifySignature,
   type RegisterResponse,
   type SignedTarget,
-} from '../../stats/submission-protocol.js';
+} from '../../core/protocol.js';
 import { ERASED_ID_BLOCK_DAYS, type InstallationRepository } from '../storage/installations.js';
 import type { SubmissionRepository } from '../storage/submissions.js';
 import { parseJsonBody } from './raw-body.js';

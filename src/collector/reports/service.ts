@@ -2,9 +2,9 @@
 // status an admin sees. Scheduled runs claim their period in the report log first, so several
 // collector processes on one database send each scheduled report once.
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { Logger } from '../../types.js';
-import { describeError } from '../../logging.js';
-import { HttpError } from '../../middleware/errors.js';
+import type { Logger } from '../../core/logging.js';
+import { describeError } from '../../core/logging.js';
+import { HttpError } from '../../core/http-errors.js';
 import type { StatsService, BreakdownRows } from '../analytics/stats.js';
 import type { ReportLogRepository, ReportLogEntry, ReportTrigger } from '../storage/report-log.js';
 import { addDays, monthStart, weekStart } from '../analytics/time.js';

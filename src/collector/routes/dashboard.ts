@@ -2,7 +2,7 @@
 // offline), the standalone sign-in form, and the static assets with a long cache.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { HttpError } from '../../middleware/errors.js';
+import { HttpError } from '../../core/http-errors.js';
 import type { Collector } from '../collector.js';
 import { dashboardAssets } from '../assets/index.js';
 import { PAGE_TEMPLATES } from '../templates/pages.js';

@@ -3,8 +3,8 @@
 // client-throttle.ts): it is never stored, logged or passed to a service.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { HttpError } from '../../middleware/errors.js';
-import { HEADERS, MAX_SUBMISSION_BYTES } from '../../stats/submission-protocol.js';
+import { HttpError } from '../../core/http-errors.js';
+import { HEADERS, MAX_SUBMISSION_BYTES } from '../../core/protocol.js';
 import type { Collector } from '../collector.js';
 import type { SubmissionOutcome } from '../metrics.js';
 import { readRawBody } from '../ingest/raw-body.js';

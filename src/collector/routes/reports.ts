@@ -1,7 +1,7 @@
 // E-mail report endpoints (admin; CSRF when a cookie authenticates): send now, test, status.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { HttpError } from '../../middleware/errors.js';
+import { HttpError } from '../../core/http-errors.js';
 import type { Collector } from '../collector.js';
 import { fieldErrors } from '../ingest/service.js';
 import { readOptionalJson } from './body.js';

@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { HttpError } from '../../middleware/errors.js';
+import { HttpError } from '../../core/http-errors.js';
 import type { Collector } from '../collector.js';
 import { fieldErrors } from '../ingest/service.js';
 import { utcDay } from '../analytics/time.js';

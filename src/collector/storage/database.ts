@@ -3,8 +3,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Knex } from 'knex';
-import type { Logger } from '../../types.js';
-import { isKnexInstance, openDatabase, type DatabaseHandle } from '../../db/connection.js';
+import type { Logger } from '../../core/logging.js';
+import { isKnexInstance, openDatabase, type DatabaseHandle } from '../../core/db/connection.js';
 
 export type Dialect = 'postgres' | 'sqlite';
 

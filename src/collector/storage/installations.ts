@@ -8,7 +8,7 @@ import { isUniqueViolation } from './database.js';
 import { contributionOf, countChange, reportedState } from './rollup-deltas.js';
 import { RollupRepository } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
-import type { SubmissionPayload } from '../../stats/submission-protocol.js';
+import type { SubmissionPayload } from '../../core/protocol.js';
 
 const T = COLLECTOR_TABLES;
 const DAY_MS = 86_400_000;

@@ -5,7 +5,7 @@ import * as tables001 from '../../../migrations/collector/001_collector_tables.j
 import * as erasures002 from '../../../migrations/collector/002_erasures.js';
 import * as sessions003 from '../../../migrations/collector/003_sessions.js';
 
-import { defineMigrations, type Migration } from '../../db/migrator.js';
+import { defineMigrations, type Migration } from '../../core/db/migrator.js';
 
 export type CollectorMigration = Migration;
 

@@ -5,7 +5,7 @@
 // latest state: when it submits again within the same period, its previous buckets give the
 // installation back (installations −1) and the new ones take it.
 import { utcDay, weekStart } from '../analytics/time.js';
-import type { SubmissionPayload } from '../../stats/submission-protocol.js';
+import type { SubmissionPayload } from '../../core/protocol.js';
 
 export type Dimension = 'all' | 'version' | 'deployment' | 'platform' | 'country' | 'feature' | 'registered' | 'removed';
 export const BREAKDOWN_DIMENSIONS = ['version', 'deployment', 'platform', 'country', 'feature'] as const;

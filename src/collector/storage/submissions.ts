@@ -19,7 +19,7 @@ import { countChange, reportedState, rollupChange, type ReportedState, type Roll
 export { reportedState };
 import { rollupUpserts } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
-import type { SubmissionPayload } from '../../stats/submission-protocol.js';
+import type { SubmissionPayload } from '../../core/protocol.js';
 
 const T = COLLECTOR_TABLES;
 

@@ -1,0 +1,40 @@
+// Counts one page view per answered request, keyed by the route template @koa/router matched
+// (e.g. /projects/:id) — never the raw URL or query string. Runs after the host has answered.
+import type { Context, Next } from 'koa';
+import type { AnalyticsLayer } from '../telemetry/analytics.js';
+
+import { routeTemplateOf } from '../../core/route-template.js';
+
+export { routeTemplateOf, UNMATCHED_ROUTE } from '../../core/route-template.js';
+
+/** While an error propagates Koa has not set the response status yet: take it from the error. */
+function statusOf(ctx: Context, error: unknown): number {
+  if (error === undefined) return ctx.status;
+  const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+}
+
+/** False when this request's page view must stay local: a privacy signal, or a user who opted out. */
+export type MayExportRequest = (ctx: Context) => boolean;
+
+export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport: MayExportRequest, error?: unknown): void {
+  try {
+    const route = routeTemplateOf(ctx);
+    if (analytics.countPageView(route) && mayExport(ctx)) analytics.exportPageView(route, ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
+  } catch {
+    // Counting a page view must never affect the response.
+  }
+}
+
+export function requestTracking(analytics: AnalyticsLayer, mayExport: MayExportRequest) {
+  // A plain function with one .then(): this runs on every host request, so no extra async frame.
+  return function telemetryRequestTracking(ctx: Context, next: Next): Promise<void> {
+    return next().then(
+      () => trackRequest(analytics, ctx, mayExport),
+      (err: unknown) => {
+        trackRequest(analytics, ctx, mayExport, err ?? new Error('non-error thrown'));
+        throw err;
+      },
+    );
+  };
+}

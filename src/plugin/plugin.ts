@@ -1,0 +1,177 @@
+// telemetryPlugin(options): validates options once, wires the parts, and returns the handle —
+// a Koa middleware that also carries the plugin's API (ready, stop, track, consent, status…).
+import { fileURLToPath } from 'node:url';
+import type Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { resolveOptions, type TelemetryOptions } from './options.js';
+import { TelemetryRuntime, type StatusReport } from './runtime.js';
+import type { ConsentListener, ConsentPatch } from './installation/consent.js';
+import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from './types.js';
+import { migrationSource } from './db/migration-source.js';
+import { MIGRATIONS_TABLE } from './db/tables.js';
+import { currentUser } from './middleware/auth.js';
+import { HttpError, jsonErrors } from '../core/http-errors.js';
+import { requestTracking } from './middleware/request-tracking.js';
+import { usageStatsRouter } from './routes/usage-stats.js';
+import { pagesRouter } from './routes/pages.js';
+import { assetsRouter } from './routes/assets.js';
+import { TemplateState, type UserPrivacyView } from './middleware/template-state.js';
+import { hasPrivacySignal } from './middleware/privacy-signals.js';
+import { userPrivacyRouter } from './routes/user-privacy.js';
+import { supportRouter } from './routes/support.js';
+import { supportRequestApi, supportTemplateState } from './middleware/support.js';
+import type { SupportApi } from './support/service.js';
+import { PACKAGE_VERSION } from '../core/version.js';
+
+export const TEMPLATES_PATH = fileURLToPath(new URL('./templates/', import.meta.url));
+
+export interface TelemetryHandle {
+  (ctx: Context, next: Next): Promise<void>;
+  /** Runs migrations, loads the install identity, starts the sink and jobs. Idempotent. */
+  ready(): Promise<void>;
+  /** Flushes with a hard cap (stopTimeoutMs), cancels jobs, closes the plugin's own database. */
+  stop(): Promise<void>;
+  /** Writes buffered local statistics and exports whatever is queued now; true when the sink accepted all of it. */
+  flush(): Promise<boolean>;
+  track(event: string, props?: Record<string, unknown>, options?: TrackOptions): boolean;
+  identify(user: TelemetryUser, traits?: Record<string, unknown>): boolean;
+  consent: {
+    get(): ConsentState;
+    set(patch: ConsentPatch): Promise<ConsentState>;
+    onChange(listener: ConsentListener): () => void;
+  };
+  status(): StatusReport;
+  readonly migrationSource: typeof migrationSource;
+  readonly migrationsTableName: string;
+  readonly templatesPath: string;
+  /** Support counter and the local support funnel (SPEC §7). */
+  readonly support: SupportApi;
+  /** Each signed-in user's own choice about detailed analytics (stored in the plugin's tables). */
+  readonly users: {
+    optOut(userId: string | number): Promise<void>;
+    optIn(userId: string | number): Promise<void>;
+    isOptedOut(userId: string | number): Promise<boolean>;
+  };
+  /** The wired parts, for the package's own CLI and tests. */
+  readonly runtime: TelemetryRuntime;
+}
+
+const EXTENDED = Symbol.for('koa-consent-telemetry.context');
+const REQUEST_API = Symbol('koa-consent-telemetry.request');
+
+export const SESSION_MISSING_MESSAGE =
+  'koa-consent-telemetry: koa-session is not mounted. Add app.use(session(app)) before app.use(telemetryPlugin(...)).';
+
+export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
+  const options = resolveOptions(input);
+  const runtime = new TelemetryRuntime(options);
+  const { mountPath } = options;
+  const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
+  const prefixesWithSlash = prefixes.map((prefix) => `${prefix}/`);
+  const ownsPath = (path: string): boolean => {
+    for (let i = 0; i < prefixes.length; i++) if (path === prefixes[i] || path.startsWith(prefixesWithSlash[i]!)) return true;
+    return false;
+  };
+
+  const honorDnt = options.honorDnt;
+  const privacyView = (ctx: Context): UserPrivacyView | null => {
+    const user = currentUser(ctx, options.getUser);
+    if (!user) return null;
+    return { analytics: !runtime.userPrivacy.isOptedOut(user.id), gpc: hasPrivacySignal(ctx, honorDnt), installationAnalytics: runtime.consent.isGranted('analytics') };
+  };
+  // Asked only when a page view would be exported: the request's signal, then the user's own choice.
+  const mayExportRequest = (ctx: Context): boolean => {
+    if (hasPrivacySignal(ctx, honorDnt)) return false;
+    const user = currentUser(ctx, options.getUser);
+    return user === null || !runtime.userPrivacy.isOptedOut(user.id);
+  };
+
+  const routers = [
+    assetsRouter(mountPath.assets),
+    userPrivacyRouter(options, { ready: () => runtime.ready(), setUserOptOut: (id, out) => runtime.setUserOptOut(id, out, true), privacyView }),
+    usageStatsRouter(runtime),
+    pagesRouter(runtime, privacyView),
+    supportRouter(runtime),
+  ];
+  const supportDeps = { options, service: runtime.support };
+  const prepareSupport = supportTemplateState(supportDeps);
+  const errors = jsonErrors(options.logger);
+  // Paths under the plugin's prefixes are the plugin's: a known path with another method is a JSON
+  // 405, anything else a JSON 404 — never handed to the host (nor @koa/router's 501).
+  const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'This endpoint does not accept that method.');
+  const dispatchers = routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true, methodNotAllowed, notImplemented: methodNotAllowed })]);
+  const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
+    let index = 0;
+    const step = async (): Promise<void> => {
+      const dispatch = dispatchers[index++];
+      if (dispatch) await dispatch(ctx as never, step);
+      else if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, 'not_found', 'No such telemetry endpoint.');
+    };
+    await errors(ctx, step);
+  };
+
+  // ctx.telemetry is defined once per app, lazily per request: routes that never use it pay nothing.
+  const extendContext = (app: Koa): void => {
+    const proto = app.context as unknown as Record<symbol, unknown>;
+    if (proto[EXTENDED]) return;
+    proto[EXTENDED] = true;
+    Object.defineProperty(app.context, 'telemetry', {
+      configurable: true,
+      get(this: Context & Record<symbol, RequestTelemetry | undefined>): RequestTelemetry {
+        let api = this[REQUEST_API];
+        if (!api) {
+          const ctx = this;
+          api = {
+            track: (event: string, props?: Record<string, unknown>) =>
+              runtime.track(event, props, currentUser(ctx, options.getUser), ctx.header['user-agent'], hasPrivacySignal(ctx, honorDnt)),
+            identify: (traits?: Record<string, unknown>) =>
+              runtime.track('user.identified', traits, currentUser(ctx, options.getUser), ctx.header['user-agent'], hasPrivacySignal(ctx, honorDnt)),
+            support: supportRequestApi(ctx, supportDeps),
+          };
+          this[REQUEST_API] = api;
+        }
+        return api;
+      },
+    });
+  };
+
+  const tracked = requestTracking(runtime.analytics, mayExportRequest);
+  const passThrough = (_ctx: Context, next: Next): Promise<void> => next();
+  // Runs on every host request: a plain function (no async frame of its own), constant work before next().
+  const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
+    if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
+    extendContext(ctx.app);
+    runtime.autoStart();
+    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView);
+    ctx.state.telemetry = state;
+    const pending = prepareSupport(ctx, state);
+    if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
+    // Nobody counts page views (local statistics off, not exporting): no hook after the host at all.
+    const handler = runtime.analytics.wantsPageViews ? tracked : passThrough;
+    return pending ? pending.then(() => handler(ctx, next)) : handler(ctx, next);
+  };
+
+  return Object.assign(middleware, {
+    ready: () => runtime.ready(),
+    stop: () => runtime.stop(),
+    flush: () => runtime.flush(),
+    track: (event: string, props?: Record<string, unknown>, trackOptions?: TrackOptions) => runtime.track(event, props, trackOptions?.user ?? null),
+    identify: (user: TelemetryUser, traits?: Record<string, unknown>) => runtime.track('user.identified', traits, user),
+    consent: {
+      get: () => runtime.consent.get(),
+      set: (patch: ConsentPatch) => runtime.setConsent(patch),
+      onChange: (listener: ConsentListener) => runtime.consent.onChange(listener),
+    },
+    status: () => runtime.status(),
+    migrationSource,
+    migrationsTableName: MIGRATIONS_TABLE,
+    templatesPath: TEMPLATES_PATH,
+    support: runtime.support,
+    users: {
+      optOut: async (userId: string | number) => void (await runtime.setUserOptOut(userId, true)),
+      optIn: async (userId: string | number) => void (await runtime.setUserOptOut(userId, false)),
+      isOptedOut: (userId: string | number) => runtime.isUserOptedOut(userId),
+    },
+    runtime,
+  }) as TelemetryHandle;
+}

@@ -1,0 +1,118 @@
+// GET /telemetry/settings (Privacy & Analytics) and GET /telemetry/stats (local statistics viewer):
+// admin pages rendered inside the host's layout when it gives one, the plugin's own otherwise.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { TelemetryRuntime } from '../runtime.js';
+import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
+import type { UserPrivacyView } from '../middleware/template-state.js';
+import { HttpError } from '../../core/http-errors.js';
+import { collected, neverCollected } from '../telemetry/event-catalog.js';
+import { GUARD_REASONS, GUARD_REASON_LABELS } from '../telemetry/privacy-guard.js';
+import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
+import { describeError } from '../../core/logging.js';
+
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+/** The bundled privacy-policy template: docs/ sits two levels above src/routes and three above dist/src/routes. */
+const POLICY_CANDIDATES = [new URL('../../../docs/privacy-policy.md', import.meta.url), new URL('../../../../docs/privacy-policy.md', import.meta.url)];
+export async function readPolicyTemplate(): Promise<string> {
+  const found = POLICY_CANDIDATES.find((url) => existsSync(url));
+  return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
+}
+
+/** The settings page shows this many of the latest consent receipts; GET {api}/receipts pages through all. */
+export const SETTINGS_HISTORY_LIMIT = 50;
+/** Outbound ledger entries on the stats page at first, and per "Show more". */
+export const OUTBOUND_PAGE_SIZE = 25;
+
+export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Context) => UserPrivacyView | null): Router {
+  const { options } = runtime;
+  const router = new Router({ prefix: options.mountPath.pages });
+
+  const render = async (ctx: Context, template: string, data: Record<string, unknown>, status = 200) => {
+    let hostContext: Record<string, unknown> = {};
+    try {
+      hostContext = (await options.pages.context(ctx)) ?? {};
+    } catch (err) {
+      options.logger.warn({ err: describeError(err) }, 'pages.context(ctx) failed; rendering without it');
+    }
+    ctx.status = status;
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await runtime.renderer.render(template, { ...ctx.state, ...hostContext, ...data });
+  };
+
+  // A browser asking for a page gets an HTML error page; API clients keep the JSON error.
+  router.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof HttpError) || !ctx.accepts('html') || ctx.accepts('json', 'html') === 'json') throw err;
+      await render(ctx, 'telemetry/error.njk', { pageTitle: 'Not available', error: err }, err.status);
+    }
+  });
+  // Deny by default: every page names its guard; only /me is open to any signed-in user.
+  const admin = requireAdmin(options.getUser, options.isAdmin);
+
+  // The signed-in user's own privacy page: their choice about detailed analytics, and what stays local.
+  router.get('/me', requireUser(options.getUser), async (ctx) => {
+    try {
+      await runtime.ready();
+    } catch {
+      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
+    }
+    const user = currentUser(ctx, options.getUser)!;
+    const history = await runtime.userPrivacy.history(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
+    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
+  });
+
+  router.get('/settings', admin, async (ctx) => {
+    const started = await runtime.ready().then(() => true, () => false);
+    const status = runtime.status();
+    const history = started ? await runtime.consent.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
+    await render(ctx, 'telemetry/settings.njk', {
+      pageTitle: 'Privacy & Analytics',
+      status,
+      appName: ctx.state.appName ?? options.appName,
+      killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
+      collected: collected(),
+      neverCollected: neverCollected(),
+      // Only the reasons that happened, most frequent first.
+      guardReasons: GUARD_REASONS.map((reason) => ({ reason, count: status.privacy_guard.by_reason[reason] ?? 0, label: GUARD_REASON_LABELS[reason] }))
+        .filter((row) => row.count > 0)
+        .sort((a, b) => b.count - a.count),
+      privacyPolicyUrl: options.privacyPolicyUrl ?? `${options.mountPath.pages}/privacy-policy`,
+      privacyPolicyIsTemplate: options.privacyPolicyUrl === null,
+      collectorConfigured: options.collector.url !== null,
+      otlpConfigured: options.otlp.endpoint !== null,
+      history,
+    });
+  });
+
+  // The bundled template, shown to admins until the host publishes its own (privacyPolicyUrl).
+  router.get('/privacy-policy', admin, async (ctx) => {
+    await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: 'Privacy policy (template)', policy: await readPolicyTemplate() });
+  });
+
+  router.get('/stats', admin, async (ctx) => {
+    try {
+      await runtime.ready();
+    } catch {
+      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
+    }
+    const [local, ledger, outbound] = await Promise.all([runtime.stats.local(), runtime.stats.ledger(50, 0), runtime.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
+    await render(ctx, 'telemetry/stats.njk', {
+      pageTitle: 'Usage statistics',
+      local,
+      ledger,
+      outbound,
+      outboundPageSize: OUTBOUND_PAGE_SIZE,
+      outboundBounds: options.outboundLedger,
+      // The chart data travels as JSON in a data attribute: autoescaped, never inline script.
+      chartData: JSON.stringify({ byDay: local.by_day, byType: local.by_type.slice(0, 20) }),
+    });
+  });
+
+  return router;
+}

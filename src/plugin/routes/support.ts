@@ -1,0 +1,107 @@
+// <donate>/*: the support endpoints pages call (SPEC §7, §10). Signed-in users only (401), CSRF
+// token required (403), small JSON bodies validated with zod (400 { error: { code, message } }).
+//   POST /request-soft-prompt  {kind}                    → {show, variant?, message?}
+//   POST /track-support-event  {event, variant?, source?} → 202 {ok: true}
+// The funnel's free fields are allow-listed (400 unknown_source / unknown_variant, the value never
+// echoed) and each signed-in user may write at most support.eventsPerMinute rows (429 + Retry-After).
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { TelemetryRuntime } from '../runtime.js';
+import { requireUser, currentUser } from '../middleware/auth.js';
+import { requireCsrf } from '../middleware/csrf.js';
+import { HttpError } from '../../core/http-errors.js';
+import { hasPrivacySignal } from '../middleware/privacy-signals.js';
+import { jsonBody, parseJsonBody } from '../middleware/body.js';
+import { applyPromptDecision, hostSupportInputs, promptSessionState, supportSession } from '../middleware/support.js';
+import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
+import { PerUserRateLimiter } from '../support/rate-limit.js';
+
+const BODY_LIMIT = '4kb';
+// source and variant are checked against their allow-lists by the service (unknown_source /
+// unknown_variant); here only their type and length.
+const shortText = z.string();
+
+export const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
+
+export const supportEventBody = z.object({
+  event: z.enum(SUPPORT_EVENTS),
+  variant: shortText.max(32).nullish(),
+  source: shortText.max(64).nullish(),
+});
+
+function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+  const message = issue.code === 'invalid_value' && field === 'event'
+    ? `Unknown event: expected one of ${SUPPORT_EVENTS.join(', ')}.`
+    : issue.code === 'invalid_value' && field === 'kind'
+      ? `Unknown kind: expected one of ${PROMPT_KINDS.join(', ')}.`
+      : `Invalid \`${field}\`: ${issue.message}`;
+  throw new HttpError(400, field === 'event' ? 'unknown_event' : 'invalid_request', message);
+}
+
+export function supportRouter(runtime: TelemetryRuntime): Router {
+  const { options, support: service } = runtime;
+  const router = new Router({ prefix: options.mountPath.donate });
+  const funnelLimiter = new PerUserRateLimiter(options.support.eventsPerMinute);
+  router.use(requireUser(options.getUser));
+  router.use(parseJsonBody(BODY_LIMIT));
+  router.use(requireCsrf(options.getUser, (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf));
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+
+  router.post('/request-soft-prompt', async (ctx) => {
+    const { kind } = validate(softPromptBody, jsonBody(ctx));
+    const user = currentUser(ctx, options.getUser)!;
+    if (!service.enabled) {
+      ctx.body = { show: false };
+      return;
+    }
+    const nowMs = options.now().getTime();
+    const session = supportSession(ctx, user, nowMs);
+    let answer;
+    try {
+      const host = await hostSupportInputs(ctx, options, user);
+      answer = await service.decidePrompt({ user, kind, isSupporter: host.isSupporter, stats: host.stats, session: promptSessionState(session) });
+    } catch {
+      ctx.body = { show: false };
+      return;
+    }
+    applyPromptDecision(ctx, session, answer.decision, nowMs);
+    ctx.body = answer.decision.show ? { show: true, variant: answer.decision.variant, message: answer.message } : { show: false };
+  });
+
+  router.post('/track-support-event', async (ctx) => {
+    const user = currentUser(ctx, options.getUser)!;
+    // Counted before validation, so invalid requests cannot flood either.
+    const rate = funnelLimiter.take(String(user.id));
+    if (!rate.allowed) {
+      ctx.set('Retry-After', String(rate.retryAfterSeconds));
+      throw new HttpError(429, 'rate_limited', `Too many support events; try again in ${rate.retryAfterSeconds} s.`);
+    }
+    const body = validate(supportEventBody, jsonBody(ctx));
+    if (!service.enabled) throw new HttpError(404, 'support_disabled', 'Support is turned off in this application.');
+    const problem = service.funnelFieldProblem(body.source ?? null, body.variant ?? null);
+    if (problem) throw new HttpError(400, problem.code, problem.message);
+    const host = await hostSupportInputs(ctx, options, user);
+    const stored = await service.recordEvent({
+      user,
+      event: body.event,
+      variant: body.variant ?? null,
+      source: body.source ?? null,
+      isSupporter: host.isSupporter,
+      stats: host.stats,
+      privacySignal: hasPrivacySignal(ctx, options.honorDnt),
+    });
+    if (!stored) throw new HttpError(503, 'unavailable', 'The event could not be stored right now; try again later.');
+    ctx.status = 202;
+    ctx.body = { ok: true };
+  });
+
+  return router;
+}

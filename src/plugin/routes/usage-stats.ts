@@ -1,0 +1,118 @@
+// /api/v1/usage-stats/*: the admin's view of what the plugin collects and sends, and the controls
+// to change consent, export and erase it. Admin only; state-changing routes need the CSRF token.
+import { Readable } from 'node:stream';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { TelemetryRuntime } from '../runtime.js';
+import { currentUser, requireAdmin } from '../middleware/auth.js';
+import { requireCsrf } from '../middleware/csrf.js';
+import { jsonBody, parseJsonBody, validateInput as validate } from '../middleware/body.js';
+import { HttpError } from '../../core/http-errors.js';
+import { CONSENT_CATEGORIES } from '../types.js';
+import { OUTBOUND_KINDS } from '../stats/outbound-repository.js';
+
+const categoriesBody = z
+  .object({ categories: z.array(z.enum(['analytics', 'usageStats'])).min(1).max(2).optional(), _csrf: z.string().optional() })
+  .strict()
+  .optional();
+
+const receiptsQuery = z.object({
+  scope: z.enum(['installation', 'user']).default('installation'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+
+const ledgerQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+
+const outboundQuery = ledgerQuery.extend({ kind: z.enum(OUTBOUND_KINDS).optional() });
+
+const csrfFromBody = (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf;
+
+export function usageStatsRouter(runtime: TelemetryRuntime): Router {
+  const { options } = runtime;
+  const router = new Router({ prefix: options.mountPath.api });
+  router.use(requireAdmin(options.getUser, options.isAdmin));
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  // Everything but /status needs the plugin's storage; /status answers even when it is broken.
+  const started = async (_ctx: Context, next: () => Promise<unknown>) => {
+    try {
+      await runtime.ready();
+    } catch {
+      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now; see the status route and the server log.');
+    }
+    await next();
+  };
+  const changes = [started, parseJsonBody(), requireCsrf(options.getUser, csrfFromBody)] as const;
+
+  router.get('/status', (ctx) => {
+    ctx.body = runtime.status();
+  });
+
+  router.get('/local', started, async (ctx) => {
+    ctx.body = await runtime.stats.local();
+  });
+
+  router.get('/preview', started, async (ctx) => {
+    ctx.body = await runtime.stats.preview();
+  });
+
+  router.get('/submissions', started, async (ctx) => {
+    const { limit, offset } = validate(ledgerQuery, ctx.query, 'query');
+    ctx.body = { limit, offset, ...(await runtime.stats.ledger(limit, offset)) };
+  });
+
+  // Everything else that left: OTLP batches, the registration and the erasure request.
+  router.get('/ledger', started, async (ctx) => {
+    const { limit, offset, kind } = validate(outboundQuery, ctx.query, 'query');
+    ctx.body = { limit, offset, kind: kind ?? null, ...(await runtime.stats.outboundLedger(limit, offset, kind)) };
+  });
+
+  router.get('/receipts', started, async (ctx) => {
+    const { scope, limit, offset } = validate(receiptsQuery, ctx.query, 'query');
+    ctx.body = { scope, limit, offset, ...(await runtime.consent.receipts({ scope, limit, offset })) };
+  });
+
+  // The receipt names the signed-in admin by pseudonym only (requireAdmin guarantees there is one).
+  const actorOf = (ctx: Context) => runtime.adminActor(currentUser(ctx, options.getUser)!.id);
+
+  const setConsent = (value: boolean) => async (ctx: Context) => {
+    const body = validate(categoriesBody, jsonBody(ctx), 'body');
+    const categories = body?.categories ?? CONSENT_CATEGORIES;
+    const consent = await runtime.setConsent(Object.fromEntries(categories.map((c) => [c, value])), actorOf(ctx));
+    ctx.body = { consent };
+  };
+  router.post('/opt-in', ...changes, setConsent(true));
+  router.post('/opt-out', ...changes, setConsent(false));
+
+  router.get('/export', started, (ctx) => {
+    const day = options.now().toISOString().slice(0, 10);
+    ctx.type = 'application/json; charset=utf-8';
+    ctx.attachment(`telemetry-export-${day}.json`);
+    ctx.body = streamOf(runtime.stats.exportJson());
+  });
+
+  router.delete('/delete-all', ...changes, async (ctx) => {
+    ctx.body = await runtime.stats.deleteAll(actorOf(ctx));
+  });
+
+  // The way out of a collector problem (GET /status → collector.problem): a new identity, registered anew.
+  router.post('/collector/re-register', ...changes, async (ctx) => {
+    validate(z.object({ _csrf: z.string().optional() }).strict().optional(), jsonBody(ctx), 'body');
+    const blocked = runtime.submission.registrationBlockedReason();
+    if (blocked) throw new HttpError(409, 'cannot_register', `Re-registration is not possible right now: ${blocked}.`);
+    ctx.body = await runtime.stats.reRegister();
+  });
+
+  return router;
+}
+
+function streamOf(chunks: AsyncGenerator<string>): Readable {
+  return Readable.from(chunks, { objectMode: false });
+}

@@ -1,0 +1,55 @@
+// {api}/me: a signed-in end user's own say over detailed analytics, whatever the admin chose for
+// the installation. Any signed-in user (401 otherwise); changes need the page's CSRF token.
+//   GET  /me          → { analytics, gpc, installation_analytics }
+//   POST /me/opt-out  → the same shape, after storing the choice
+//   POST /me/opt-in   → the same shape
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { ResolvedOptions } from '../options.js';
+import type { UserPrivacyView } from '../middleware/template-state.js';
+import { currentUser, requireUser } from '../middleware/auth.js';
+import { requireCsrf } from '../middleware/csrf.js';
+import { jsonBody, parseJsonBody, validateInput } from '../middleware/body.js';
+import { HttpError } from '../../core/http-errors.js';
+
+/** What the routes need: the user's stored choice, the request's view of it, and storage readiness. */
+export interface UserPrivacyPort {
+  ready(): Promise<void>;
+  setUserOptOut(userId: string | number, optedOut: boolean): Promise<boolean>;
+  privacyView(ctx: Context): UserPrivacyView | null;
+}
+
+const choiceBody = z.object({ _csrf: z.string().optional() }).strict().optional();
+
+function answer(view: UserPrivacyView) {
+  return { analytics: view.analytics, gpc: view.gpc, installation_analytics: view.installationAnalytics };
+}
+
+export function userPrivacyRouter(options: ResolvedOptions, port: UserPrivacyPort): Router {
+  const router = new Router({ prefix: `${options.mountPath.api}/me` });
+  router.use(requireUser(options.getUser));
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await port.ready();
+    } catch {
+      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now; try again later.');
+    }
+    await next();
+  });
+
+  router.get('/', (ctx) => {
+    ctx.body = answer(port.privacyView(ctx)!);
+  });
+
+  const choose = (optedOut: boolean) => async (ctx: Context) => {
+    validateInput(choiceBody, jsonBody(ctx), 'body');
+    await port.setUserOptOut(currentUser(ctx, options.getUser)!.id, optedOut);
+    ctx.body = answer(port.privacyView(ctx)!);
+  };
+  const change = [parseJsonBody('1kb'), requireCsrf(options.getUser, (ctx) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf)] as const;
+  router.post('/opt-out', ...change, choose(true));
+  router.post('/opt-in', ...change, choose(false));
+  return router;
+}

@@ -1,0 +1,391 @@
+// Sends the weekly count-only summary to the collector (see docs/collector.md): registers once
+// (trust on first use), signs each request, and follows an explicit retry policy — 2xx: done,
+// events marked submitted; 401/403/other 4xx: stop; 429/5xx/network: retry with exponential backoff
+// and jitter, honouring Retry-After. Every attempt is written to the ledger the admin can read.
+// When the collector refuses this installation itself (unknown, wrong secret, id taken or erased),
+// the problem is kept in installation.json and nothing is sent until the admin re-registers.
+import type { ConsentStore } from '../installation/consent.js';
+import type { CollectorProblem, InstallationFile } from '../installation/installation-file.js';
+import type { KillSwitchState, Logger } from '../types.js';
+import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
+import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
+import { HEADERS, PATHS, SIGNED, signedHeaders, type RegisterResponse } from '../../core/protocol.js';
+import { describeError } from '../../core/logging.js';
+import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
+
+const MAX_BACKOFF_MS = 6 * 3_600_000;
+const MAX_LEDGER_BODY = 1_000;
+
+export type SubmissionStatus = 'accepted' | 'rejected' | 'failed' | 'skipped' | 'debug';
+
+export interface SubmissionOutcome {
+  status: SubmissionStatus;
+  reason?: string;
+  responseCode?: number;
+  /** When a retry was scheduled, in how many milliseconds. */
+  retryInMs?: number;
+}
+
+export interface SubmissionClientDeps {
+  repository: UsageStatsRepository;
+  file: InstallationFile;
+  consent: ConsentStore;
+  killSwitch: KillSwitchState;
+  collector: { url: string | null; registrationKey: string | null };
+  policy: { retryBaseMs: number; maxAttempts: number; timeoutMs: number };
+  summaryInputs: () => Promise<PayloadInputs>;
+  logger: Logger;
+  now: () => Date;
+  /** The outbound ledger: the registration and erasure requests are recorded there (never a secret). */
+  outbound?: { record(entry: OutboundRecord): void };
+}
+
+export type RemoteDeletion = { requested: boolean; deleted: boolean; status?: number; error?: string };
+
+/** The cause of a failed fetch (ECONNREFUSED, a timeout, …) rather than its generic "fetch failed". */
+function failureCause(err: unknown): string {
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof Error ? describeError(cause) : describeError(err);
+}
+
+/** A ledger entry for one of the small collector requests (registration, erasure). */
+function collectorRequest(kind: 'registration' | 'erasure', method: string, url: string, body: string | null): Omit<OutboundRecord, 'outcome' | 'response_code' | 'error' | 'details'> {
+  return { kind, method, endpoint: credentialFreeUrl(url), request_body: body, record_count: null, counts: null, bytes: null, attempts: 1 };
+}
+
+class HttpFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
+}
+
+function errorCode(body: string): string | null {
+  try {
+    const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Exponential backoff with ±20 % jitter, capped. */
+export function backoffDelay(attempt: number, baseMs: number, random = Math.random): number {
+  const raw = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  return Math.round(raw * (0.8 + random() * 0.4));
+}
+
+/**
+ * The collector's answers that mean it will not take anything from this installation identity
+ * again, whatever is retried: only a new identity (re-registration) helps.
+ */
+export const COLLECTOR_PROBLEMS: Record<string, string> = {
+  unknown_installation:
+    'The collector does not know this installation (any more): its data there was erased, or the collector lost its database. Nothing is sent until you re-register, which starts a new installation id.',
+  invalid_signature:
+    'The collector refused the signature of this installation: the secret kept in installation.json is not the one the collector holds for this installation id. Nothing is sent until you re-register, which starts a new installation id.',
+  already_registered:
+    'The collector already has this installation id registered with a secret this installation does not hold. Nothing is sent until you re-register, which starts a new installation id.',
+  installation_erased:
+    'The collector erased this installation id recently and refuses to register it again. Nothing is sent until you re-register, which starts a new installation id.',
+};
+
+export type CollectorProblemView = Pick<CollectorProblem, 'code' | 'explanation' | 'since'>;
+
+const retryable = (status: number) => status === 429 || status >= 500;
+/** A Retry-After longer than this is not waited out in-process: the next weekly run tries again. */
+export const MAX_RETRY_DELAY_MS = MAX_BACKOFF_MS;
+
+/** The collector may be mounted below a path prefix: keep it when adding a protocol path. */
+export function collectorEndpoint(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+export class SubmissionClient {
+  #retryTimer: NodeJS.Timeout | null = null;
+  #inFlight: Promise<SubmissionOutcome> | null = null;
+  #stopped = false;
+
+  constructor(private readonly deps: SubmissionClientDeps) {}
+
+  /** Why nothing would be sent right now, or null when a submission may go out. */
+  blockedReason(): string | null {
+    if (this.deps.killSwitch.disabled) return `kill switch ${this.deps.killSwitch.reason} is set`;
+    if (!this.deps.consent.isGranted('usageStats')) return 'usage statistics sharing is off';
+    if (!this.deps.collector.url) return 'no collector URL is configured';
+    const problem = this.problem();
+    if (problem) return `the collector refused this installation (${problem.code}); re-register to send again`;
+    return null;
+  }
+
+  /** The collector's standing refusal of this installation, if any (shown to the admin until re-registration). */
+  problem(): CollectorProblemView | null {
+    const stored = this.deps.file.loaded ? this.deps.file.current.collector_problem : null;
+    if (!stored || stored.url !== this.deps.collector.url) return null;
+    return { code: stored.code, explanation: stored.explanation, since: stored.since };
+  }
+
+  /** Whether a registration with the configured collector is kept here (so an erasure can still be asked for). */
+  get holdsRegistration(): boolean {
+    return this.#registration() !== null;
+  }
+
+  /** Why no registration request could be sent now (kill switch, debug, no collector), or null. */
+  registrationBlockedReason(): string | null {
+    if (this.deps.killSwitch.disabled) return `kill switch ${this.deps.killSwitch.reason} is set`;
+    if (this.deps.killSwitch.debug) return 'TELEMETRY_DEBUG is set: nothing is sent';
+    if (!this.deps.collector.url) return 'no collector URL is configured';
+    return null;
+  }
+
+  /** Registers the current installation id now (after the admin started a new identity). */
+  async registerNow(): Promise<{ registered: boolean; status?: number; error?: string }> {
+    const blocked = this.registrationBlockedReason();
+    if (blocked) return { registered: false, error: blocked };
+    try {
+      await this.#ensureRegistered();
+      return { registered: true };
+    } catch (err) {
+      return { registered: false, status: err instanceof HttpFailure ? err.status : undefined, error: describeError(err) };
+    }
+  }
+
+  /** Keeps the collector's refusal when it is one only a new identity cures; true when it was. */
+  async #noteProblem(status: number, code: string | null, url: string): Promise<boolean> {
+    if (status !== 401 && status !== 409) return false;
+    const explanation = code ? COLLECTOR_PROBLEMS[code] : undefined;
+    if (!code || !explanation) return false;
+    const since = this.deps.now().toISOString();
+    await this.deps.file.update((current) => ({
+      collector_problem: current.collector_problem?.code === code && current.collector_problem.url === url ? current.collector_problem : { code, explanation, since, url },
+    }));
+    this.deps.logger.warn({ code }, 'the collector refuses this installation: usage statistics are not sent until an admin re-registers');
+    return true;
+  }
+
+  async summary(): Promise<WeeklySummary> {
+    return buildWeeklySummary(this.deps.repository, await this.deps.summaryInputs(), this.deps.now());
+  }
+
+  /** One submission attempt now (a pending retry is replaced); further attempts follow the policy. */
+  submitNow(): Promise<SubmissionOutcome> {
+    this.#cancelRetry();
+    this.#inFlight ??= this.#attempt(1).finally(() => {
+      this.#inFlight = null;
+    });
+    return this.#inFlight;
+  }
+
+  /** Cancels a scheduled retry and waits for an attempt under way. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#cancelRetry();
+    await this.#inFlight?.catch(() => undefined);
+  }
+
+  get retryScheduled(): boolean {
+    return this.#retryTimer !== null;
+  }
+
+  /**
+   * Right to erasure: asks the collector to delete this installation's data (signed, empty body).
+   * The request and its answer go to `receipt` (by default the outbound ledger); delete-all passes
+   * its own, so the receipt is written after the local deletion and survives it.
+   */
+  async deleteRemote(receipt: (entry: OutboundRecord) => void = (entry) => this.#record(entry)): Promise<RemoteDeletion> {
+    const registration = this.#registration();
+    if (this.deps.killSwitch.disabled || !registration) return { requested: false, deleted: false };
+    const installId = this.deps.file.current.install_id;
+    if (this.deps.killSwitch.debug) {
+      this.deps.logger.info({ method: 'DELETE', url: collectorEndpoint(registration.url, PATHS.installation(installId)) }, 'TELEMETRY_DEBUG: the erasure request would be sent (nothing sent)');
+      return { requested: false, deleted: false };
+    }
+    const request = collectorRequest('erasure', 'DELETE', collectorEndpoint(registration.url, PATHS.installation(installId)), null);
+    try {
+      const response = await fetch(collectorEndpoint(registration.url, PATHS.installation(installId)), {
+        method: 'DELETE',
+        headers: signedHeaders(SIGNED.erase(installId), installId, registration.secret, '', this.deps.now().getTime() / 1000),
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      });
+      const text = await response.text().catch(() => '');
+      // Gone means the collector holds nothing for us; a 401 for clock skew or a bad signature is not that.
+      const code = errorCode(text);
+      const gone = response.ok || response.status === 404 || (response.status === 401 && code === 'unknown_installation');
+      receipt({
+        ...request,
+        outcome: response.ok ? 'accepted' : retryable(response.status) ? 'failed' : 'rejected',
+        response_code: response.status,
+        error: response.ok ? null : (code ?? `collector answered ${response.status}`),
+        details: null,
+      });
+      if (gone) await this.deps.file.update(() => ({ collector: null }));
+      else if (code === 'invalid_signature') await this.#noteProblem(response.status, code, registration.url);
+      return { requested: true, deleted: response.ok, status: response.status };
+    } catch (err) {
+      receipt({ ...request, outcome: 'failed', response_code: null, error: failureCause(err), details: null });
+      return { requested: true, deleted: false, error: describeError(err) };
+    }
+  }
+
+  async #attempt(attempt: number): Promise<SubmissionOutcome> {
+    const blocked = this.blockedReason();
+    if (blocked) return { status: 'skipped', reason: blocked };
+    const summary = await this.summary();
+    const body = JSON.stringify(summary.payload);
+    if (this.deps.killSwitch.debug) {
+      this.deps.logger.info({ payload: summary.payload }, 'TELEMETRY_DEBUG: the weekly usage statistics submission would send this (nothing sent)');
+      return { status: 'debug' };
+    }
+
+    const ledger = {
+      period_start: summary.period.startDay,
+      period_end: summary.period.endDay,
+      idempotency_key: '',
+      payload: body,
+      attempts: attempt,
+    };
+    let outcome: SubmissionOutcome;
+    let retryAfterMs: number | undefined;
+    try {
+      const { url, secret } = await this.#ensureRegistered();
+      const installId = this.deps.file.current.install_id;
+      const headers = signedHeaders(SIGNED.submit, installId, secret, body, this.deps.now().getTime() / 1000, summary.period.startDay);
+      ledger.idempotency_key = headers[HEADERS.idempotencyKey]!;
+      const response = await fetch(collectorEndpoint(url, PATHS.submit), {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      });
+      const text = (await response.text().catch(() => '')).slice(0, MAX_LEDGER_BODY);
+      if (response.ok) {
+        await this.deps.repository.markSubmitted(summary.period.start, summary.period.end, summary.maxEventId, this.deps.now());
+        outcome = { status: 'accepted', responseCode: response.status };
+      } else {
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.deps.now().getTime());
+        // Unknown installation or a refused signature: kept as a problem for the admin, and nothing is
+        // retried. A 401 for clock skew is not that: the secret stays and the next run tries again.
+        await this.#noteProblem(response.status, errorCode(text), url);
+        outcome = { status: retryable(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
+      }
+      await this.#writeLedger({ ...ledger, status: outcome.status, response_code: response.status, response_body: text || null, error: null });
+    } catch (err) {
+      const status = err instanceof HttpFailure ? err.status : undefined;
+      retryAfterMs = err instanceof HttpFailure ? err.retryAfterMs : undefined;
+      outcome = { status: status !== undefined && !retryable(status) ? 'rejected' : 'failed', responseCode: status, reason: describeError(err) };
+      await this.#writeLedger({ ...ledger, status: outcome.status, response_code: status ?? null, response_body: null, error: outcome.reason ?? null });
+    }
+
+    if (outcome.status === 'failed' && attempt < this.deps.policy.maxAttempts && !this.#stopped) {
+      const delay = retryAfterMs ?? backoffDelay(attempt, this.deps.policy.retryBaseMs);
+      if (delay <= MAX_RETRY_DELAY_MS) {
+        this.#scheduleRetry(attempt + 1, delay);
+        outcome.retryInMs = delay;
+      } else {
+        outcome.reason = `${outcome.reason ?? 'failed'}; the collector asked to wait longer than ${MAX_RETRY_DELAY_MS / 3_600_000} h, so the next weekly run tries again`;
+      }
+    }
+    if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome }, 'usage statistics submission did not go through');
+    return outcome;
+  }
+
+  async #writeLedger(entry: Omit<NewLedgerEntry, 'sent_at'>): Promise<void> {
+    try {
+      await this.deps.repository.insertLedger({ ...entry, sent_at: this.deps.now() });
+    } catch (err) {
+      this.deps.logger.warn({ err: describeError(err) }, 'could not write the submission ledger');
+    }
+  }
+
+  #record(entry: OutboundRecord): void {
+    try {
+      this.deps.outbound?.record(entry);
+    } catch {
+      // the ledger must never break the request it describes
+    }
+  }
+
+  #registration(): { url: string; secret: string } | null {
+    const stored = this.deps.file.loaded ? this.deps.file.current.collector : null;
+    return stored && stored.url === this.deps.collector.url ? { url: stored.url, secret: stored.secret } : null;
+  }
+
+  /** Trust on first use: register this install once and keep the secret in installation.json. */
+  async #ensureRegistered(): Promise<{ url: string; secret: string }> {
+    const existing = this.#registration();
+    if (existing) return existing;
+    const url = this.deps.collector.url!;
+    const installId = this.deps.file.current.install_id;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.deps.collector.registrationKey) headers[HEADERS.registrationKey] = this.deps.collector.registrationKey;
+    const body = JSON.stringify({ install_id: installId });
+    // The ledger keeps the request and the answer's status, never the secret the answer carries.
+    const request = collectorRequest('registration', 'POST', collectorEndpoint(url, PATHS.register), body);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(collectorEndpoint(url, PATHS.register), {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      });
+      text = await response.text().catch(() => '');
+    } catch (err) {
+      this.#record({ ...request, outcome: 'failed', response_code: null, error: failureCause(err), details: null });
+      throw err;
+    }
+    if (response.status !== 201) {
+      await this.#noteProblem(response.status, errorCode(text), url);
+      const why = response.status === 409 ? `the collector refuses to register this installation id (${errorCode(text) ?? 'conflict'})` : `registration answered ${response.status}`;
+      this.#record({ ...request, outcome: retryable(response.status) ? 'failed' : 'rejected', response_code: response.status, error: errorCode(text) ?? why, details: null });
+      throw new HttpFailure(response.status, parseRetryAfter(response.headers.get('retry-after'), Date.now()), why);
+    }
+    let registered: RegisterResponse | null = null;
+    try {
+      registered = JSON.parse(text) as RegisterResponse;
+    } catch {
+      // judged below
+    }
+    const valid = registered !== null && registered.install_id === installId && typeof registered.secret === 'string' && /^[0-9a-f]{32,128}$/i.test(registered.secret);
+    this.#record({
+      ...request,
+      outcome: valid ? 'accepted' : 'rejected',
+      response_code: response.status,
+      error: valid ? null : 'unexpected answer body',
+      details: { secret_received: valid },
+    });
+    if (!valid || !registered) throw new Error('the collector answered registration with an unexpected body');
+    await this.deps.file.update(() => ({ collector: { url, secret: registered.secret, registered_at: this.deps.now().toISOString() } }));
+    return { url, secret: registered.secret };
+  }
+
+  #scheduleRetry(attempt: number, delayMs: number): void {
+    this.#cancelRetry();
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#inFlight ??= this.#attempt(attempt)
+        .catch((err) => ({ status: 'failed' as const, reason: describeError(err) }))
+        .finally(() => {
+          this.#inFlight = null;
+        });
+    }, delayMs);
+    this.#retryTimer.unref();
+  }
+
+  #cancelRetry(): void {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+}

@@ -1,0 +1,261 @@
+// The detailed analytics layer. One call, track(), feeds the local usage statistics (always, unless
+// localStats is off), the OTLP export (analytics consent) and the weekly counts (via local stats).
+//
+// The request path does constant work: a cached name check and a push onto a bounded intake ring.
+// Guarding, enrichment and export happen in drain(), off the request path (setImmediate).
+import type { ConsentStore } from '../installation/consent.js';
+import type { Pseudonymizer } from '../installation/pseudonym.js';
+import type { EventProps, KillSwitchState, Logger } from '../types.js';
+import type { RuntimeEnvironment } from './environment.js';
+import type { SinkObservation, TelemetrySink } from './otlp-sink.js';
+import type { PrivacyGuard } from './privacy-guard.js';
+import type { UserAgentCache, UserAgentSummary } from './user-agent.js';
+import { BASE_EVENT_PREFIX } from './base-schema.js';
+import { describeError } from '../../core/logging.js';
+
+/** Where accepted events go to be stored in the host's database (the local usage statistics). */
+export interface LocalEventRecorder {
+  /** `localOnly`: the event may never leave the installation (not even as a weekly count). */
+  recordEvent(name: string, props: EventProps, occurredAt: Date, localOnly: boolean): void;
+  recordPageView(routeTemplate: string, occurredAtMs: number): void;
+}
+
+interface IntakeItem {
+  name: string;
+  props: Record<string, unknown> | undefined;
+  userId: string | number | null;
+  userAgent: string | undefined;
+  at: number;
+  /** The request carried a privacy signal (Global Privacy Control): nothing it triggers leaves. */
+  privacySignal: boolean;
+}
+
+/** Which users have opted out of detailed analytics for themselves. */
+export interface UserOptOuts {
+  isOptedOut(userId: string | number): boolean;
+}
+
+export interface AnalyticsDeps {
+  guard: PrivacyGuard;
+  consent: ConsentStore;
+  killSwitch: KillSwitchState;
+  environment: RuntimeEnvironment;
+  appVersion: string;
+  userAgents: UserAgentCache;
+  userOptOuts: UserOptOuts;
+  intakeCap: number;
+  logger: Logger;
+}
+
+const PAGEVIEW_KEY_LIMIT = 5_000;
+/** Distinct event names counted for the app.events metric; further names are not counted (memory stays bounded). */
+export const EVENT_COUNT_KEY_LIMIT = 1_000;
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'OTHER'];
+const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.map((m, i) => [m, i]));
+
+interface PageviewEntry {
+  attributes: Record<string, string>;
+  count: number;
+}
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
+
+export class AnalyticsLayer {
+  #sink: TelemetrySink | null = null;
+  /** Whether the attached sink sends (or prints) anything; fixed at attach(), read on the hot path. */
+  #sinkConfigured = false;
+  #pseudonymizer: Pseudonymizer | null = null;
+  #installId: string | null = null;
+  #local: LocalEventRecorder | null = null;
+
+  // Bounded ring of accepted-but-unprocessed events (drop-oldest).
+  readonly #intake: (IntakeItem | undefined)[];
+  #head = 0;
+  #size = 0;
+  #drainScheduled = false;
+  intakeDropped = 0;
+
+  // Cumulative counts read by the metric reader; cleared on opt-out so nothing waits to be exported.
+  readonly #eventCounts = new Map<string, number>();
+  // route template → UA summary (cached object) → slot (method × status class). Every key is a string
+  // or object reused across requests, so counting a page view builds no string.
+  readonly #pageviews = new Map<string, Map<UserAgentSummary, (PageviewEntry | undefined)[]>>();
+  #pageviewKeys = 0;
+
+  constructor(private readonly deps: AnalyticsDeps) {
+    this.#intake = new Array(deps.intakeCap);
+    deps.consent.onChange((consent) => {
+      if (!consent.analytics) this.#forgetDetailed();
+    });
+  }
+
+  /** Connects the parts that exist only after ready(): the sink and the install's identity. */
+  attach(sink: TelemetrySink, pseudonymizer: Pseudonymizer, installId: string): void {
+    this.#sink = sink;
+    this.#sinkConfigured = sink.stats().configured;
+    this.#pseudonymizer = pseudonymizer;
+    this.#installId = installId;
+    this.#scheduleDrain();
+  }
+
+  setLocalRecorder(recorder: LocalEventRecorder | null): void {
+    this.#local = recorder;
+  }
+
+  /** Exporting detailed events is allowed right now: opted in, not killed, and a sink exists. */
+  get exporting(): boolean {
+    return this.#sinkConfigured && this.deps.consent.isGranted('analytics') && !this.deps.killSwitch.disabled;
+  }
+
+  /** Someone counts page views: local statistics are on, or detailed export is allowed. */
+  get wantsPageViews(): boolean {
+    return this.#local !== null || this.exporting;
+  }
+
+  get intakeDepth(): number {
+    return this.#size;
+  }
+
+  /** Keys held for page-view and event counting (bounded; shown to tests and the status route). */
+  get countingKeys(): { pageviewAgents: number; pageviewSlots: number; eventNames: number } {
+    let agents = 0;
+    for (const byAgent of this.#pageviews.values()) agents += byAgent.size;
+    return { pageviewAgents: agents, pageviewSlots: this.#pageviewKeys, eventNames: this.#eventCounts.size };
+  }
+
+  /** Hot path. Returns false when the event is refused outright (invalid name) or goes nowhere. */
+  track(name: string, props: Record<string, unknown> | undefined, userId: string | number | null, userAgent?: string, privacySignal = false): boolean {
+    if (!this.deps.guard.isValidEventName(name)) {
+      this.deps.guard.counters.rejectedEvents++;
+      return false;
+    }
+    // Before attach() the destination is not known yet; keep it (bounded) so startup events are not lost.
+    if (this.#sink !== null && this.#local === null && !this.exporting) return false;
+    this.#push({ name, props, userId, userAgent, at: Date.now(), privacySignal });
+    return true;
+  }
+
+  /**
+   * Hot path: one request answered, counted locally per route template (never the raw URL).
+   * True when the detailed page view is wanted too (exportPageView): only then does the caller
+   * read the method, status and user agent.
+   */
+  countPageView(routeTemplate: string): boolean {
+    const local = this.#local;
+    if (local !== null) local.recordPageView(routeTemplate, Date.now());
+    return this.exporting;
+  }
+
+  /** The detailed page view (opted in only): per route, method, status class, browser and device. */
+  exportPageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
+    if (!this.exporting) return;
+    const ua = this.deps.userAgents.summarize(userAgent);
+    let byAgent = this.#pageviews.get(routeTemplate);
+    if (byAgent === undefined) {
+      if (this.#pageviewKeys >= PAGEVIEW_KEY_LIMIT) return;
+      byAgent = new Map();
+      this.#pageviews.set(routeTemplate, byAgent);
+    }
+    let slots = byAgent.get(ua);
+    if (slots === undefined) {
+      // Checked before inserting: a new agent under a known route is a new key too.
+      if (this.#pageviewKeys >= PAGEVIEW_KEY_LIMIT) return;
+      slots = [];
+      byAgent.set(ua, slots);
+    }
+    const methodIndex = METHOD_INDEX[method] ?? METHODS.length - 1;
+    const statusIndex = Math.min(Math.floor(status / 100), STATUS_CLASSES.length - 1);
+    const slot = methodIndex * STATUS_CLASSES.length + statusIndex;
+    const entry = slots[slot];
+    if (entry !== undefined) {
+      entry.count++;
+    } else if (this.#pageviewKeys < PAGEVIEW_KEY_LIMIT) {
+      this.#pageviewKeys++;
+      slots[slot] = {
+        attributes: {
+          'http.route': routeTemplate,
+          'http.method': METHODS[methodIndex]!,
+          'http.status_class': STATUS_CLASSES[statusIndex]!,
+          'browser.family': ua.browser,
+          'device.class': ua.device,
+        },
+        count: 1,
+      };
+    }
+  }
+
+  /** Processes everything in the intake: guard, record locally, export when consented. */
+  drain(): void {
+    this.#drainScheduled = false;
+    if (this.#sink === null) return;
+    while (this.#size > 0) {
+      const item = this.#intake[this.#head]!;
+      this.#intake[this.#head] = undefined;
+      this.#head = (this.#head + 1) % this.#intake.length;
+      this.#size--;
+      try {
+        this.#process(item);
+      } catch (err) {
+        this.deps.logger.warn({ err: describeError(err) }, 'dropped a telemetry event that could not be processed');
+      }
+    }
+  }
+
+  /** Read at metric collection (once a minute), so flattening here keeps the request path cheap. */
+  observation(): SinkObservation {
+    const pageviews = new Map<string, PageviewEntry>();
+    let n = 0;
+    for (const byAgent of this.#pageviews.values()) for (const slots of byAgent.values()) for (const entry of slots) if (entry) pageviews.set(String(n++), entry);
+    return { activeInstall: null, events: this.#eventCounts, pageviews };
+  }
+
+  #process(item: IntakeItem): void {
+    const checked = this.deps.guard.check(item.name, item.props);
+    if (!checked.ok) return;
+    // Decided here, not at intake: a user's opt-out stored meanwhile (or loaded at start) still counts.
+    const localOnly = item.privacySignal || (item.userId !== null && this.deps.userOptOuts.isOptedOut(item.userId));
+    this.#local?.recordEvent(checked.name, checked.props, new Date(item.at), localOnly);
+    if (localOnly || !this.exporting) return;
+    const counted = this.#eventCounts.get(checked.name);
+    if (counted !== undefined) this.#eventCounts.set(checked.name, counted + 1);
+    else if (this.#eventCounts.size < EVENT_COUNT_KEY_LIMIT) this.#eventCounts.set(checked.name, 1);
+    const ua = item.userAgent ? this.deps.userAgents.summarize(item.userAgent) : null;
+    const attributes: Record<string, string | number | boolean> = {
+      ...checked.props,
+      install_id: this.#installId!,
+      app_version: this.deps.appVersion,
+      deployment_type: this.deps.environment.deployment_type,
+    };
+    if (item.userId !== null) attributes['user.pseudonym'] = this.#pseudonymizer!.pseudonym(item.userId);
+    if (ua) {
+      attributes['browser.family'] = ua.browser;
+      attributes['os.family'] = ua.os;
+      attributes['device.class'] = ua.device;
+    }
+    this.#sink!.emit(checked.name, attributes);
+  }
+
+  #push(item: IntakeItem): void {
+    const cap = this.#intake.length;
+    if (this.#size === cap) {
+      this.#head = (this.#head + 1) % cap;
+      this.#size--;
+      this.intakeDropped++;
+    }
+    this.#intake[(this.#head + this.#size) % cap] = item;
+    this.#size++;
+    this.#scheduleDrain();
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#sink === null || this.#size === 0) return;
+    this.#drainScheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  #forgetDetailed(): void {
+    this.#eventCounts.clear();
+    this.#pageviews.clear();
+    this.#pageviewKeys = 0;
+    this.#sink?.discard((eventName) => !eventName.startsWith(BASE_EVENT_PREFIX));
+  }
+}
