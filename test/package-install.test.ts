@@ -1,11 +1,13 @@
-// The npm package as a host gets it (SPEC §1, §2): `npm run build` + `npm pack`, installed with npm
-// into a fresh Koa 3 app, imported as plain JavaScript (no tsx), mounted after koa-session, and
-// working: ready(), a route calling ctx.telemetry.track(), the admin status route, stop(), exit.
+// The npm package as a host gets it: `npm run build` + `npm pack`, installed with npm into a fresh
+// Koa 3 app, imported as plain JavaScript (no tsx), mounted after koa-session, and working: ready(),
+// a route calling ctx.telemetry.track(), the admin status route, stop(), exit. Also: the plugin runs
+// in a host that has no prom-client or nodemailer (the collector's dependencies), and the published
+// types of both entries compile in a strict TypeScript host without skipLibCheck.
 //
 // sqlite3 is installed with --ignore-scripts (compiling it takes ~2 minutes here) and gets the
 // binding compiled for /work/main's identical pinned version copied in.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +19,10 @@ const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as 
   name: string;
   version: string;
   bin?: Record<string, string>;
+  devDependencies: Record<string, string>;
 };
+/** The packages only the collector uses: a host of the plugin alone may not have them. */
+const COLLECTOR_ONLY_PACKAGES = ['prom-client', 'nodemailer'];
 
 interface RunResult {
   code: number | null;
@@ -39,9 +44,9 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<RunResult> {
+function run(command: string, args: string[], cwd: string, timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env: { ...childEnv(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -106,13 +111,15 @@ test.before(async (t) => {
     const app = join(work, 'fresh-app');
     await mkdir(app);
     await writeFile(join(app, 'package.json'), `${JSON.stringify({ name: 'fresh-koa-host', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
+    // @types/koa and @types/node are what a TypeScript host of Koa has anyway (the typed-host test).
+    const hostTypes = ['@types/koa', '@types/node'].map((name) => `${name}@${PACKAGE.devDependencies[name]}`);
     const install = await run(
       'npm',
-      ['install', tarball, 'koa@3.3.0', 'koa-session@7.0.2', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      ['install', tarball, 'koa@3.3.0', 'koa-session@7.0.2', ...hostTypes, '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
       app,
       180_000,
     );
-    if (install.code !== 0) throw new Error(explain('`npm install <tarball> koa koa-session`', install));
+    if (install.code !== 0) throw new Error(explain('`npm install <tarball> koa koa-session @types/koa @types/node`', install));
 
     // The compiled sqlite3 binding of the very same pinned version.
     const sqliteDir = [join(app, 'node_modules/sqlite3'), join(app, 'node_modules', PACKAGE.name, 'node_modules/sqlite3')].find((d) => existsSync(join(d, 'package.json')));
@@ -146,6 +153,8 @@ test.serial('the tarball ships compiled JS, declarations, migrations and templat
   t.true(files.has('package/package.json'));
   t.true(files.has('package/dist/src/index.js'), 'dist/src/index.js');
   t.true(files.has('package/dist/src/index.d.ts'), 'dist/src/index.d.ts');
+  t.true(files.has('package/dist/src/collector/index.js'), 'dist/src/collector/index.js (koa-consent-telemetry/collector)');
+  t.true(files.has('package/dist/src/collector/index.d.ts'), 'dist/src/collector/index.d.ts');
   t.true(setup.entries.some((e) => e.startsWith('package/dist/migrations/') && e.endsWith('.js')), 'dist/migrations/*.js');
   if (hasFiles(join(ROOT, 'src/plugin/templates'))) {
     t.true(setup.entries.some((e) => e.startsWith('package/dist/src/plugin/templates/')), 'src/plugin/templates has files, so dist/src/plugin/templates must ship');
@@ -183,7 +192,17 @@ test.serial('the installed package declares types that exist', (t) => {
     main?: string;
     exports?: Record<string, { types?: string; import?: string }>;
   };
-  for (const file of [manifest.types, manifest.main, manifest.exports?.['.']?.types, manifest.exports?.['.']?.import]) {
+  for (const entry of ['.', './collector']) {
+    t.truthy(manifest.exports?.[entry], `exports["${entry}"]`);
+  }
+  for (const file of [
+    manifest.types,
+    manifest.main,
+    manifest.exports?.['.']?.types,
+    manifest.exports?.['.']?.import,
+    manifest.exports?.['./collector']?.types,
+    manifest.exports?.['./collector']?.import,
+  ]) {
     t.truthy(file);
     t.true(existsSync(join(dir, file!)), `${file} exists in the installed package`);
   }
@@ -330,4 +349,179 @@ test.serial('a CommonJS host can require() the package', async (t) => {
   t.is(report.typeofPlugin, 'function');
   t.true(report.accepted);
   t.regex(String(report.installId), /^[0-9a-f-]{36}$/);
+});
+
+// ------------------------------------------------------------------ the plugin without the collector's dependencies
+
+/** Every installed copy of `name` under `nodeModules`, nested ones included. */
+function installedCopies(nodeModules: string, name: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const path = join(dir, entry.name);
+      if (entry.name === name) found.push(path);
+      else if (entry.name.startsWith('@')) walk(path);
+      else if (existsSync(join(path, 'node_modules'))) walk(join(path, 'node_modules'));
+    }
+  };
+  walk(nodeModules);
+  return found;
+}
+
+// Records every module URL the ES module loader resolves (hooks run on their own thread, so to a file).
+const RESOLVE_LOG_HOOKS = `
+import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, nextResolve) {
+  const result = await nextResolve(specifier, context);
+  appendFileSync(process.env.KCT_RESOLVE_LOG, result.url + '\\n');
+  return result;
+}
+`;
+const REGISTER_RESOLVE_LOG = `
+import { register } from 'node:module';
+register('./resolve-log-hooks.mjs', import.meta.url);
+`;
+
+const PLUGIN_ONLY_APP = `
+import http from 'node:http';
+import { once } from 'node:events';
+import Koa from 'koa';
+import session from 'koa-session';
+import { telemetryPlugin } from 'koa-consent-telemetry';
+
+const app = new Koa();
+app.keys = ['plugin-only-key'];
+app.silent = true;
+app.use(session(app));
+const telemetry = telemetryPlugin({ appName: 'PluginOnly', appVersion: '1.0.0', dataDir: process.argv[2], jobs: false, stopTimeoutMs: 1000 });
+app.use(telemetry);
+app.use(async (ctx) => {
+  ctx.body = { accepted: ctx.telemetry.track('timer.started', { source: 'web' }) };
+});
+await telemetry.ready();
+const server = http.createServer(app.callback()).listen(0, '127.0.0.1');
+await once(server, 'listening');
+const response = await fetch('http://127.0.0.1:' + server.address().port + '/timer/start', { method: 'POST' });
+const body = await response.json();
+server.closeAllConnections();
+await new Promise((done) => server.close(done));
+const accepted = telemetry.track('timer.started', { source: 'cli' });
+await telemetry.stop();
+console.log(JSON.stringify({ status: response.status, body, accepted }));
+`;
+
+const IMPORT_COLLECTOR = `
+try {
+  await import('koa-consent-telemetry/collector');
+  console.log(JSON.stringify({ imported: true }));
+} catch (err) {
+  console.log(JSON.stringify({ imported: false, code: err.code, message: err.message }));
+}
+`;
+
+test.serial('a host without prom-client and nodemailer imports, mounts and runs the plugin; it loads no collector code, and the collector entry cannot load there', async (t) => {
+  t.timeout(120_000);
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  // A copy of the fresh app, so the other tests keep their complete install.
+  const app = join(setup.work, 'plugin-only-app');
+  cpSync(setup.app, app, { recursive: true, verbatimSymlinks: true });
+  for (const name of COLLECTOR_ONLY_PACKAGES) {
+    const copies = installedCopies(join(app, 'node_modules'), name);
+    t.true(copies.length > 0, `${name} was installed with the package (so removing it means something)`);
+    for (const copy of copies) rmSync(copy, { recursive: true, force: true });
+    t.deepEqual(installedCopies(join(app, 'node_modules'), name), [], `no copy of ${name} is left`);
+  }
+
+  await writeFile(join(app, 'resolve-log-hooks.mjs'), RESOLVE_LOG_HOOKS);
+  await writeFile(join(app, 'register-resolve-log.mjs'), REGISTER_RESOLVE_LOG);
+  await writeFile(join(app, 'plugin-only.mjs'), PLUGIN_ONLY_APP);
+  const resolveLog = join(app, 'resolved.log');
+  const result = await run(process.execPath, ['--import', './register-resolve-log.mjs', 'plugin-only.mjs', join(app, 'data')], app, 60_000, {
+    KCT_RESOLVE_LOG: resolveLog,
+  });
+  t.is(result.code, 0, explain('node plugin-only.mjs', result));
+  const report = JSON.parse(result.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '{}') as { status?: number; body?: { accepted?: unknown }; accepted?: unknown };
+  t.is(report.status, 200, 'the host route calling ctx.telemetry.track() answered');
+  t.is(typeof report.body?.accepted, 'boolean');
+  t.is(typeof report.accepted, 'boolean', 'telemetry.track() outside a request works');
+
+  const resolved = readFileSync(resolveLog, 'utf8').split('\n').filter(Boolean);
+  t.true(resolved.some((url) => url.includes(`/node_modules/${PACKAGE.name}/dist/src/index.js`)), 'the log saw the plugin entry being loaded');
+  const collectorCode = resolved.filter((url) => /\/dist\/src\/collector\//.test(url));
+  t.deepEqual(collectorCode, [], 'importing the plugin loads none of the collector code');
+
+  // The removal was real: the collector's entry needs what is gone.
+  await writeFile(join(app, 'import-collector.mjs'), IMPORT_COLLECTOR);
+  const collector = await run(process.execPath, ['import-collector.mjs'], app, 30_000);
+  t.is(collector.code, 0, explain('node import-collector.mjs', collector));
+  const outcome = JSON.parse(collector.stdout.trim() || '{}') as { imported?: boolean; code?: string; message?: string };
+  t.false(outcome.imported, 'koa-consent-telemetry/collector cannot be imported without its dependencies');
+  t.is(outcome.code, 'ERR_MODULE_NOT_FOUND', outcome.message);
+  t.regex(outcome.message ?? '', /'(prom-client|nodemailer)'/);
+});
+
+// ------------------------------------------------------------------ the published types in a strict host
+
+const TYPED_HOST_TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    skipLibCheck: false,
+    noEmit: true,
+    types: ['node'],
+  },
+  files: ['typed-host.ts'],
+};
+
+const TYPED_HOST_TS = `
+import Koa from 'koa';
+import { telemetryPlugin, type TelemetryHandle, type TelemetryOptions } from 'koa-consent-telemetry';
+import { collectorPlugin, startCollectorServer, type CollectorHandle, type CollectorOptions } from 'koa-consent-telemetry/collector';
+
+const options: TelemetryOptions = { appName: 'TypedHost', appVersion: '1.0.0', dataDir: './data', jobs: false };
+const telemetry: TelemetryHandle = telemetryPlugin(options);
+const app = new Koa();
+app.use(telemetry);
+app.use(async (ctx, next) => {
+  const accepted: boolean = ctx.telemetry.track('timer.started', { source: 'web' });
+  ctx.body = { accepted };
+  await next();
+});
+
+export async function main(): Promise<void> {
+  await telemetry.ready();
+  const accepted: boolean = telemetry.track('timer.started', { source: 'cli' });
+  const installId: string | null = telemetry.status().install_id;
+  const analytics: boolean = telemetry.consent.get().analytics;
+  const flushed: boolean = await telemetry.flush();
+  await telemetry.stop();
+
+  const collectorOptions: CollectorOptions = {};
+  const collector: CollectorHandle = collectorPlugin(collectorOptions);
+  const receiver = new Koa();
+  receiver.use(collector);
+  await collector.ready();
+  await collector.stop();
+  const server = await startCollectorServer({ port: 0 });
+  await server.close();
+  console.log(accepted, installId, analytics, flushed);
+}
+`;
+
+test.serial('the published types compile in a strict TypeScript host without skipLibCheck (plugin and collector entries)', async (t) => {
+  t.timeout(120_000);
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  // Only the host's own @types are there: the package's types must not lean on its devDependencies.
+  for (const name of ['@types/nunjucks', '@types/node-schedule', '@types/nodemailer', '@types/co-body', '@types/ua-parser-js']) {
+    t.false(existsSync(join(setup.app, 'node_modules', name)), `${name} is not installed in the host`);
+  }
+  await writeFile(join(setup.app, 'tsconfig.json'), `${JSON.stringify(TYPED_HOST_TSCONFIG, null, 2)}\n`);
+  await writeFile(join(setup.app, 'typed-host.ts'), TYPED_HOST_TS);
+  const tsc = await run(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], setup.app, 90_000);
+  t.is(tsc.code, 0, explain('tsc -p tsconfig.json (strict, skipLibCheck false) in the fresh app', tsc));
 });

@@ -16,7 +16,7 @@ import { StatsService } from './analytics/stats.js';
 import { ReportService } from './reports/service.js';
 import { CollectorMetrics } from './metrics.js';
 import { AdminAuth } from './auth.js';
-import { JobScheduler, dailyAt, type JobRule } from '../core/scheduler.js';
+import { JobScheduler, dailyAt, monthlyAt, weeklyAt, type JobRule } from '../core/scheduler.js';
 import { OnceLogger, describeError } from '../core/logging.js';
 import { addDays, utcDay, weekStart, DAY_MS } from './analytics/time.js';
 
@@ -39,16 +39,12 @@ export interface MaintenanceResult {
 
 /** Every Monday at 08:00 (server local time). */
 export function weeklyRule(): JobRule {
-  const rule = dailyAt(8, 0);
-  rule.dayOfWeek = 1;
-  return rule;
+  return weeklyAt(1, 8, 0);
 }
 
 /** The 1st of every month at 08:00 (server local time). */
 export function monthlyRule(): JobRule {
-  const rule = dailyAt(8, 0);
-  rule.date = 1;
-  return rule;
+  return monthlyAt(1, 8, 0);
 }
 
 /** How long /health waits for `select 1`. */

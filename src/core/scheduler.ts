@@ -8,7 +8,11 @@ import { describeError } from './logging.js';
 /** setTimeout's upper bound; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export type JobRule = schedule.RecurrenceRule;
+/** When a job is due next (null: never again). The rules below are node-schedule RecurrenceRules;
+ * the published types name only this method, so a host needs no @types/node-schedule. */
+export interface JobRule {
+  nextInvocationDate(base: Date): Date | null;
+}
 
 interface JobEntry {
   name: string;
@@ -28,13 +32,29 @@ export interface JobInfo {
   lastError: string | null;
 }
 
-/** A rule firing every day at hour:minute (server local time). */
-export function dailyAt(hour: number, minute: number): JobRule {
+function recurrence(fields: { dayOfWeek?: number; date?: number; hour: number; minute: number }): JobRule {
   const rule = new schedule.RecurrenceRule();
-  rule.hour = hour;
-  rule.minute = minute;
+  if (fields.dayOfWeek !== undefined) rule.dayOfWeek = fields.dayOfWeek;
+  if (fields.date !== undefined) rule.date = fields.date;
+  rule.hour = fields.hour;
+  rule.minute = fields.minute;
   rule.second = 0;
   return rule;
+}
+
+/** A rule firing every day at hour:minute (server local time). */
+export function dailyAt(hour: number, minute: number): JobRule {
+  return recurrence({ hour, minute });
+}
+
+/** A rule firing every week on dayOfWeek (0 = Sunday) at hour:minute (server local time). */
+export function weeklyAt(dayOfWeek: number, hour: number, minute: number): JobRule {
+  return recurrence({ dayOfWeek, hour, minute });
+}
+
+/** A rule firing every month on dayOfMonth (1–31) at hour:minute (server local time). */
+export function monthlyAt(dayOfMonth: number, hour: number, minute: number): JobRule {
+  return recurrence({ date: dayOfMonth, hour, minute });
 }
 
 export class JobScheduler {

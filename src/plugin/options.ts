@@ -3,7 +3,6 @@
 import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
-import type { Environment } from 'nunjucks';
 import type { Logger, TelemetryUser } from './types.js';
 import type { ConsentListener } from './installation/consent.js';
 import { loggerSchema } from '../core/logging.js';
@@ -80,6 +79,12 @@ const httpUrl = z
       return false;
     }
   }, 'expected an http(s) URL');
+
+/** The host's nunjucks Environment (`new nunjucks.Environment(…)` fits), described by what the
+ * plugin's pages call, so the published types need no @types/nunjucks. */
+export interface NunjucksEnvironment {
+  render(name: string, context: object | undefined, callback: (err: Error | null, html: string | null) => void): void;
+}
 
 const supportTierSchema = z.object({
   key: z.string().regex(/^[a-z0-9_-]{1,32}$/, 'expected a short lowercase key'),
@@ -172,7 +177,7 @@ export const optionsSchema = z.object({
       eventsPerMinute: DEFAULT_SUPPORT_EVENTS_PER_MINUTE,
     }),
   nunjucks: z
-    .custom<Environment>((value) => value === undefined || (typeof value === 'object' && value !== null && typeof (value as Environment).render === 'function'), {
+    .custom<NunjucksEnvironment>((value) => value === undefined || (typeof value === 'object' && value !== null && typeof (value as NunjucksEnvironment).render === 'function'), {
       message: 'expected a nunjucks Environment',
     })
     .optional(),

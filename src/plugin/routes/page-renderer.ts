@@ -2,7 +2,8 @@
 // sit inside the host's own chrome; otherwise the plugin's own environment and layout are used.
 // Autoescape is required either way: a host environment without it is not used for our pages.
 import { fileURLToPath } from 'node:url';
-import nunjucks, { type Environment } from 'nunjucks';
+import nunjucks from 'nunjucks';
+import type { NunjucksEnvironment } from '../options.js';
 import type { Logger } from '../types.js';
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url));
@@ -14,11 +15,11 @@ interface LoaderList {
 }
 
 export class PageRenderer {
-  readonly env: Environment;
+  readonly env: NunjucksEnvironment;
   readonly layout: string;
 
-  constructor(options: { hostEnv?: Environment; layout: string | null; logger: Logger }) {
-    const host = options.hostEnv as unknown as (Environment & LoaderList) | undefined;
+  constructor(options: { hostEnv?: NunjucksEnvironment; layout: string | null; logger: Logger }) {
+    const host = options.hostEnv as (NunjucksEnvironment & LoaderList) | undefined;
     if (host && host.opts.autoescape !== false) {
       // Make the plugin's templates resolvable from the host environment (and so from host layouts).
       // (A host can also list telemetry.templatesPath in its own loader; then nothing is added.)
