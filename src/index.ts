@@ -5,7 +5,7 @@ export { PRIVACY_NOTICE_VERSION, DEFAULT_MOUNT_PATHS, type TelemetryOptions, typ
 export { migrationSource } from './plugin/db/migration-source.js';
 export { MIGRATIONS_TABLE } from './plugin/db/tables.js';
 export { BASE_SCHEMA_KEYS, BASE_EVENTS } from './plugin/telemetry/base-schema.js';
-export type { StatusReport } from './plugin/runtime.js';
+export type { StatusReport } from './plugin/status.js';
 export type { ConsentChange, ConsentListener, ConsentPatch } from './plugin/installation/consent.js';
 export type { ConsentActor, ConsentReceipt, ReceiptScope, ReceiptAction } from './plugin/installation/consent-receipts.js';
 export { GUARD_REASONS, REDACTED, type EventDeclarations, type PropertyDeclaration, type GuardReason } from './plugin/telemetry/privacy-guard.js';

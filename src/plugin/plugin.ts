@@ -4,8 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { resolveOptions, type TelemetryOptions } from './options.js';
-import { TelemetryRuntime, type StatusReport } from './runtime.js';
-import type { ConsentListener, ConsentPatch } from './installation/consent.js';
+import { TelemetryRuntime } from './runtime.js';
+import type { StatusReport } from './status.js';
+import { PageRenderer } from './routes/page-renderer.js';
+import type { ConsentListener, ConsentPatch, ConsentStore } from './installation/consent.js';
 import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from './types.js';
 import { migrationSource } from './db/migration-source.js';
 import { MIGRATIONS_TABLE } from './db/tables.js';
@@ -86,12 +88,32 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     return user === null || !runtime.userPrivacy.isOptedOut(user.id);
   };
 
+  const renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger: options.logger });
+  const ready = () => runtime.ready();
+  const status = () => runtime.status();
+  const receipts: ConsentStore['receipts'] = (query) => runtime.consent.receipts(query);
   const routers = [
     assetsRouter(mountPath.assets),
-    userPrivacyRouter(options, { ready: () => runtime.ready(), setUserOptOut: (id, out) => runtime.setUserOptOut(id, out, true), privacyView }),
-    usageStatsRouter(runtime),
-    pagesRouter(runtime, privacyView),
-    supportRouter(runtime),
+    userPrivacyRouter(options, { ready, setUserOptOut: (id, out) => runtime.setUserOptOut(id, out, true), privacyView }),
+    usageStatsRouter(options, {
+      ready,
+      status,
+      stats: runtime.stats,
+      receipts,
+      setConsent: (patch, actor) => runtime.setConsent(patch, actor),
+      adminActor: (adminId) => runtime.adminActor(adminId),
+      registrationBlockedReason: () => runtime.registrationBlockedReason(),
+    }),
+    pagesRouter(options, {
+      ready,
+      status,
+      stats: runtime.stats,
+      receipts,
+      userHistory: (userId, limit) => runtime.userPrivacy.history(userId, limit),
+      privacyView,
+      render: (template, context) => renderer.render(template, context),
+    }),
+    supportRouter(options, { service: runtime.support }),
   ];
   const supportDeps = { options, service: runtime.support };
   const prepareSupport = supportTemplateState(supportDeps);
@@ -162,7 +184,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
       set: (patch: ConsentPatch) => runtime.setConsent(patch),
       onChange: (listener: ConsentListener) => runtime.consent.onChange(listener),
     },
-    status: () => runtime.status(),
+    status,
     migrationSource,
     migrationsTableName: MIGRATIONS_TABLE,
     templatesPath: TEMPLATES_PATH,

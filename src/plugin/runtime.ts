@@ -1,11 +1,12 @@
-// The wired parts of one plugin instance and their lifecycle: ready() (migrations, identity, sink,
-// first_seen, jobs) and stop() (a hard-capped flush and shutdown). Constructing it does no I/O.
+// The composition root of one plugin instance: it builds and wires the parts and owns their
+// lifecycle, ready() (migrations, identity, sink, first_seen, jobs) and stop() (a hard-capped flush
+// and shutdown). Constructing it does no I/O. Routes and jobs get narrow ports built from it (plugin.ts).
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Knex } from 'knex';
 import type { ResolvedOptions } from './options.js';
-import type { ConsentState, KillSwitchState, SinkStats, TelemetryUser } from './types.js';
-import { readKillSwitch, KILL_SWITCH_EXPLANATIONS } from './installation/kill-switch.js';
+import type { ConsentState, KillSwitchState, TelemetryUser } from './types.js';
+import { readKillSwitch } from './installation/kill-switch.js';
 import { InstallationFile } from './installation/installation-file.js';
 import { ConsentStore, type ConsentPatch } from './installation/consent.js';
 import { SettingsRepository } from './installation/settings-repository.js';
@@ -25,10 +26,9 @@ import { createOtlpSink, type OtlpExportReport, type TelemetrySink } from './tel
 import { JobScheduler } from '../core/scheduler.js';
 import { scheduleHeartbeat } from './jobs/heartbeat.js';
 import { describeError, OnceLogger } from '../core/logging.js';
-import { PageRenderer } from './routes/page-renderer.js';
 import { UsageStatsRepository } from './stats/repository.js';
 import { LocalStatsRecorder } from './stats/recorder.js';
-import { SubmissionClient, type CollectorProblemView } from './stats/submission-client.js';
+import { SubmissionClient } from './stats/submission-client.js';
 import { StatsService } from './stats/service.js';
 import { OutboundLedger } from './stats/outbound-ledger.js';
 import { OutboundLedgerRepository } from './stats/outbound-repository.js';
@@ -37,33 +37,7 @@ import { scheduleSubmission } from './jobs/submission.js';
 import { scheduleRetention } from './jobs/retention.js';
 import { SupportRepository } from './support/repository.js';
 import { SupportService } from './support/service.js';
-
-export interface StatusReport {
-  install_id: string | null;
-  consent: ConsentState & { needs_reconfirmation: boolean };
-  kill_switch: { active: boolean; reason: string | null; explanation: string | null };
-  debug: boolean;
-  sink: SinkStats;
-  queue: { intake_depth: number; intake_dropped: number; export_depth: number; export_dropped: number };
-  /** What the privacy guard dropped (keys) and redacted (values), in total and per reason (docs/adding-events.md). */
-  privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; by_reason: Record<string, number> };
-  jobs: { name: string; nextRunAt: string | null; lastRunAt: string | null; lastError: string | null }[];
-  local_stats: { enabled: boolean; buffered: number; dropped: number; last_error: string | null };
-  collector: { configured: boolean; registered: boolean; problem: CollectorProblemView | null };
-}
-
-const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitchState): SinkStats => ({
-  configured: !killSwitch.disabled && (options.otlp.endpoint !== null || killSwitch.debug),
-  endpoint: null,
-  debug: killSwitch.debug,
-  queueDepth: 0,
-  queueCap: options.export.queueCap,
-  dropped: 0,
-  exported: 0,
-  failedExports: 0,
-  lastError: null,
-  lastExportAt: null,
-});
+import { statusReport, type StatusReport } from './status.js';
 
 const AUTO_START_RETRY_MS = 60_000;
 /** stop() gives up this much before its cap: timers fire a few ms late. */
@@ -73,34 +47,34 @@ export const APP_STARTED = 'app.started';
 export const APP_STOPPED = 'app.stopped';
 
 export class TelemetryRuntime {
+  // What the plugin's wiring (plugin.ts) hands on to the request middleware and the routes' ports.
+  readonly consent: ConsentStore;
+  readonly userPrivacy: UserPrivacyStore;
+  readonly analytics: AnalyticsLayer;
+  readonly stats: StatsService;
+  readonly support: SupportService;
   readonly killSwitch: KillSwitchState;
   readonly environment: RuntimeEnvironment;
   readonly file: InstallationFile;
   readonly guard: PrivacyGuard;
   readonly userAgents = new UserAgentCache();
   readonly database: DatabaseHandle;
-  readonly consent: ConsentStore;
-  readonly userPrivacy: UserPrivacyStore;
   /** Polls the database for consent changes of other processes; others' stores register their reload on it. */
   readonly consentSync: ConsentSync;
   readonly receipts: ConsentReceiptsRepository;
-  readonly analytics: AnalyticsLayer;
   readonly base: BaseLayer;
   readonly scheduler: JobScheduler;
-  readonly renderer: PageRenderer;
   readonly settings: SettingsRepository;
   readonly statsRepository: UsageStatsRepository;
   readonly recorder: LocalStatsRecorder | null;
   readonly submission: SubmissionClient;
   readonly outbound: OutboundLedger;
-  readonly stats: StatsService;
-  readonly support: SupportService;
   sink: TelemetrySink | null = null;
   #ready: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   #background = new Set<Promise<unknown>>();
   readonly #once: OnceLogger;
-  #pseudonymizer: Pseudonymizer | null = null;
+  #pseudonyms: Pseudonymizer | null = null;
   /** Earliest time a request may trigger another automatic start after one failed. */
   #autoStartAfter = 0;
 
@@ -147,7 +121,6 @@ export class TelemetryRuntime {
       now,
     });
     this.scheduler = new JobScheduler(logger);
-    this.renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger });
     this.statsRepository = new UsageStatsRepository(this.database.knex);
     this.recorder = options.localStats ? new LocalStatsRecorder(this.statsRepository, { ...options.recorder, logger }) : null;
     this.analytics.setLocalRecorder(this.recorder);
@@ -242,7 +215,7 @@ export class TelemetryRuntime {
   }
 
   async #start(): Promise<void> {
-    const { options } = this;
+    const options = this.options;
     const dataDir = resolve(options.dataDir);
     if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await migrateLatest(this.knex);
@@ -283,8 +256,8 @@ export class TelemetryRuntime {
       : createOtlpSink(this.#sinkConfig(data.install_id));
     this.base.attach(this.sink);
     // The new salt names people from now on, in events and in consent receipts alike.
-    this.#pseudonymizer = new Pseudonymizer(data.salt);
-    this.analytics.attach(this.sink, this.#pseudonymizer, data.install_id);
+    this.#pseudonyms = new Pseudonymizer(data.salt);
+    this.analytics.attach(this.sink, this.pseudonymizer, data.install_id);
     this.#inBackground(previous.shutdown(this.options.otlp.timeoutMs), 'the export queue of the previous installation identity could not be flushed');
     this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
     if (this.options.jobs) {
@@ -294,7 +267,7 @@ export class TelemetryRuntime {
   }
 
   #sinkConfig(installId: string) {
-    const { options } = this;
+    const options = this.options;
     return {
       endpoint: options.otlp.endpoint,
       headers: options.otlp.headers,
@@ -337,8 +310,8 @@ export class TelemetryRuntime {
 
   /** hmac(install salt, id): how receipts (and detailed events) name a person. Needs ready(). */
   get pseudonymizer(): Pseudonymizer {
-    this.#pseudonymizer ??= new Pseudonymizer(this.file.current.salt);
-    return this.#pseudonymizer;
+    this.#pseudonyms ??= new Pseudonymizer(this.file.current.salt);
+    return this.#pseudonyms;
   }
 
   /** The receipt actor for a signed-in admin: `admin:<pseudonym>`, never the raw id (needs ready()). */
@@ -358,38 +331,24 @@ export class TelemetryRuntime {
   }
 
   status(): StatusReport {
-    const sinkStats = this.sink?.stats() ?? DISCONNECTED_SINK_STATS(this.options, this.killSwitch);
-    const g = this.guard.counters;
-    return {
-      install_id: this.file.loaded ? this.file.current.install_id : null,
-      consent: { ...this.consent.get(), needs_reconfirmation: this.consent.needsReconfirmation },
-      kill_switch: {
-        active: this.killSwitch.disabled,
-        reason: this.killSwitch.reason,
-        explanation: this.killSwitch.reason ? KILL_SWITCH_EXPLANATIONS[this.killSwitch.reason] : null,
-      },
-      debug: this.killSwitch.debug,
-      sink: sinkStats,
-      queue: {
-        intake_depth: this.analytics.intakeDepth,
-        intake_dropped: this.analytics.intakeDropped,
-        export_depth: sinkStats.queueDepth,
-        export_dropped: sinkStats.dropped,
-      },
-      privacy_guard: { rejected_events: g.rejectedEvents, dropped_keys: g.droppedKeys, redacted_values: g.redactedValues, by_reason: { ...g.byReason } },
-      jobs: this.scheduler.list(),
-      local_stats: {
-        enabled: this.recorder !== null,
-        buffered: this.recorder?.depth ?? 0,
-        dropped: this.recorder?.dropped ?? 0,
-        last_error: this.recorder?.lastError ?? null,
-      },
-      collector: {
-        configured: this.options.collector.url !== null,
-        registered: this.submission.holdsRegistration,
-        problem: this.submission.problem(),
-      },
-    };
+    const options = this.options;
+    return statusReport({
+      configured: { otlpEndpoint: options.otlp.endpoint, queueCap: options.export.queueCap, collectorUrl: options.collector.url },
+      killSwitch: this.killSwitch,
+      installId: this.file.loaded ? this.file.current.install_id : null,
+      consent: this.consent,
+      sink: this.sink,
+      intake: this.analytics,
+      guard: this.guard,
+      jobs: this.scheduler,
+      recorder: this.recorder,
+      collector: this.submission,
+    });
+  }
+
+  /** Why a registration with the collector cannot be made now (kill switch, debug, no URL…), or null. */
+  registrationBlockedReason(): string | null {
+    return this.submission.registrationBlockedReason();
   }
 
   /** Cancels jobs, flushes what it can and closes what it opened — resolved within stopTimeoutMs. */
