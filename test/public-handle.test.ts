@@ -110,7 +110,7 @@ test('stats.deleteAll() erases the local record, starts a new identity and resol
   t.is(receipt?.actor, 'api');
 });
 
-test('stats.* reject with ready()\'s error when the plugin cannot start, and the handle keeps working', async (t) => {
+test('stats.*, consent.set() and users.* reject with ready()\'s error when the plugin cannot start; status() still answers', async (t) => {
   const dir = await tempDirFor(t);
   const notADirectory = join(dir, 'a-file');
   await writeFile(notADirectory, 'x');
@@ -123,5 +123,8 @@ test('stats.* reject with ready()\'s error when the plugin cannot start, and the
   await t.throwsAsync(async () => {
     for await (const _chunk of telemetry.stats.export()) t.fail('no chunk before the plugin started');
   }, unusable);
+  // The same for the other calls that need storage (as the docs' handle table says).
+  await t.throwsAsync(telemetry.consent.set({ analytics: true }), unusable);
+  await t.throwsAsync(telemetry.users.isOptedOut(1), unusable);
   t.is(telemetry.status().install_id, null);
 });
