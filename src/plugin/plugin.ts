@@ -52,7 +52,7 @@ export interface TelemetryHandle {
   readonly migrationSource: typeof migrationSource;
   readonly migrationsTableName: string;
   readonly templatesPath: string;
-  /** Support counter and the local support funnel (SPEC §7). */
+  /** The support counter and the local support funnel, outside a request (docs/support.md). */
   readonly support: SupportApi;
   /** Each signed-in user's own choice about detailed analytics (stored in the plugin's tables). */
   readonly users: {
