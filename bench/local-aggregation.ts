@@ -13,6 +13,7 @@ import sqlite3 from 'sqlite3';
 import { telemetryPlugin } from '../src/index.js';
 import { buildWeeklySummary, periodEndingAt } from '../src/plugin/stats/aggregation.js';
 import { check, median, quiet, report } from './lib/common.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -31,7 +32,7 @@ const EVENT_TYPES = [
 const dataDir = mkdtempSync(join(tmpdir(), 'kct-agg-'));
 const telemetry = telemetryPlugin({ appName: 'Bench', appVersion: '1.0.0', dataDir, jobs: false, env: {}, logger: quiet });
 await telemetry.ready();
-const { knex, statsRepository, stats } = telemetry.runtime;
+const { knex, statsRepository, stats } = runtimeOf(telemetry);
 const file = join(dataDir, 'telemetry.sqlite3');
 
 // ---- data: ROWS events over 8 weeks ending now, ids in time order (as they are recorded), a skewed
@@ -96,7 +97,7 @@ async function handWritten(): Promise<{ maxId: number; counts: Record<string, nu
   }
   return { maxId, counts, errorCount, uptime: uptime!.n };
 }
-const inputs = { installId: telemetry.runtime.file.current.install_id, appVersion: '1.0.0', environment: telemetry.runtime.environment, featureFlags: {} };
+const inputs = { installId: runtimeOf(telemetry).file.current.install_id, appVersion: '1.0.0', environment: runtimeOf(telemetry).environment, featureFlags: {} };
 const plugin = () => buildWeeklySummary(statsRepository, inputs, now);
 
 // Same answer from both, or the comparison means nothing.

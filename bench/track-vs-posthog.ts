@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { PostHog } from 'posthog-node';
 import { telemetryPlugin } from '../src/index.js';
 import { check, median, quiet, report, startSink } from './lib/common.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const BATCHES = 10; // per round and client
@@ -64,7 +65,7 @@ const run = {
 const deliver = {
   async track() {
     await telemetry.flush();
-    await telemetry.runtime.recorder!.flush();
+    await runtimeOf(telemetry).recorder!.flush();
   },
   async capture() {
     await posthog.flush();

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { telemetryPlugin } from './plugin/plugin.js';
+import { runtimeOf } from './plugin/internal.js';
 import { PACKAGE_VERSION } from './core/version.js';
 import { CONSENT_CATEGORIES, type ConsentCategory } from './plugin/types.js';
 
@@ -117,9 +118,9 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       const { jobs: _jobs, ...status } = telemetry.status();
       out(JSON.stringify(status, null, 2));
     } else if (command === 'preview') {
-      out(JSON.stringify(await telemetry.runtime.stats.preview(), null, 2));
+      out(JSON.stringify(await telemetry.stats.preview(), null, 2));
     } else if (command === 'export') {
-      const json = Readable.from(telemetry.runtime.stats.exportJson());
+      const json = Readable.from(telemetry.stats.export());
       if (argument) {
         await finished(json.pipe(createWriteStream(argument, { mode: 0o600 })));
         out(`exported to ${argument}`);
@@ -129,10 +130,11 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
         out(text.trimEnd());
       }
     } else if (command === 'delete') {
-      out(JSON.stringify(await telemetry.runtime.stats.deleteAll('cli'), null, 2));
+      // Through the internal entry point only to name the receipt's actor `cli` (the public deleteAll() names `api`).
+      out(JSON.stringify(await runtimeOf(telemetry).stats.deleteAll('cli'), null, 2));
     } else {
       const value = command === 'enable';
-      const consent = await telemetry.runtime.setConsent(Object.fromEntries(categories.map((c) => [c, value])), 'cli');
+      const consent = await runtimeOf(telemetry).setConsent(Object.fromEntries(categories.map((c) => [c, value])), 'cli');
       out(JSON.stringify({ consent }, null, 2));
     }
     return 0;

@@ -1,11 +1,12 @@
 import './plugin/koa-augment.js';
 // Public exports of the plugin only. The collector is its own entry point: koa-consent-telemetry/collector.
-export { telemetryPlugin, SESSION_MISSING_MESSAGE, TEMPLATES_PATH, type TelemetryHandle } from './plugin/plugin.js';
+export { telemetryPlugin, SESSION_MISSING_MESSAGE, TEMPLATES_PATH, type TelemetryHandle, type TelemetryStats } from './plugin/plugin.js';
 export { PRIVACY_NOTICE_VERSION, DEFAULT_MOUNT_PATHS, type TelemetryOptions, type ResolvedOptions } from './plugin/options.js';
 export { migrationSource } from './plugin/db/migration-source.js';
 export { MIGRATIONS_TABLE } from './plugin/db/tables.js';
 export { BASE_SCHEMA_KEYS, BASE_EVENTS } from './plugin/telemetry/base-schema.js';
-export type { StatusReport } from './plugin/runtime.js';
+export type { StatusReport } from './plugin/status.js';
+export type { LocalStatistics, StatsDeletion, InstallationView, LedgerEntry } from './plugin/stats/views.js';
 export type { ConsentChange, ConsentListener, ConsentPatch } from './plugin/installation/consent.js';
 export type { ConsentActor, ConsentReceipt, ReceiptScope, ReceiptAction } from './plugin/installation/consent-receipts.js';
 export { GUARD_REASONS, REDACTED, type EventDeclarations, type PropertyDeclaration, type GuardReason } from './plugin/telemetry/privacy-guard.js';

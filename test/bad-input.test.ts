@@ -45,6 +45,7 @@ import {
   type RawRequestSpec,
   type RawResult,
 } from './helpers/bad-input-generator.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const SEED = seedFromEnv(0x6b637431);
 const SEED_TEXT = hex(SEED);
@@ -536,7 +537,7 @@ test(`plugin routes: ${PLUGIN_FUZZ_CASES} seeded malformed requests never get a 
 
 test(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invalid bodies) store nothing and change no consent (seed ${SEED_TEXT})`, async (t) => {
   const env = await pluginEnv(t);
-  const runtime = env.host.telemetry.runtime;
+  const runtime = runtimeOf(env.host.telemetry);
   // Some content first, so "nothing deleted" means something.
   const valid = await fetch(`${env.host.url}/donate/track-support-event`, {
     method: 'POST',
@@ -545,7 +546,7 @@ test(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invali
   });
   t.is(valid.status, 202);
   env.host.telemetry.track('timer.started', { source: 'web' });
-  await runtime.flush();
+  await env.host.telemetry.flush();
   await runtime.recorder!.flush();
   const before = await dumpTables(runtime.knex, 'telemetry_');
   const consentBefore = JSON.stringify(runtime.consent.get());
@@ -558,7 +559,7 @@ test(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invali
   const summary = await runCases(env.port, cases, () => pluginHealth(env, false));
   report(t, 'plugin refusals', summary);
 
-  await runtime.flush();
+  await env.host.telemetry.flush();
   await runtime.recorder!.flush();
   const after = await dumpTables(runtime.knex, 'telemetry_');
   for (const table of Object.keys(before)) t.deepEqual(after[table], before[table], `${table} changed after refused requests`);
@@ -687,7 +688,7 @@ for (const withHostEnv of [true, false]) {
       },
     });
     t.teardown(() => host.close());
-    const runtime = host.telemetry.runtime;
+    const runtime = runtimeOf(host.telemetry);
     const page = await fetch(`${host.url}/telemetry/settings`, { headers: { 'x-test-user': 'admin', accept: 'text/html' } });
     const cookie = cookiePairs(page).join('; ');
     t.truthy(csrfMeta(await page.text()));
@@ -695,7 +696,7 @@ for (const withHostEnv of [true, false]) {
     const alicePage = await fetch(`${host.url}/csrf-token`, { headers: { 'x-test-user': 'alice' } });
     const aliceCookie = cookiePairs(alicePage).join('; ');
     const token = ((await alicePage.json()) as { token: string }).token;
-    await runtime.setConsent({ analytics: true, usageStats: true });
+    await host.telemetry.consent.set({ analytics: true, usageStats: true });
     t.is((await fetch(`${host.url}/note`, { method: 'POST', headers: { 'x-test-user': 'alice' } })).status, 200);
     host.telemetry.track('note.saved', { title: PROBES.script, body: PROBES.attr });
     for (const probe of [PROBES.script, PROBES.attr, PROBES.template]) {

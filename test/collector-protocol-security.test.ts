@@ -19,7 +19,7 @@ const count = async (db: TestDatabase, table: string, where: Record<string, unkn
 test('a captured submission cannot be replayed as an erasure', async (t) => {
   // The real plugin client submits to the real collector through a proxy that records every request.
   const { db, collector, proxy, host } = await startSubmittingHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 5_000 }, stopTimeoutMs: 2_000, marks: 2 });
-  await host.telemetry.runtime.consent.set({ usageStats: true });
+  await host.telemetry.consent.set({ usageStats: true });
   await until(async () => (await countRows(db.knex, 'collector_submissions')) === 1, 10_000, 'the real client submitted');
   const captured = proxy.requests.find((r) => r.method === 'POST' && r.path.endsWith(PATHS.submit) && r.targetStatus === 202);
   t.truthy(captured, 'a signed POST /v1/submit went through the proxy');
@@ -48,7 +48,7 @@ test('a captured submission cannot be replayed as an erasure', async (t) => {
   t.is(takeover.status, 409);
   t.is((await collector.adminJson('/stats/overview')).total, 1);
   // The real client's own erasure still works with its secret.
-  const erased = await host.telemetry.runtime.stats.deleteAll();
+  const erased = await host.telemetry.stats.deleteAll();
   t.like(erased.remote, { requested: true, deleted: true, status: 200 });
   t.is(await countRows(db.knex, 'collector_installations', { install_id: installId }), 0);
 });

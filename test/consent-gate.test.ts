@@ -6,6 +6,7 @@ import { disallowNetwork, nock, restoreNetwork } from './helpers/no-network.js';
 import { startHostApp } from './helpers/host-app.js';
 import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const ENDPOINT = 'http://otlp.invalid:4318';
 
@@ -40,8 +41,8 @@ test.serial('opted out (the default): only base telemetry is requested, detailed
 
   const status = host.telemetry.status();
   t.is(status.queue.export_depth, 0, 'nothing detailed waits to be exported');
-  t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0);
-  t.is(host.telemetry.runtime.analytics.observation().events.size, 0);
+  t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0);
+  t.is(runtimeOf(host.telemetry).analytics.observation().events.size, 0);
 
   t.true(await host.telemetry.flush());
   const sent = bodies.join('\n');

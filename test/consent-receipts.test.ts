@@ -15,6 +15,7 @@ import { runCli } from '../src/cli.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const API = '/api/v1/usage-stats';
 /** A raw admin id that must never be stored: the receipt names the admin by pseudonym only. */
@@ -56,7 +57,7 @@ async function adminPost(app: HostApp, path: string, body?: unknown, method = 'P
 }
 
 async function saltOf(app: HostApp): Promise<string> {
-  return JSON.parse(await readFile(join(app.telemetry.runtime.options.dataDir, 'installation.json'), 'utf8')).salt as string;
+  return JSON.parse(await readFile(join(runtimeOf(app.telemetry).options.dataDir, 'installation.json'), 'utf8')).salt as string;
 }
 
 async function allRows(db: TestDatabase): Promise<Record<string, unknown>[]> {
@@ -68,7 +69,7 @@ testEachDatabase('an admin change writes one receipt: when, categories, old → 
   await adminPost(app, '/opt-in', { categories: ['analytics'] });
   const expectedActor = `admin:${new Pseudonymizer(await saltOf(app)).pseudonym(RAW_ADMIN_ID)}`;
 
-  const { receipts, total } = await app.telemetry.runtime.consent.receipts({ scope: 'installation', limit: 10 });
+  const { receipts, total } = await runtimeOf(app.telemetry).consent.receipts({ scope: 'installation', limit: 10 });
   t.is(total, 1);
   t.like(receipts[0], {
     scope: 'installation',
@@ -86,7 +87,7 @@ testEachDatabase('an admin change writes one receipt: when, categories, old → 
   await adminPost(app, '/opt-in', { categories: ['analytics'] });
   await app.telemetry.consent.set({ usageStats: true });
   t.is((await allRows(db)).length, 2);
-  const latest = (await app.telemetry.runtime.consent.receipts({ scope: 'installation', limit: 1 })).receipts[0]!;
+  const latest = (await runtimeOf(app.telemetry).consent.receipts({ scope: 'installation', limit: 1 })).receipts[0]!;
   t.like(latest, { actor: 'api', categories: ['usageStats'], previous: { usageStats: false }, next: { usageStats: true } });
 });
 
@@ -159,7 +160,7 @@ testEachDatabase('GET /receipts is admin-only and paged like /submissions; scope
 
   const pseudonymizer = new Pseudonymizer(await saltOf(app));
   const subject = pseudonymizer.pseudonym(2);
-  await app.telemetry.runtime.receipts.append({ at: new Date(), scope: 'user', subject, actor: userActor(pseudonymizer, 2), action: 'change', categories: ['analytics'], previous: { analytics: true }, next: { analytics: false }, noticeVersion: 1 });
+  await runtimeOf(app.telemetry).receipts.append({ at: new Date(), scope: 'user', subject, actor: userActor(pseudonymizer, 2), action: 'change', categories: ['analytics'], previous: { analytics: true }, next: { analytics: false }, noticeVersion: 1 });
   const users = (await (await app.request(`${API}/receipts?scope=user`, { user: 'admin' })).json()) as { total: number; receipts: { subject: string }[] };
   t.is(users.total, 1);
   t.is(users.receipts[0]!.subject, subject);
@@ -169,7 +170,7 @@ testEachDatabase('the JSON export includes every receipt, installation and user'
   const app = await host(t, db);
   await adminPost(app, '/opt-in', { categories: ['analytics'] });
   const pseudonymizer = new Pseudonymizer(await saltOf(app));
-  await app.telemetry.runtime.receipts.append({ at: new Date(), scope: 'user', subject: pseudonymizer.pseudonym(2), actor: userActor(pseudonymizer, 2), action: 'change', categories: ['analytics'], previous: { analytics: true }, next: { analytics: false }, noticeVersion: 1 });
+  await runtimeOf(app.telemetry).receipts.append({ at: new Date(), scope: 'user', subject: pseudonymizer.pseudonym(2), actor: userActor(pseudonymizer, 2), action: 'change', categories: ['analytics'], previous: { analytics: true }, next: { analytics: false }, noticeVersion: 1 });
   const exported = (await (await app.request(`${API}/export`, { user: 'admin' })).json()) as { consent_receipts: { scope: string; actor: string }[] };
   t.deepEqual(exported.consent_receipts.map((r) => r.scope), ['installation', 'user']);
   t.regex(exported.consent_receipts[1]!.actor, /^user:[0-9a-f]{16}$/);
@@ -180,15 +181,15 @@ testEachDatabase('delete-all leaves exactly one receipt: that the deletion happe
   await adminPost(app, '/opt-in');
   await adminPost(app, '/opt-out', { categories: ['analytics'] });
   const pseudonymizer = new Pseudonymizer(await saltOf(app));
-  await app.telemetry.runtime.receipts.append({ at: new Date(), scope: 'user', subject: pseudonymizer.pseudonym(2), actor: userActor(pseudonymizer, 2), action: 'change', categories: ['analytics'], previous: { analytics: true }, next: { analytics: false }, noticeVersion: 1 });
+  await runtimeOf(app.telemetry).receipts.append({ at: new Date(), scope: 'user', subject: pseudonymizer.pseudonym(2), actor: userActor(pseudonymizer, 2), action: 'change', categories: ['analytics'], previous: { analytics: true }, next: { analytics: false }, noticeVersion: 1 });
   t.is((await allRows(db)).length, 3);
 
   await adminPost(app, '/delete-all', {}, 'DELETE');
   const rows = await allRows(db);
   t.is(rows.length, 1);
-  const [only] = (await app.telemetry.runtime.consent.receipts({ scope: 'installation', limit: 10 })).receipts;
+  const [only] = (await runtimeOf(app.telemetry).consent.receipts({ scope: 'installation', limit: 10 })).receipts;
   t.like(only, { action: 'deleted', actor: `admin:${pseudonymizer.pseudonym(RAW_ADMIN_ID)}`, next: { analytics: false, usageStats: true } });
-  t.is((await app.telemetry.runtime.consent.receipts({ scope: 'user', limit: 10 })).total, 0);
+  t.is((await runtimeOf(app.telemetry).consent.receipts({ scope: 'user', limit: 10 })).total, 0);
 });
 
 testEachDatabase('receipts are append-only: no update method, and the database refuses an UPDATE', async (t, db) => {

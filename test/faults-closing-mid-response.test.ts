@@ -18,6 +18,7 @@ import { startFaultProxy, type FaultAction } from './helpers/fault-proxy.js';
 import { assertNothingEscaped, keptLogger, probeHost, until, watchProcess } from './helpers/fault-watch.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { markRoute, startSubmittingHost } from './helpers/submitting-host.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const STOP_CAP_MS = 800;
 const failures = watchProcess();
@@ -142,7 +143,7 @@ for (const c of SUBMISSION_CASES) {
     proxy.script([c.fault]);
 
     const probe = probeHost((p) => host.request(p));
-    const first = await host.telemetry.runtime.submission.submitNow();
+    const first = await runtimeOf(host.telemetry).submission.submitNow();
     t.is(first.status, 'skipped', 'nothing is sent without usage-statistics consent');
     await host.telemetry.consent.set({ usageStats: true }); // the submission after opt-in meets the fault
     const rows = async () =>

@@ -12,6 +12,7 @@ import { DEFAULT_SQLITE_FILE } from '../src/core/db/connection.js';
 import { HEADERS } from '../src/core/protocol.js';
 import { assertNothingEscaped, probeHost, until, watchProcess } from './helpers/fault-watch.js';
 import { countRows, startSubmittingHost } from './helpers/submitting-host.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const STOP_CAP_MS = 500;
 const failures = watchProcess();
@@ -39,8 +40,8 @@ test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted ex
 
   // 1. The collector is down: connections refused (nothing listens on its port).
   await proxy.refuse();
-  await host.telemetry.runtime.consent.set({ usageStats: true }); // the opt-in submission starts in the background
-  const first = await host.telemetry.runtime.submission.submitNow();
+  await host.telemetry.consent.set({ usageStats: true }); // the opt-in submission starts in the background
+  const first = await runtimeOf(host.telemetry).submission.submitNow();
   t.is(first.status, 'failed', `refused: ${JSON.stringify(first)}`);
   t.is(first.responseCode, undefined);
   t.true((first.retryInMs ?? -1) >= 0, 'a retry is scheduled');
@@ -83,7 +84,7 @@ test('refused → hanging → 500 → 429 + Retry-After → healthy: accepted ex
   const marks = (await knex(TABLES.usageEvents).where('event_type', 'probe.marked').pluck('submitted_at')) as unknown[];
   t.true(marks.length === 4 && marks.every((m) => m !== null));
   t.is(new Set(marks.map(String)).size, 1);
-  t.false(host.telemetry.runtime.submission.retryScheduled, 'no retry left after the success');
+  t.false(runtimeOf(host.telemetry).submission.retryScheduled, 'no retry left after the success');
 
   t.deepEqual(hosted.errors, []);
   t.true(hosted.statuses.length > 10 && hosted.statuses.every((s) => s === 200), `GET /hello answered 200 throughout (${hosted.statuses.length} probes, max ${hosted.maxLatencyMs} ms)`);
@@ -100,8 +101,8 @@ test('stop() keeps its cap while a submission request hangs at the collector', a
   // Local statistics are written only by stop()'s final flush (the interval is an hour).
   const { db, proxy, host } = await startSubmittingHost(t, { submission: { retryBaseMs: 20, timeoutMs: 10_000 }, stopTimeoutMs: STOP_CAP_MS, offsetMs: 0, recorderIntervalMs: 3_600_000 });
   proxy.setFallback('hang');
-  await host.telemetry.runtime.consent.set({ usageStats: true });
-  const inFlight = host.telemetry.runtime.submission.submitNow();
+  await host.telemetry.consent.set({ usageStats: true });
+  const inFlight = runtimeOf(host.telemetry).submission.submitNow();
   await until(() => proxy.held === 1, 5_000, 'the submission to hang at the collector');
   t.is((await host.request('/hello')).status, 200, 'the host answers while the submission hangs');
 
@@ -112,7 +113,7 @@ test('stop() keeps its cap while a submission request hangs at the collector', a
   t.true(elapsed < STOP_CAP_MS + 300, `stop() took ${elapsed} ms with a hanging submission (cap ${STOP_CAP_MS} ms)`);
   t.is((await host.request('/hello')).status, 200, 'the host still answers after stop()');
   // The hanging request did not eat the final flush's share of the cap.
-  const file = knexForFile(host.telemetry.runtime.options.dataDir);
+  const file = knexForFile(runtimeOf(host.telemetry).options.dataDir);
   t.teardown(() => file.destroy());
   t.is(await countRows(file, TABLES.usageEvents, { event_type: 'probe.final' }), 1, 'the event tracked before stop() was written by stop()');
 
@@ -120,7 +121,7 @@ test('stop() keeps its cap while a submission request hangs at the collector', a
   await proxy.close();
   const outcome = await Promise.race([inFlight, new Promise((done) => setTimeout(() => done('still pending'), 3_000))]);
   t.is((outcome as { status?: string }).status, 'failed', `the abandoned attempt settles as failed: ${JSON.stringify(outcome)}`);
-  t.false(host.telemetry.runtime.submission.retryScheduled, 'no retry scheduled after stop()');
+  t.false(runtimeOf(host.telemetry).submission.retryScheduled, 'no retry scheduled after stop()');
   t.is(await countRows(db.knex, 'collector_submissions'), 0, 'nothing stored: the request never reached the collector');
   await new Promise((done) => setTimeout(done, 100));
   await host.close();

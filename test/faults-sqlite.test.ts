@@ -14,6 +14,7 @@ import { migrateLatest } from '../src/plugin/db/migration-source.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { assertNothingEscaped, keptLogger, probeHost, until, watchProcess } from './helpers/fault-watch.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const STOP_CAP_MS = 800;
 const failures = watchProcess();
@@ -106,7 +107,7 @@ test('locked for ~1 s (shorter than busy_timeout): the batch write waits, then s
     routes: markRoute,
   });
   t.teardown(() => host.close());
-  const knex = host.telemetry.runtime.knex;
+  const knex = runtimeOf(host.telemetry).knex;
   await until(async () => (await knex(TABLES.usageEvents).count({ n: '*' }).first() as { n: number }).n >= 1, 5_000, 'app.started written');
 
   const lock = await lockExclusively(t, join(dataDir, DEFAULT_SQLITE_FILE));
@@ -278,7 +279,7 @@ test('turned read-only at runtime (PRAGMA query_only = ON): writes fail, the sta
   });
   t.teardown(() => host.close());
   await until(async () => (await db(TABLES.usageEvents).count({ n: '*' }).first() as { n: number }).n >= 1, 5_000, 'app.started written');
-  await host.telemetry.runtime.recorder!.flush();
+  await runtimeOf(host.telemetry).recorder!.flush();
 
   // SQLite's pool has one connection: the pragma applies to every later query of the plugin.
   await db.raw('PRAGMA query_only = ON');
@@ -316,7 +317,7 @@ test('BUG status route local_stats.last_error names the cause, not the SQL — r
     routes: markRoute,
   });
   t.teardown(() => host.close());
-  await host.telemetry.runtime.recorder!.flush();
+  await runtimeOf(host.telemetry).recorder!.flush();
   await db.raw('PRAGMA query_only = ON');
   for (let n = 0; n < 10; n++) t.is((await host.request(`/mark/${n}`, { user: 'alice' })).status, 200);
   await until(() => host.telemetry.status().local_stats.last_error !== null, 5_000, 'a failed write');

@@ -8,6 +8,7 @@ import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { SUMMARY_LIMIT } from '../src/plugin/telemetry/user-agent.js';
 import { EVENT_COUNT_KEY_LIMIT } from '../src/plugin/telemetry/analytics.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const FAMILIES = [
   (v: number) => `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.${v}.0 Safari/537.36`,
@@ -31,7 +32,7 @@ test('distinct User-Agent strings do not grow the page-view counters (the parse 
   for (let i = 0; i < 1_800; i += 30) {
     await Promise.all(Array.from({ length: 30 }, (_, j) => host.request('/hello', { headers: { 'user-agent': FAMILIES[(i + j) % 3]!(i + j) } })));
   }
-  const runtime = host.telemetry.runtime;
+  const runtime = runtimeOf(host.telemetry);
   const keys = runtime.analytics.countingKeys;
   t.true(runtime.userAgents.distinctSummaries <= 3, `one summary per family, not per cache generation (${runtime.userAgents.distinctSummaries})`);
   t.is(keys.pageviewAgents, runtime.userAgents.distinctSummaries, 'one page-view key per family');
@@ -51,6 +52,6 @@ test('distinct event names do not grow the app.events counter beyond its cap', a
   t.teardown(() => host.close());
   await host.telemetry.consent.set({ analytics: true });
   for (let i = 0; i < EVENT_COUNT_KEY_LIMIT + 500; i++) host.telemetry.track(`flood.name_${i}`);
-  host.telemetry.runtime.analytics.drain();
-  t.is(host.telemetry.runtime.analytics.countingKeys.eventNames, EVENT_COUNT_KEY_LIMIT);
+  runtimeOf(host.telemetry).analytics.drain();
+  t.is(runtimeOf(host.telemetry).analytics.countingKeys.eventNames, EVENT_COUNT_KEY_LIMIT);
 });

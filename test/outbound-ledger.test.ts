@@ -16,6 +16,7 @@ import { startReceiverHost } from './helpers/receiver-host.js';
 import { waitUntil } from './helpers/submission-receiver.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const API = '/api/v1/usage-stats';
 const DAY = 86_400_000;
@@ -119,7 +120,7 @@ testEachDatabase('a flush writes one ledger row per OTLP batch whose counts matc
   t.true(logs.at(-1)!.bytes! > JSON.stringify(logRequest.body).length, `bytes ${logs.at(-1)!.bytes}`);
   t.is(rx.requests[0]!.headers.authorization, TOKEN, 'the header was sent…');
 
-  const stored = JSON.stringify(await host.telemetry.runtime.knex(TABLES.outboundLedger).select());
+  const stored = JSON.stringify(await runtimeOf(host.telemetry).knex(TABLES.outboundLedger).select());
   t.false(stored.includes('otlp-sekret'), '…but is nowhere in the ledger');
   t.false(stored.toLowerCase().includes('authorization'));
 });
@@ -133,7 +134,7 @@ test('credentials in the endpoint URL (userinfo, query) are not recorded', async
   const { entries } = await ledger(host);
   t.true(entries.length >= 1);
   t.is(entries.find((e) => e.kind === 'otlp_logs')!.endpoint, `${rx.url}/v1/logs`);
-  const stored = JSON.stringify(await host.telemetry.runtime.knex(TABLES.outboundLedger).select());
+  const stored = JSON.stringify(await runtimeOf(host.telemetry).knex(TABLES.outboundLedger).select());
   for (const secret of ['pw-sekret', 'key-sekret', 'collector-user']) t.false(stored.includes(secret), secret);
 });
 
@@ -172,7 +173,7 @@ test('a database error while writing the ledger is logged once and the export re
   const warnings: string[] = [];
   const logger: Logger = { ...silent, warn: (...args: unknown[]) => void warnings.push(String(args[1])) };
   const host = await otlpHost(t, null, rx.url, { logger });
-  await host.telemetry.runtime.knex.schema.dropTable(TABLES.outboundLedger);
+  await runtimeOf(host.telemetry).knex.schema.dropTable(TABLES.outboundLedger);
   await host.telemetry.consent.set({ analytics: true });
   host.telemetry.track('timer.started', {});
   t.true(await host.telemetry.flush(), 'the export is accepted');
@@ -227,7 +228,7 @@ testEachDatabase('registration and erasure are recorded as the requests that wer
     response_code: 204,
     error: null,
   });
-  const stored = JSON.stringify(await app.telemetry.runtime.knex(TABLES.outboundLedger).select());
+  const stored = JSON.stringify(await runtimeOf(app.telemetry).knex(TABLES.outboundLedger).select());
   t.false(stored.includes(secret), 'the secret is nowhere in the ledger');
   t.false(stored.includes('v2='), 'nor the signature');
 });
@@ -263,7 +264,7 @@ test('an erasure that cannot reach the collector is recorded with its cause, and
 test('GET /ledger pages newest first, filters by kind, validates its query and is admin only', async (t) => {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: silent } });
   t.teardown(() => host.close());
-  const outbound = host.telemetry.runtime.outbound;
+  const outbound = runtimeOf(host.telemetry).outbound;
   for (let i = 0; i < 5; i++) {
     outbound.record({ kind: i % 2 ? 'otlp_metrics' : 'otlp_logs', method: 'POST', endpoint: `http://otlp.test/v1/${i}`, request_body: null, record_count: i, counts: { [`e.${i}`]: i }, bytes: 100 + i, attempts: 1, outcome: 'accepted', response_code: 200, error: null, details: null });
   }
@@ -291,7 +292,7 @@ test('GET /ledger pages newest first, filters by kind, validates its query and i
 test('the stats page lists the newest outbound entries (autoescaped) and offers more', async (t) => {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: silent } });
   t.teardown(() => host.close());
-  const outbound = host.telemetry.runtime.outbound;
+  const outbound = runtimeOf(host.telemetry).outbound;
   outbound.record({ kind: 'otlp_logs', method: 'POST', endpoint: 'http://otlp.test/v1/logs', request_body: null, record_count: 3, counts: { 'timer.started': 2, '<b>odd</b>': 1 }, bytes: 1234, attempts: 2, outcome: 'failed', response_code: 503, error: 'HTTP 503 Service Unavailable', details: null });
   outbound.record({ kind: 'registration', method: 'POST', endpoint: 'http://collector.test/v1/register', request_body: '{"install_id":"x"}', record_count: null, counts: null, bytes: null, attempts: 1, outcome: 'accepted', response_code: 201, error: null, details: { secret_received: true } });
   await outbound.flush();
@@ -326,7 +327,7 @@ testEachDatabase('retention: entries older than retentionDays are purged by the 
   const clock = { offset: 0 };
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: silent, db: db.config(), outboundLedger: { retentionDays: 30 }, now: () => new Date(Date.now() + clock.offset) } });
   t.teardown(() => host.close());
-  const outbound = host.telemetry.runtime.outbound;
+  const outbound = runtimeOf(host.telemetry).outbound;
   const entry = { kind: 'otlp_logs', method: 'POST', endpoint: 'http://otlp.test/v1/logs', request_body: null, record_count: 1, counts: {}, bytes: 1, attempts: 1, outcome: 'accepted', response_code: 200, error: null, details: null } as const;
   outbound.record({ ...entry, record_count: 1 });
   await outbound.flush();
@@ -335,10 +336,10 @@ testEachDatabase('retention: entries older than retentionDays are purged by the 
   await outbound.flush();
 
   clock.offset = 29 * DAY;
-  await host.telemetry.runtime.stats.purgeExpired();
+  await runtimeOf(host.telemetry).stats.purgeExpired();
   t.is((await ledger(host)).total, 2, 'nothing is 30 days old yet');
   clock.offset = 31 * DAY;
-  const purged = await host.telemetry.runtime.stats.purgeExpired();
+  const purged = await runtimeOf(host.telemetry).stats.purgeExpired();
   t.is(purged.outbound_ledger, 1);
   t.deepEqual((await ledger(host)).entries.map((e) => e.record_count), [2]);
 });
@@ -346,7 +347,7 @@ testEachDatabase('retention: entries older than retentionDays are purged by the 
 testEachDatabase('size cap: only the newest maxRows entries are kept, enforced on every write', async (t, db) => {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: silent, db: db.config(), outboundLedger: { maxRows: 3 } } });
   t.teardown(() => host.close());
-  const outbound = host.telemetry.runtime.outbound;
+  const outbound = runtimeOf(host.telemetry).outbound;
   for (let i = 1; i <= 7; i++) {
     outbound.record({ kind: 'otlp_metrics', method: 'POST', endpoint: 'http://otlp.test/v1/metrics', request_body: null, record_count: i, counts: {}, bytes: 1, attempts: 1, outcome: 'accepted', response_code: 200, error: null, details: null });
     if (i % 2 === 0) await outbound.flush();
@@ -367,7 +368,7 @@ for (const env of [{ DO_NOT_TRACK: '1' }, { TELEMETRY_DISABLED: '1' }, { TELEMET
     await app.telemetry.consent.set({ analytics: true, usageStats: true });
     app.telemetry.track('timer.started', {});
     await app.telemetry.flush();
-    await app.telemetry.runtime.submission.submitNow();
+    await runtimeOf(app.telemetry).submission.submitNow();
     const token = await csrfToken(app);
     t.is((await app.request(`${API}/delete-all`, { method: 'DELETE', user: 'admin', headers: { 'x-csrf-token': token } })).status, 200);
     await app.telemetry.flush();

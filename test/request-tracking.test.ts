@@ -2,6 +2,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { startHostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 async function optedInHost(t: ExecutionContext) {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
@@ -11,7 +12,7 @@ async function optedInHost(t: ExecutionContext) {
 }
 
 const routes = (host: Awaited<ReturnType<typeof optedInHost>>) =>
-  [...host.telemetry.runtime.analytics.observation().pageviews.values()].map((p): Record<string, string | number> => ({ ...p.attributes, count: p.count }));
+  [...runtimeOf(host.telemetry).analytics.observation().pageviews.values()].map((p): Record<string, string | number> => ({ ...p.attributes, count: p.count }));
 
 test('requests are counted under their route template with method and status class', async (t) => {
   const host = await optedInHost(t);
@@ -46,18 +47,18 @@ test('opted out, no page view is counted for export', async (t) => {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
   t.teardown(() => host.close());
   await host.request('/projects/1');
-  t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0);
+  t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0);
 });
 
 test('with local statistics off, page views are counted from the request after opting in (and not before)', async (t) => {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, localStats: false, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
   t.teardown(() => host.close());
   t.deepEqual(await (await host.request('/hello')).json(), { hello: 'world' }, 'the host answers as usual with nothing counting');
-  t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0);
+  t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0);
   await host.telemetry.consent.set({ analytics: true });
   await host.request('/projects/7');
   t.like(routes(host).find((r) => r['http.route'] === '/projects/:id'), { count: 1 });
   await host.telemetry.consent.set({ analytics: false });
   await host.request('/projects/8');
-  t.is(host.telemetry.runtime.analytics.observation().pageviews.size, 0, 'opting out forgets the counts and stops counting');
+  t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0, 'opting out forgets the counts and stops counting');
 });

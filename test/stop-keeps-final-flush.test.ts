@@ -11,6 +11,7 @@ import { DEFAULT_SQLITE_FILE } from '../src/core/db/connection.js';
 import { dailyAt } from '../src/core/scheduler.js';
 import { startHostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const STOP_CAP_MS = 600;
 
@@ -19,7 +20,7 @@ test('a job still running at stop() does not keep the buffered statistics from b
   // Local statistics are written only by stop()'s final flush (the interval is an hour).
   const host = await startHostApp({ telemetry: { dataDir, recorder: { intervalMs: 3_600_000 }, stopTimeoutMs: STOP_CAP_MS } });
   t.teardown(() => host.close());
-  const { scheduler } = host.telemetry.runtime;
+  const { scheduler } = runtimeOf(host.telemetry);
   let release: () => void = () => {};
   scheduler.schedule('hanging-job', dailyAt(3, 0), () => new Promise<void>((done) => (release = done)));
   void scheduler.runNow('hanging-job');

@@ -11,6 +11,7 @@ import { testEachDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { SUPPORT_EVENTS } from '../src/plugin/support/events.js';
 import type { TelemetryOptions } from '../src/index.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -159,7 +160,7 @@ testEachDatabase('consent gate: opted out, support.* events are recorded locally
   t.is(Number(((await db.knex('telemetry_donation_interactions').count({ n: '*' }).first()) as { n: unknown }).n), SUPPORT_EVENTS.length, 'the local funnel is complete');
 
   // The local usage statistics (SPEC §6) record the events whatever the consent.
-  await host.telemetry.runtime.recorder?.flush();
+  await runtimeOf(host.telemetry).recorder?.flush();
   if (await db.knex.schema.hasTable('telemetry_usage_events')) {
     const local = (await db.knex('telemetry_usage_events').where('event_type', 'like', 'support.%').pluck('event_type')) as string[];
     t.deepEqual([...new Set(local)].sort(), SUPPORT_EVENTS.map((e) => `support.${e}`).sort());

@@ -16,6 +16,7 @@ import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { testEachDatabase } from './helpers/databases.js';
 import { tempDirFor } from './helpers/tmp.js';
 import type { TelemetryOptions } from '../src/index.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -374,7 +375,7 @@ testEachDatabase('http: a failing host callback or database means no prompt, nev
   const broken = await supportHost(t, db.knex, clock);
   const s4 = new Session(broken);
   await s4.page();
-  await broken.telemetry.runtime.knex.destroy();
+  await runtimeOf(broken.telemetry).knex.destroy();
   t.deepEqual(await s4.prompt('dashboard'), { show: false });
   const page = await s4.fetch('/page', { headers: { accept: 'text/html' } });
   t.is(page.status, 200, 'the host page still renders');

@@ -161,16 +161,16 @@ test('preview(): feature flags come from the host option, sanitized; a failing c
   let flags: () => unknown = () => ({ sso_enabled: true, beta_ui: false, 'Bad Name': true, count: 3 });
   const host = await startHostApp({ telemetry: { dataDir: dir, featureFlags: () => flags() as Record<string, boolean> } });
   t.teardown(() => host.close());
-  const preview = await host.telemetry.runtime.stats.preview();
+  const preview = await host.telemetry.stats.preview();
   t.deepEqual(preview.feature_flags, { sso_enabled: true, beta_ui: false });
   t.is(preview.install_id, host.telemetry.status().install_id!);
   t.is(preview.app_version, '9.9.9');
   t.true(submissionPayloadSchema.safeParse(preview).success);
 
   flags = async () => ({ async_flag: true });
-  t.deepEqual((await host.telemetry.runtime.stats.preview()).feature_flags, { async_flag: true });
+  t.deepEqual((await host.telemetry.stats.preview()).feature_flags, { async_flag: true });
   flags = () => Promise.reject(new Error('host flag store down'));
-  t.deepEqual((await host.telemetry.runtime.stats.preview()).feature_flags, {});
+  t.deepEqual((await host.telemetry.stats.preview()).feature_flags, {});
 });
 
 test('preview(): tracked events are counted in the period they fall into (injected clock)', async (t) => {
@@ -183,11 +183,11 @@ test('preview(): tracked events are counted in the period they fall into (inject
   host.telemetry.track('app.error', { status_code: 500 });
   await new Promise((done) => setImmediate(done));
 
-  const today = await host.telemetry.runtime.stats.preview();
+  const today = await host.telemetry.stats.preview();
   t.deepEqual(today.event_counts, {}, 'today is not part of the period yet');
 
   clock.offset = 2 * DAY; // two days later: today's events are in the last 7 whole days
-  const later = await host.telemetry.runtime.stats.preview();
+  const later = await host.telemetry.stats.preview();
   t.is(later.event_counts['timer.started'], 2);
   t.is(later.event_counts['app.error'], 1);
   t.is(later.event_counts['app.started'], 1, "the plugin's own start event counts too");

@@ -17,6 +17,7 @@ import { startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { until } from './helpers/fault-watch.js';
 import { tempDirFor } from './helpers/tmp.js';
 import type { Logger } from '../src/plugin/types.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const DAY = 86_400_000;
 const API = '/api/v1/usage-stats';
@@ -70,20 +71,20 @@ test('unknown_installation: the client stops, keeps an explained problem across 
   // The collector loses the installation (its operator erased it).
   t.is((await c.admin(PATHS.installation(oldId), { method: 'DELETE' })).status, 200);
 
-  const refused = await app.telemetry.runtime.submission.submitNow();
+  const refused = await runtimeOf(app.telemetry).submission.submitNow();
   t.like(refused, { status: 'rejected', responseCode: 401 });
-  t.false(app.telemetry.runtime.submission.retryScheduled, 'no retry');
+  t.false(runtimeOf(app.telemetry).submission.retryScheduled, 'no retry');
   const status = (await (await app.request(`${API}/status`, { user: 'admin' })).json()) as { collector: { problem: { code: string; explanation: string; since: string } | null } };
   t.is(status.collector.problem?.code, 'unknown_installation');
   t.regex(status.collector.problem!.explanation, /re-register/);
   t.truthy(Date.parse(status.collector.problem!.since));
 
   // Nothing more is sent while the problem stands: the next run is skipped and says why.
-  const ledgerBefore = await app.telemetry.runtime.knex(TABLES.submissions).count({ n: '*' }).first();
-  const skipped = await app.telemetry.runtime.submission.submitNow();
+  const ledgerBefore = await runtimeOf(app.telemetry).knex(TABLES.submissions).count({ n: '*' }).first();
+  const skipped = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(skipped.status, 'skipped');
   t.regex(skipped.reason!, /unknown_installation/);
-  t.deepEqual(await app.telemetry.runtime.knex(TABLES.submissions).count({ n: '*' }).first(), ledgerBefore);
+  t.deepEqual(await runtimeOf(app.telemetry).knex(TABLES.submissions).count({ n: '*' }).first(), ledgerBefore);
 
   // It persists across a restart, and both pages show it with the way out.
   await app.close();
@@ -109,7 +110,7 @@ test('unknown_installation: the client stops, keeps an explained problem across 
   t.is(app.telemetry.status().install_id, result.install_id);
   t.is(app.telemetry.status().collector.problem, null);
   t.is(await collectorRows(c, 'collector_installations', { install_id: result.install_id }), 1);
-  const accepted = await app.telemetry.runtime.submission.submitNow();
+  const accepted = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(accepted.status, 'accepted', JSON.stringify(accepted));
   t.is(await collectorRows(c, 'collector_submissions', { install_id: result.install_id }), 1);
 });
@@ -118,12 +119,12 @@ test('invalid_signature (the secret kept here is not the collector\'s): the same
   const c = await realCollector(t);
   const app = await host(t, c);
   await optedInAndAccepted(app, c);
-  await app.telemetry.runtime.file.update((current) => ({ collector: { ...current.collector!, secret: 'f'.repeat(64) } }));
-  const refused = await app.telemetry.runtime.submission.submitNow();
+  await runtimeOf(app.telemetry).file.update((current) => ({ collector: { ...current.collector!, secret: 'f'.repeat(64) } }));
+  const refused = await runtimeOf(app.telemetry).submission.submitNow();
   t.like(refused, { status: 'rejected', responseCode: 401 });
-  t.false(app.telemetry.runtime.submission.retryScheduled);
+  t.false(runtimeOf(app.telemetry).submission.retryScheduled);
   t.is(app.telemetry.status().collector.problem?.code, 'invalid_signature');
-  t.is((await app.telemetry.runtime.submission.submitNow()).status, 'skipped');
+  t.is((await runtimeOf(app.telemetry).submission.submitNow()).status, 'skipped');
 });
 
 test('an installation id someone else registered first (409 already_registered) is shown as a problem, not retried forever', async (t) => {
@@ -135,9 +136,9 @@ test('an installation id someone else registered first (409 already_registered) 
   await app.telemetry.consent.set({ usageStats: true });
   await until(() => app.telemetry.status().collector.problem !== null, 10_000, 'the problem is recorded');
   t.is(app.telemetry.status().collector.problem?.code, 'already_registered');
-  await until(async () => (await app.telemetry.runtime.knex(TABLES.submissions).where('status', 'rejected').count({ n: '*' }).first().then((r) => Number((r as { n: unknown }).n))) === 1, 5_000, 'the refused attempt in the ledger');
-  t.is((await app.telemetry.runtime.submission.submitNow()).status, 'skipped');
-  const renewed = await app.telemetry.runtime.stats.reRegister();
+  await until(async () => (await runtimeOf(app.telemetry).knex(TABLES.submissions).where('status', 'rejected').count({ n: '*' }).first().then((r) => Number((r as { n: unknown }).n))) === 1, 5_000, 'the refused attempt in the ledger');
+  t.is((await runtimeOf(app.telemetry).submission.submitNow()).status, 'skipped');
+  const renewed = await runtimeOf(app.telemetry).stats.reRegister();
   t.true(renewed.registered);
   t.not(renewed.install_id, installId);
 });
@@ -170,7 +171,7 @@ test('after delete-all the installation starts a new identity: new install id an
   const before = otlp.logs.find((l) => l.attributes.install_id === oldId && l.attributes['user.pseudonym']);
   t.truthy(before, 'a detailed event of the old identity was exported');
 
-  const result = await app.telemetry.runtime.stats.deleteAll();
+  const result = await app.telemetry.stats.deleteAll();
   t.like(result.remote, { requested: true, deleted: true });
   t.true(result.new_identity.started);
   await app.telemetry.flush(); // the previous identity's sink has flushed and shut down
@@ -205,7 +206,7 @@ test('after delete-all the installation starts a new identity: new install id an
   // The next submission registers the new id; nothing at the collector names the old one.
   app.telemetry.track('timer.started', { source: 'web' });
   await app.telemetry.flush();
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.status, 'accepted', JSON.stringify(outcome));
   t.is(await collectorRows(c, 'collector_installations', { install_id: file.install_id }), 1);
   const stored = JSON.stringify(await c.handle.collector.knex('collector_submissions').select('*'));
@@ -217,9 +218,9 @@ test('delete-all whose erasure does not reach the collector keeps the identity (
   const app = await host(t, c);
   const oldId = await optedInAndAccepted(app, c);
   await c.close(); // unreachable
-  const result = await app.telemetry.runtime.stats.deleteAll();
+  const result = await app.telemetry.stats.deleteAll();
   t.like(result.remote, { requested: true, deleted: false });
   t.false(result.new_identity.started);
   t.is(app.telemetry.status().install_id, oldId);
-  t.not(app.telemetry.runtime.file.current.collector, null);
+  t.not(runtimeOf(app.telemetry).file.current.collector, null);
 });

@@ -8,6 +8,7 @@ import type { Logger } from '../src/plugin/types.js';
 import { startHostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const DAY = 86_400_000;
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -120,10 +121,10 @@ test('no planted e-mail, IP, token, name, card, phone or URL survives into stora
   await (await app.request(`/projects/5?email=${encodeURIComponent(PLANTED.email)}&q=${encodeURIComponent(PLANTED.pathQuery)}`, { user: 'alice' })).arrayBuffer();
   t.false(app.telemetry.track(`user.${PLANTED.username}`.replace(/[^a-z._]/g, '_') + '@x', {}), 'names cannot carry an e-mail');
 
-  await waitUntil(async () => Number(((await app.telemetry.runtime.knex(TABLES.usageEvents).count({ n: '*' }).first()) as { n: number }).n) >= 5, 3_000, 'events stored');
+  await waitUntil(async () => Number(((await runtimeOf(app.telemetry).knex(TABLES.usageEvents).count({ n: '*' }).first()) as { n: number }).n) >= 5, 3_000, 'events stored');
 
   // The events are there — guarded, with the harmless properties kept.
-  const rows = (await app.telemetry.runtime.knex(TABLES.usageEvents).select('event_type', 'metadata')) as { event_type: string; metadata: string }[];
+  const rows = (await runtimeOf(app.telemetry).knex(TABLES.usageEvents).select('event_type', 'metadata')) as { event_type: string; metadata: string }[];
   const meta = (type: string) => JSON.parse(rows.find((r) => r.event_type === type)!.metadata);
   // PII keys keep only the marker; everything the allow-list does not know is redacted too.
   const profile = meta('profile.updated');
@@ -135,7 +136,7 @@ test('no planted e-mail, IP, token, name, card, phone or URL survives into stora
   t.deepEqual(meta('user.identified'), { email: '[redacted]', username: '[redacted]', company_size: 12 });
 
   // 1. stored rows (events and page views)
-  const pageviews = await app.telemetry.runtime.knex(TABLES.pageviewCounts).select('route');
+  const pageviews = await runtimeOf(app.telemetry).knex(TABLES.pageviewCounts).select('route');
   t.deepEqual(leaks(JSON.stringify(rows) + JSON.stringify(pageviews)), [], 'stored rows');
 
   // 2. the preview (the exact next payload) — with the events inside the reported week
@@ -151,7 +152,7 @@ test('no planted e-mail, IP, token, name, card, phone or URL survives into stora
   t.deepEqual(leaks(receiver.requests.map((r) => r.rawBody).join('\n')), [], 'what the collector received');
   const ledgerText = await (await app.request('/api/v1/usage-stats/submissions', { user: 'admin' })).text();
   t.deepEqual(leaks(ledgerText), [], 'ledger (API)');
-  const ledgerRows = await app.telemetry.runtime.knex(TABLES.submissions).select('*');
+  const ledgerRows = await runtimeOf(app.telemetry).knex(TABLES.submissions).select('*');
   t.deepEqual(leaks(JSON.stringify(ledgerRows)), [], 'ledger (table)');
 
   // 4. the export, as raw text

@@ -19,6 +19,7 @@ import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
 import { waitUntil } from './helpers/submission-receiver.js';
 import { CookieClient } from './helpers/cookie-client.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const HOUR = 3_600_000;
 const tick = () => new Promise<void>((done) => setImmediate(done));
@@ -76,7 +77,7 @@ test('track() — handle and ctx.telemetry — lands in telemetry_usage_events (
   t.true(app.telemetry.track('report.exported', { format: 'csv', rows: 12 }));
   const response = await app.request('/timer/start', { method: 'POST', user: 'alice' });
   t.is(response.status, 201);
-  const k = app.telemetry.runtime.knex;
+  const k = runtimeOf(app.telemetry).knex;
   await waitUntil(async () => (await eventRows(k)).some((r) => r.event_type === 'timer.started'), 3_000, 'timer.started row');
   const rows = await eventRows(k);
   const report = rows.find((r) => r.event_type === 'report.exported')!;
@@ -92,7 +93,7 @@ test('flush() writes buffered local statistics at once, without waiting for the 
   t.true(app.telemetry.track('report.exported', { format: 'csv' }));
   t.is((await app.request('/hello')).status, 200);
   t.true(await app.telemetry.flush());
-  const k = app.telemetry.runtime.knex;
+  const k = runtimeOf(app.telemetry).knex;
   t.true((await eventRows(k)).some((r) => r.event_type === 'report.exported'));
   t.true(Number(((await k(TABLES.pageviewCounts).sum({ n: 'count' }).first()) as { n: number | string }).n) >= 1, 'the page view is counted');
 });
@@ -104,7 +105,7 @@ test("the plugin's own app.started is recorded at ready(), app.stopped at stop()
   app.telemetry.track('timer.started', { source: 'web' });
   app.telemetry.track('timer.stopped', { source: 'web', duration_minutes: 25 });
   await tick();
-  t.is((await eventRows(app.telemetry.runtime.knex)).length, 0, 'still buffered');
+  t.is((await eventRows(runtimeOf(app.telemetry).knex)).length, 0, 'still buffered');
   t.true(app.telemetry.status().local_stats.buffered >= 3);
   await app.close();
 
@@ -217,7 +218,7 @@ test('bounded while the database fails: oldest events dropped and counted, one w
 
 test('the host keeps working when the plugin database fails (table gone): routes answer, drops are counted', async (t) => {
   const app = await host(t, { recorder: { intervalMs: 20, cap: 10 } });
-  await app.telemetry.runtime.knex.schema.dropTable(TABLES.usageEvents);
+  await runtimeOf(app.telemetry).knex.schema.dropTable(TABLES.usageEvents);
 
   const started = Date.now();
   for (let i = 0; i < 40; i++) {
@@ -253,9 +254,9 @@ test('page views are counted per route template per hour — never the raw URL o
   for (const path of paths) await (await app.request(path, { user: 'alice' })).arrayBuffer();
   // The plugin's own routes are not host page views.
   await (await app.request('/api/v1/usage-stats/status', { user: 'admin' })).arrayBuffer();
-  await app.telemetry.runtime.recorder!.flush();
+  await runtimeOf(app.telemetry).recorder!.flush();
 
-  const rows = (await app.telemetry.runtime.knex(TABLES.pageviewCounts).select('route', 'hour_start', 'count')) as { route: string; hour_start: unknown; count: number }[];
+  const rows = (await runtimeOf(app.telemetry).knex(TABLES.pageviewCounts).select('route', 'hour_start', 'count')) as { route: string; hour_start: unknown; count: number }[];
   const byRoute = new Map<string, number>();
   for (const row of rows) {
     byRoute.set(row.route, (byRoute.get(row.route) ?? 0) + Number(row.count));
@@ -264,7 +265,7 @@ test('page views are counted per route template per hour — never the raw URL o
   t.deepEqual(Object.fromEntries(byRoute), { '/projects/:id': 3, '/hello': 2, [UNMATCHED_ROUTE]: 1, '/boom': 1 });
   const dump = JSON.stringify(rows);
   for (const raw of ['4711', 'example.com', 'token', 'secret-search', '/no/such', '?']) t.false(dump.includes(raw), `${raw} is not stored`);
-  t.false((await eventRows(app.telemetry.runtime.knex)).some((r) => r.event_type.includes('page')), 'page views are not stored one row per request');
+  t.false((await eventRows(runtimeOf(app.telemetry).knex)).some((r) => r.event_type.includes('page')), 'page views are not stored one row per request');
 
   const local = await (await app.request('/api/v1/usage-stats/local', { user: 'admin' })).json();
   t.deepEqual(
@@ -297,9 +298,9 @@ test('the privacy guard runs before storage: PII keys and unknown values keep on
   t.false(app.telemetry.track('Import Finished!', { rows: 1 }), 'invalid names are refused');
   t.false(app.telemetry.track('base_telemetry.first_seen', {}), 'the reserved prefix is refused');
   await tick();
-  await app.telemetry.runtime.recorder!.flush();
+  await runtimeOf(app.telemetry).recorder!.flush();
 
-  const rows = await eventRows(app.telemetry.runtime.knex);
+  const rows = await eventRows(runtimeOf(app.telemetry).knex);
   t.deepEqual(rows.map((r) => r.event_type).filter((n) => n !== APP_STARTED), ['import.finished']);
   const R = '[redacted]';
   t.deepEqual(JSON.parse(rows.find((r) => r.event_type === 'import.finished')!.metadata), {
@@ -324,7 +325,7 @@ test('the privacy guard runs before storage: PII keys and unknown values keep on
 test('localStats: false records nothing at all (events, page views, start/stop)', async (t) => {
   const dataDir = await tempDirFor(t);
   const app = await startHostApp({ telemetry: { dataDir, localStats: false, recorder: { intervalMs: 20 } } });
-  t.is(app.telemetry.runtime.recorder, null);
+  t.is(runtimeOf(app.telemetry).recorder, null);
   t.false(app.telemetry.status().local_stats.enabled);
   app.telemetry.track('timer.started', { source: 'web' });
   await (await app.request('/projects/1', { user: 'alice' })).arrayBuffer();
@@ -369,6 +370,6 @@ test("the example host's real actions (login, project, timers, report export, er
   for (const name of ['app.started', 'auth.login', 'project.created', 'timer.started', 'timer.stopped', 'report.exported', 'app.error']) {
     t.true((byType[name] ?? 0) >= 1, `${name} is recorded (${JSON.stringify(byType)})`);
   }
-  const rows = await eventRows(example.telemetry.runtime.knex);
+  const rows = await eventRows(runtimeOf(example.telemetry).knex);
   t.deepEqual(JSON.parse(rows.find((r) => r.event_type === 'app.error')!.metadata), { status_code: 400, route: '/reports' });
 });

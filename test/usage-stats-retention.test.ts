@@ -8,6 +8,7 @@ import { DEFAULT_RETENTION_DAYS } from '../src/plugin/options.js';
 import type { Logger } from '../src/plugin/types.js';
 import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -21,11 +22,11 @@ async function host(t: ExecutionContext, telemetry: Record<string, unknown> = {}
 }
 
 async function eventTypes(app: HostApp): Promise<string[]> {
-  return (await app.telemetry.runtime.knex(TABLES.usageEvents).orderBy('id').pluck('event_type')) as string[];
+  return (await runtimeOf(app.telemetry).knex(TABLES.usageEvents).orderBy('id').pluck('event_type')) as string[];
 }
 
 async function rows(app: HostApp, table: string): Promise<number> {
-  return Number(((await app.telemetry.runtime.knex(table).count({ n: '*' }).first()) as { n: number }).n);
+  return Number(((await runtimeOf(app.telemetry).knex(table).count({ n: '*' }).first()) as { n: number }).n);
 }
 
 test('the retention job is scheduled daily', async (t) => {
@@ -40,7 +41,7 @@ test('the retention job is scheduled daily', async (t) => {
 test('default 365 days: older events, page views and uptime hours are purged by the job, newer kept, the ledger untouched', async (t) => {
   const { app, clock } = await host(t);
   const now = clock.ms;
-  const repo = new UsageStatsRepository(app.telemetry.runtime.knex);
+  const repo = new UsageStatsRepository(runtimeOf(app.telemetry).knex);
   const at = (daysAgo: number) => new Date(now - daysAgo * DAY);
   await repo.recordBatch(
     [
@@ -58,12 +59,12 @@ test('default 365 days: older events, page views and uptime hours are purged by 
   );
   await repo.insertLedger({ period_start: '2024-01-01', period_end: '2024-01-08', idempotency_key: 'k', payload: '{}', status: 'accepted', attempts: 1, response_code: 202, response_body: null, error: null, sent_at: at(800) });
 
-  await app.telemetry.runtime.scheduler.runNow(RETENTION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(RETENTION_JOB);
   const types = await eventTypes(app);
   t.false(types.includes('very.old'));
   t.false(types.includes('just.expired'));
   for (const kept of ['on.the.edge', 'recent.one', 'yesterday']) t.true(types.includes(kept), `${kept} kept`);
-  t.deepEqual((await app.telemetry.runtime.knex(TABLES.pageviewCounts).pluck('route')) as string[], ['/new']);
+  t.deepEqual((await runtimeOf(app.telemetry).knex(TABLES.pageviewCounts).pluck('route')) as string[], ['/new']);
   t.is(await rows(app, TABLES.submissions), 1, 'what was sent stays readable');
   const job = app.telemetry.status().jobs.find((j) => j.name === RETENTION_JOB)!;
   t.truthy(job.lastRunAt);
@@ -72,7 +73,7 @@ test('default 365 days: older events, page views and uptime hours are purged by 
 
 test('retentionDays is honoured and the purge follows the injected clock', async (t) => {
   const { app, clock } = await host(t, { retentionDays: 30 });
-  const repo = new UsageStatsRepository(app.telemetry.runtime.knex);
+  const repo = new UsageStatsRepository(runtimeOf(app.telemetry).knex);
   const start = clock.ms;
   await repo.recordBatch(
     [
@@ -83,15 +84,15 @@ test('retentionDays is honoured and the purge follows the injected clock', async
     [],
     [],
   );
-  await app.telemetry.runtime.scheduler.runNow(RETENTION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(RETENTION_JOB);
   t.deepEqual((await eventTypes(app)).filter((n) => n.startsWith('day.')), ['day.minus_29', 'day.minus_0']);
 
   clock.ms = start + 2 * DAY; // two days later the 29-day-old event is 31 days old
-  await app.telemetry.runtime.scheduler.runNow(RETENTION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(RETENTION_JOB);
   t.deepEqual((await eventTypes(app)).filter((n) => n.startsWith('day.')), ['day.minus_0']);
 
   clock.ms = start + 31 * DAY;
-  await app.telemetry.runtime.scheduler.runNow(RETENTION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(RETENTION_JOB);
   t.deepEqual((await eventTypes(app)).filter((n) => n.startsWith('day.')), []);
 });
 
@@ -101,12 +102,12 @@ test('events tracked through the plugin are purged once the clock passes retenti
   const app = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: silent, jobs: true, retentionDays: 1, now: () => new Date(Date.now() + clock.offset) } });
   t.teardown(() => app.close());
   app.telemetry.track('timer.started', {});
-  await app.telemetry.runtime.recorder!.flush();
+  await runtimeOf(app.telemetry).recorder!.flush();
   await new Promise((done) => setImmediate(done));
-  await app.telemetry.runtime.scheduler.runNow(RETENTION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(RETENTION_JOB);
   t.true((await eventTypes(app)).includes('timer.started'), 'kept while younger than a day');
   clock.offset = DAY + HOUR;
-  await app.telemetry.runtime.scheduler.runNow(RETENTION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(RETENTION_JOB);
   t.false((await eventTypes(app)).includes('timer.started'), 'purged a day later');
   t.is(await rows(app, TABLES.uptimeHours), 0, 'the uptime hours of that day went too');
 });

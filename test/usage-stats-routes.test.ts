@@ -10,6 +10,7 @@ import { HEADERS, verifySignature } from '../src/core/protocol.js';
 import type { HostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
 import { startReceiverHost } from './helpers/receiver-host.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const API = '/api/v1/usage-stats';
 const DAY = 86_400_000;
@@ -47,11 +48,11 @@ function t_assertJson(response: Response): void {
 }
 
 async function storedEvents(app: HostApp): Promise<number> {
-  return Number(((await app.telemetry.runtime.knex(TABLES.usageEvents).count({ n: '*' }).first()) as { n: number }).n);
+  return Number(((await runtimeOf(app.telemetry).knex(TABLES.usageEvents).count({ n: '*' }).first()) as { n: number }).n);
 }
 
 async function ledgerCount(app: HostApp): Promise<number> {
-  return Number(((await app.telemetry.runtime.knex(TABLES.submissions).count({ n: '*' }).first()) as { n: number }).n);
+  return Number(((await runtimeOf(app.telemetry).knex(TABLES.submissions).count({ n: '*' }).first()) as { n: number }).n);
 }
 
 // ====================================================================================== access
@@ -159,7 +160,7 @@ test('opt-in / opt-out with and without categories; the choice is mirrored and r
   t.deepEqual([local.consent.analytics, local.consent.usageStats], [true, false]);
   const status = await (await app.request(`${API}/status`, { user: 'admin' })).json();
   t.deepEqual([status.consent.analytics, status.consent.usageStats], [true, false]);
-  const settings = Object.fromEntries(((await app.telemetry.runtime.knex(TABLES.settings).select('key', 'value')) as { key: string; value: string }[]).map((r) => [r.key, r.value]));
+  const settings = Object.fromEntries(((await runtimeOf(app.telemetry).knex(TABLES.settings).select('key', 'value')) as { key: string; value: string }[]).map((r) => [r.key, r.value]));
   t.is(settings['consent.analytics'], 'true');
   t.is(settings['consent.usage_stats'], 'false');
 });
@@ -240,7 +241,7 @@ test('/submissions: newest first, limit/offset pagination, validated query', asy
   receiver.script('submit', [500, 500, 503, 500, 500]);
   await app.telemetry.consent.set({ usageStats: true });
   await waitUntil(async () => (await ledgerCount(app)) === 1, 3_000, 'first attempt');
-  for (let i = 0; i < 4; i++) await app.telemetry.runtime.submission.submitNow();
+  for (let i = 0; i < 4; i++) await runtimeOf(app.telemetry).submission.submitNow();
   t.is(await ledgerCount(app), 5);
 
   const page = async (query: string) => app.request(`${API}/submissions${query}`, { user: 'admin' });
@@ -302,7 +303,7 @@ test('/export is a JSON attachment with installation, consent, settings, every e
   const secret = receiver.installations.get(app.telemetry.status().install_id!)!;
   t.truthy(secret);
   t.false(text.includes(secret), 'the collector secret is not in the export');
-  t.false(text.includes(JSON.parse(await readFile(join(app.telemetry.runtime.options.dataDir, 'installation.json'), 'utf8')).salt), 'nor the pseudonym salt');
+  t.false(text.includes(JSON.parse(await readFile(join(runtimeOf(app.telemetry).options.dataDir, 'installation.json'), 'utf8')).salt), 'nor the pseudonym salt');
 });
 
 test('/export with nothing recorded is still valid JSON', async (t) => {

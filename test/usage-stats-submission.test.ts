@@ -17,6 +17,7 @@ import { startHostApp, type HostApp } from './helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from './helpers/submission-receiver.js';
 import { startReceiverHost } from './helpers/receiver-host.js';
 import { tempDirFor } from './helpers/tmp.js';
+import { runtimeOf } from '../src/plugin/internal.js';
 
 const DAY = 86_400_000;
 const SECRET = 'ab'.repeat(32);
@@ -44,7 +45,7 @@ async function withCollector(t: ExecutionContext, collectorUrl: string, telemetr
 }
 
 async function ledgerRows(app: HostApp) {
-  return (await app.telemetry.runtime.knex(TABLES.submissions).orderBy('id').select('status', 'attempts', 'response_code', 'error', 'idempotency_key', 'payload')) as {
+  return (await runtimeOf(app.telemetry).knex(TABLES.submissions).orderBy('id').select('status', 'attempts', 'response_code', 'error', 'idempotency_key', 'payload')) as {
     status: string;
     attempts: number;
     response_code: number | null;
@@ -55,7 +56,7 @@ async function ledgerRows(app: HostApp) {
 }
 
 async function submittedFlags(app: HostApp): Promise<boolean[]> {
-  return ((await app.telemetry.runtime.knex(TABLES.usageEvents).orderBy('id').pluck('submitted_at')) as unknown[]).map((v) => v !== null);
+  return ((await runtimeOf(app.telemetry).knex(TABLES.usageEvents).orderBy('id').pluck('submitted_at')) as unknown[]).map((v) => v !== null);
 }
 
 /** A nock'd collector that registers this install; returns the list of submit arrival times. */
@@ -125,7 +126,7 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
   t.is(file.collector.secret, receiver.installations.get(installId));
 
   // Next run: no second registration, same period → same Idempotency-Key, nothing counted twice.
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.status, 'accepted');
   t.is(receiver.requestsOf('register').length, 1, 'registers once');
   t.is(receiver.accepted.length, 2);
@@ -156,7 +157,7 @@ test('events are marked submitted only after a 2xx: a failed attempt leaves them
   t.false((await submittedFlags(app)).some(Boolean), 'nothing marked after a 503');
   t.is(receiver.accepted.length, 0);
 
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.status, 'accepted');
   t.deepEqual((await ledgerRows(app)).map((r) => r.status), ['failed', 'accepted']);
   t.true((await submittedFlags(app)).every(Boolean), 'marked after the 202');
@@ -198,13 +199,13 @@ test('a 401 for clock skew does not lock the installation out: with the clock ri
   const installId = app.telemetry.status().install_id!;
 
   clock.offset = 10 * 60_000; // the server's clock runs 10 minutes ahead for a while
-  const skewed = await app.telemetry.runtime.submission.submitNow();
+  const skewed = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(skewed.responseCode, 401);
   t.is(receiver.requests.at(-1)!.kind, 'submit');
   t.true(receiver.installations.has(installId), 'the collector still knows the installation: only the timestamp was refused');
 
   clock.offset = 0; // fixed (NTP)
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   const trail = receiver.requests.map((r) => `${r.kind}→${r.status}`).join(', ');
   t.is(outcome.status, 'accepted', `after the clock was fixed: ${outcome.status} ${outcome.reason ?? ''} (requests: ${trail})`);
   t.is(receiver.requestsOf('register').length, 1, 'the installation keeps its registration');
@@ -218,13 +219,13 @@ test('a 401 for clock skew on the erasure request keeps the registration, so del
   const installId = app.telemetry.status().install_id!;
 
   clock.offset = 10 * 60_000; // skewed clock: the collector refuses the signed DELETE (timestamp_out_of_range)
-  const first = await app.telemetry.runtime.stats.deleteAll();
+  const first = await app.telemetry.stats.deleteAll();
   t.deepEqual(first.remote, { requested: true, deleted: false, status: 401 });
   t.true(receiver.installations.has(installId), 'the collector still holds the data');
-  t.not(app.telemetry.runtime.file.current.collector, null, 'the secret needed to erase it is kept');
+  t.not(runtimeOf(app.telemetry).file.current.collector, null, 'the secret needed to erase it is kept');
 
   clock.offset = 0;
-  const second = await app.telemetry.runtime.stats.deleteAll();
+  const second = await app.telemetry.stats.deleteAll();
   t.true(second.remote.deleted, `second delete-all: ${JSON.stringify(second.remote)}`);
   t.deepEqual(receiver.deleted, [installId]);
 });
@@ -245,10 +246,10 @@ test('TELEMETRY_DEBUG=1: delete-all does not send the erasure request either (pr
   const second = await startHostApp({ telemetry: { dataDir, logger: { ...silent, info: (...a: unknown[]) => void printed.push(a) }, collector: { url: receiver.url }, env: { TELEMETRY_DEBUG: '1' } } });
   t.teardown(() => second.close());
   const before = receiver.requests.length;
-  const result = await second.telemetry.runtime.stats.deleteAll();
+  const result = await second.telemetry.stats.deleteAll();
   t.is(receiver.requests.length - before, 0, `requests sent in debug mode: ${receiver.requests.slice(before).map((r) => `${r.method} ${r.path}`).join(', ')}; result ${JSON.stringify(result.remote)}`);
   t.true(printed.some((args) => String(args[1]).includes('TELEMETRY_DEBUG')), 'what would be sent is printed');
-  t.is(await second.telemetry.runtime.knex(TABLES.usageEvents).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 0, 'the local data is deleted all the same');
+  t.is(await runtimeOf(second.telemetry).knex(TABLES.usageEvents).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 0, 'the local data is deleted all the same');
 });
 
 // ====================================================================================== faults (nock)
@@ -276,7 +277,7 @@ test.serial('500 → retried with exponential backoff and jitter; every attempt 
   t.true(times[1]! - times[0]! >= 15, `first backoff ≈ 20 ms ±20 % (${times[1]! - times[0]!} ms)`);
   t.true(times[2]! - times[1]! >= 31, `second backoff ≈ 40 ms ±20 % (${times[2]! - times[1]!} ms)`);
   t.true(rows.every((r) => r.idempotency_key === rows[0]!.idempotency_key && r.idempotency_key.length === 64), 'one Idempotency-Key for every retry of the period');
-  t.false(app.telemetry.runtime.submission.retryScheduled);
+  t.false(runtimeOf(app.telemetry).submission.retryScheduled);
   t.true(nock.isDone());
 });
 
@@ -308,11 +309,11 @@ test.serial('429 with Retry-After (seconds) is honoured instead of the backoff',
   // A 60 s backoff base: only Retry-After can bring the retry within the test's time.
   const app = await withCollector(t, url, { submission: { retryBaseMs: 60_000, maxAttempts: 3, timeoutMs: 2_000 } });
   await app.telemetry.consent.set({ usageStats: true }); // starts one attempt in the background
-  const outcome = await app.telemetry.runtime.submission.submitNow(); // the same attempt
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow(); // the same attempt
   t.is(outcome.status, 'failed');
   t.is(outcome.responseCode, 429);
   t.is(outcome.retryInMs, 1_000);
-  t.true(app.telemetry.runtime.submission.retryScheduled);
+  t.true(runtimeOf(app.telemetry).submission.retryScheduled);
   await waitUntil(() => times.length === 2, 4_000, 'the retry');
   t.true(times[1]! - times[0]! >= 950, `waited ${times[1]! - times[0]!} ms`);
   await waitUntil(async () => (await ledgerRows(app)).length === 2, 2_000, 'ledger');
@@ -330,7 +331,7 @@ test.serial('429 with Retry-After as an HTTP date is honoured', async (t) => {
     .reply(() => [429, {}, { 'Retry-After': new Date(Date.now() + 2_000).toUTCString() }]);
   const app = await withCollector(t, url, { submission: { retryBaseMs: 60_000, maxAttempts: 2, timeoutMs: 2_000 } });
   await app.telemetry.consent.set({ usageStats: true });
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.responseCode, 429);
   t.true(outcome.retryInMs! > 0 && outcome.retryInMs! <= 2_000, `retry in ${outcome.retryInMs} ms`);
 });
@@ -345,7 +346,7 @@ test.serial('an absurd Retry-After never makes the client retry at once (no time
     .reply(() => (submits++, [429, {}, { 'Retry-After': '3000000' }])); // ~35 days: beyond setTimeout's 2^31-1 ms
   const app = await withCollector(t, url, { submission: { retryBaseMs: 60_000, maxAttempts: 6, timeoutMs: 2_000 } });
   await app.telemetry.consent.set({ usageStats: true });
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.responseCode, 429);
   await sleep(300);
   t.is(submits, 1, `the collector was asked to wait ~35 days but got ${submits - 1} retries within 300 ms`);
@@ -364,19 +365,19 @@ for (const status of [401, 403, 400, 404, 422]) {
       .reply(() => (submits++, [status, { error: { code: status === 401 ? 'unknown_installation' : 'nope', message: `status ${status}` } }]));
     const app = await withCollector(t, url);
     await app.telemetry.consent.set({ usageStats: true });
-    const outcome = await app.telemetry.runtime.submission.submitNow();
+    const outcome = await runtimeOf(app.telemetry).submission.submitNow();
     t.is(outcome.status, 'rejected');
     t.is(outcome.responseCode, status);
     t.is(outcome.retryInMs, undefined);
-    t.false(app.telemetry.runtime.submission.retryScheduled);
+    t.false(runtimeOf(app.telemetry).submission.retryScheduled);
     await sleep(150); // with retryBaseMs 20 a retry would have come by now
     t.is(submits, 1);
     const rows = await ledgerRows(app);
     t.deepEqual(rows.map((r) => [r.status, r.response_code]), [['rejected', status]]);
     // unknown_installation is kept as a problem for the admin (re-registration is the admin's call).
-    if (status === 401) t.is(app.telemetry.runtime.file.current.collector_problem?.code, 'unknown_installation');
-    else t.is(app.telemetry.runtime.file.current.collector_problem, null);
-    t.not(app.telemetry.runtime.file.current.collector, null);
+    if (status === 401) t.is(runtimeOf(app.telemetry).file.current.collector_problem?.code, 'unknown_installation');
+    else t.is(runtimeOf(app.telemetry).file.current.collector_problem, null);
+    t.not(runtimeOf(app.telemetry).file.current.collector, null);
   });
 }
 
@@ -390,7 +391,7 @@ test.serial('registration refused (403) → rejected without retry; the ledger s
   const submit = nock(url).post('/v1/submit').reply(202, {});
   const app = await withCollector(t, url);
   await app.telemetry.consent.set({ usageStats: true });
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.status, 'rejected');
   await sleep(150);
   t.is(registers, 1);
@@ -399,7 +400,7 @@ test.serial('registration refused (403) → rejected without retry; the ledger s
   t.is(row!.status, 'rejected');
   t.is(row!.response_code, 403);
   t.regex(row!.error!, /registration answered 403/);
-  t.is(app.telemetry.runtime.file.current.collector, null);
+  t.is(runtimeOf(app.telemetry).file.current.collector, null);
 });
 
 test.serial('a network error → retried; the ledger records the error without a response code', async (t) => {
@@ -438,7 +439,7 @@ test.serial('maxAttempts is respected: after the last failure nothing more is sc
     ['failed', 2],
     ['failed', 3],
   ]);
-  t.false(app.telemetry.runtime.submission.retryScheduled);
+  t.false(runtimeOf(app.telemetry).submission.retryScheduled);
 });
 
 test.serial('stop() cancels a scheduled retry', async (t) => {
@@ -451,8 +452,8 @@ test.serial('stop() cancels a scheduled retry', async (t) => {
     .reply(() => (submits++, [500, {}]));
   const app = await withCollector(t, url, { submission: { retryBaseMs: 200, maxAttempts: 5, timeoutMs: 2_000 } });
   await app.telemetry.consent.set({ usageStats: true });
-  await app.telemetry.runtime.submission.submitNow();
-  t.true(app.telemetry.runtime.submission.retryScheduled);
+  await runtimeOf(app.telemetry).submission.submitNow();
+  t.true(runtimeOf(app.telemetry).submission.retryScheduled);
   await app.close();
   await sleep(400);
   t.is(submits, 1);
@@ -471,14 +472,14 @@ test.serial('usage-stats consent off: nothing is sent (opt-in to analytics only,
   const app = await withCollector(t, url, { jobs: true });
   app.telemetry.track('timer.started', {});
   await app.telemetry.consent.set({ analytics: true });
-  await app.telemetry.runtime.scheduler.runNow(SUBMISSION_JOB);
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  await runtimeOf(app.telemetry).scheduler.runNow(SUBMISSION_JOB);
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.deepEqual(outcome, { status: 'skipped', reason: 'usage statistics sharing is off' });
   await sleep(100);
   t.false(scope.isDone(), 'no request reached the collector');
   t.is((await ledgerRows(app)).length, 0);
   // The admin can still see what would be sent.
-  t.true(submissionPayloadSchema.safeParse(await app.telemetry.runtime.stats.preview()).success);
+  t.true(submissionPayloadSchema.safeParse(await app.telemetry.stats.preview()).success);
 });
 
 for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
@@ -487,11 +488,11 @@ for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
     const scope = catchAll(url);
     const app = await withCollector(t, url, { env: { [variable]: '1' }, jobs: true });
     await app.telemetry.consent.set({ analytics: true, usageStats: true });
-    await app.telemetry.runtime.scheduler.runNow(SUBMISSION_JOB);
-    const outcome = await app.telemetry.runtime.submission.submitNow();
+    await runtimeOf(app.telemetry).scheduler.runNow(SUBMISSION_JOB);
+    const outcome = await runtimeOf(app.telemetry).submission.submitNow();
     t.is(outcome.status, 'skipped');
     t.regex(outcome.reason!, new RegExp(variable));
-    const deleted = await app.telemetry.runtime.stats.deleteAll();
+    const deleted = await app.telemetry.stats.deleteAll();
     t.false(deleted.remote.requested);
     await sleep(100);
     t.false(scope.isDone());
@@ -506,7 +507,7 @@ test.serial('TELEMETRY_DEBUG=1: the payload is printed, nothing is sent', async 
   const logger: Logger = { ...silent, info: (...args: unknown[]) => void printed.push(args) };
   const app = await withCollector(t, url, { env: { TELEMETRY_DEBUG: '1' }, logger });
   await app.telemetry.consent.set({ usageStats: true });
-  const outcome = await app.telemetry.runtime.submission.submitNow();
+  const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.status, 'debug');
   await sleep(100);
   t.false(scope.isDone());
@@ -514,7 +515,7 @@ test.serial('TELEMETRY_DEBUG=1: the payload is printed, nothing is sent', async 
   t.truthy(line, 'the would-be submission is printed');
   const payload = (line![0] as { payload: unknown }).payload;
   t.true(submissionPayloadSchema.safeParse(payload).success);
-  t.deepEqual(payload, await app.telemetry.runtime.stats.preview());
+  t.deepEqual(payload, await app.telemetry.stats.preview());
   t.is((await ledgerRows(app)).length, 0);
 });
 
@@ -535,7 +536,7 @@ test('the weekly job is scheduled for the next Monday at the install\'s own minu
   await app.telemetry.consent.set({ usageStats: true });
   await receiver.waitFor(() => receiver.accepted.length === 1, 3_000, 'opt-in submission');
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'the opt-in attempt finished');
-  await app.telemetry.runtime.scheduler.runNow(SUBMISSION_JOB);
+  await runtimeOf(app.telemetry).scheduler.runNow(SUBMISSION_JOB);
   t.is(receiver.accepted.length, 2, 'the job sends a submission');
   t.is(app.telemetry.status().jobs.find((j) => j.name === SUBMISSION_JOB)!.lastError, null);
 });

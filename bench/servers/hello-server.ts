@@ -30,6 +30,7 @@ import { telemetryPlugin } from '../../src/index.js';
 import { quiet } from '../lib/common.js';
 import { TemplateState } from '../../src/plugin/middleware/template-state.js';
 import { requestTracking } from '../../src/plugin/middleware/request-tracking.js';
+import { runtimeOf } from '../../src/plugin/internal.js';
 
 // The plugin's constant per-request steps one at a time, each as the only middleware of its app.
 const PATHS = { api: '/telemetry/api', pages: '/telemetry', donate: '/support', assets: '/telemetry/assets' };
@@ -88,7 +89,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
       // to separate request-path cost from background work.
       ...(process.env.BENCH_EXPERIMENT === 'quiet-background' || kind === 'quiet' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
     });
-    if (kind === 'tracking') app.use(requestTracking(telemetry.runtime.analytics, () => true));
+    if (kind === 'tracking') app.use(requestTracking(runtimeOf(telemetry).analytics, () => true));
     else if (kind !== 'started') app.use(telemetry);
     await telemetry.ready();
     await telemetry.consent.set({ analytics: kind === 'opted-in' });
@@ -146,7 +147,7 @@ process.on('message', async (message: { type: string }) => {
     // The local write this round's page views caused belongs to this round (its natural cadence,
     // every 2 s, is about one round). OTLP metrics go out every 60 s: about 1–2 ms each, i.e.
     // ~0.002 µs per request at this load — left to their own timer rather than forced per round.
-    if (!process.env.BENCH_NO_ROUND_FLUSH) await Promise.all(apps.map(({ telemetry, kind }) => (kind === 'quiet' ? undefined : telemetry?.runtime.recorder?.flush())));
+    if (!process.env.BENCH_NO_ROUND_FLUSH) await Promise.all(apps.map(({ telemetry, kind }) => (kind === 'quiet' ? undefined : (telemetry ? runtimeOf(telemetry).recorder?.flush() : undefined))));
     const used = process.cpuUsage(start);
     const memory = process.memoryUsage();
     process.send!({ type: 'report', cpuMicros: used.user + used.system, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });

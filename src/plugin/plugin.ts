@@ -1,11 +1,17 @@
 // telemetryPlugin(options): validates options once, wires the parts, and returns the handle —
-// a Koa middleware that also carries the plugin's API (ready, stop, track, consent, status…).
+// a Koa middleware that also carries the plugin's public API (ready, stop, track, consent, stats,
+// status…). Each router gets a narrow port built here from the runtime (the composition root).
 import { fileURLToPath } from 'node:url';
 import type Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { resolveOptions, type TelemetryOptions } from './options.js';
-import { TelemetryRuntime, type StatusReport } from './runtime.js';
-import type { ConsentListener, ConsentPatch } from './installation/consent.js';
+import { TelemetryRuntime } from './runtime.js';
+import type { StatusReport } from './status.js';
+import type { LocalStatistics, StatsDeletion } from './stats/views.js';
+import type { SubmissionPayload } from '../core/protocol.js';
+import { bindRuntime } from './internal.js';
+import { PageRenderer } from './routes/page-renderer.js';
+import type { ConsentListener, ConsentPatch, ConsentStore } from './installation/consent.js';
 import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from './types.js';
 import { migrationSource } from './db/migration-source.js';
 import { MIGRATIONS_TABLE } from './db/tables.js';
@@ -41,10 +47,12 @@ export interface TelemetryHandle {
     onChange(listener: ConsentListener): () => void;
   };
   status(): StatusReport;
+  /** The local usage statistics: what the admin sees, takes away and erases (docs/configuration.md, "The handle"). */
+  readonly stats: TelemetryStats;
   readonly migrationSource: typeof migrationSource;
   readonly migrationsTableName: string;
   readonly templatesPath: string;
-  /** Support counter and the local support funnel (SPEC §7). */
+  /** The support counter and the local support funnel, outside a request (docs/support.md). */
   readonly support: SupportApi;
   /** Each signed-in user's own choice about detailed analytics (stored in the plugin's tables). */
   readonly users: {
@@ -52,8 +60,25 @@ export interface TelemetryHandle {
     optIn(userId: string | number): Promise<void>;
     isOptedOut(userId: string | number): Promise<boolean>;
   };
-  /** The wired parts, for the package's own CLI and tests. */
-  readonly runtime: TelemetryRuntime;
+}
+
+/** `telemetry.stats`: each call first waits for ready() (and rejects when the plugin cannot start). */
+export interface TelemetryStats {
+  /** The local statistics: installation, totals, this week, by type and day, the submission state. */
+  local(): Promise<LocalStatistics>;
+  /** Exactly the payload the next weekly submission would send. */
+  preview(): Promise<SubmissionPayload>;
+  /**
+   * Everything stored locally as one JSON document (installation, settings, every event, both
+   * ledgers, every consent receipt), in text chunks: the events are read page by page, so a large
+   * record never sits in memory at once. Join the chunks, or pipe `Readable.from(export())`.
+   */
+  export(): AsyncIterable<string>;
+  /**
+   * Erases the local statistics, both ledgers and the support funnel, and asks the collector to erase
+   * this installation; one consent receipt of the deletion (actor `api`) stays. Resolves what happened.
+   */
+  deleteAll(): Promise<StatsDeletion>;
 }
 
 const EXTENDED = Symbol.for('koa-consent-telemetry.context');
@@ -86,12 +111,32 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     return user === null || !runtime.userPrivacy.isOptedOut(user.id);
   };
 
+  const renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger: options.logger });
+  const ready = () => runtime.ready();
+  const status = () => runtime.status();
+  const receipts: ConsentStore['receipts'] = (query) => runtime.consent.receipts(query);
   const routers = [
     assetsRouter(mountPath.assets),
-    userPrivacyRouter(options, { ready: () => runtime.ready(), setUserOptOut: (id, out) => runtime.setUserOptOut(id, out, true), privacyView }),
-    usageStatsRouter(runtime),
-    pagesRouter(runtime, privacyView),
-    supportRouter(runtime),
+    userPrivacyRouter(options, { ready, setUserOptOut: (id, out) => runtime.setUserOptOut(id, out, true), privacyView }),
+    usageStatsRouter(options, {
+      ready,
+      status,
+      stats: runtime.stats,
+      receipts,
+      setConsent: (patch, actor) => runtime.setConsent(patch, actor),
+      adminActor: (adminId) => runtime.adminActor(adminId),
+      registrationBlockedReason: () => runtime.registrationBlockedReason(),
+    }),
+    pagesRouter(options, {
+      ready,
+      status,
+      stats: runtime.stats,
+      receipts,
+      userHistory: (userId, limit) => runtime.userPrivacy.history(userId, limit),
+      privacyView,
+      render: (template, context) => renderer.render(template, context),
+    }),
+    supportRouter(options, { service: runtime.support }),
   ];
   const supportDeps = { options, service: runtime.support };
   const prepareSupport = supportTemplateState(supportDeps);
@@ -151,7 +196,17 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     return pending ? pending.then(() => handler(ctx, next)) : handler(ctx, next);
   };
 
-  return Object.assign(middleware, {
+  const started = async <T>(read: () => Promise<T>): Promise<T> => {
+    await runtime.ready();
+    return read();
+  };
+  async function* exportJson(): AsyncGenerator<string> {
+    await runtime.ready();
+    yield* runtime.stats.exportJson();
+  }
+
+  const { support } = runtime;
+  const handle: TelemetryHandle = Object.assign(middleware, {
     ready: () => runtime.ready(),
     stop: () => runtime.stop(),
     flush: () => runtime.flush(),
@@ -162,16 +217,32 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
       set: (patch: ConsentPatch) => runtime.setConsent(patch),
       onChange: (listener: ConsentListener) => runtime.consent.onChange(listener),
     },
-    status: () => runtime.status(),
+    status,
+    stats: {
+      local: () => started(() => runtime.stats.local()),
+      preview: () => started(() => runtime.stats.preview()),
+      export: exportJson,
+      deleteAll: () => started(() => runtime.stats.deleteAll('api')),
+    },
     migrationSource,
     migrationsTableName: MIGRATIONS_TABLE,
     templatesPath: TEMPLATES_PATH,
-    support: runtime.support,
+    // The documented methods only, not the service behind them.
+    support: {
+      reportGenerated: (user: TelemetryUser) => support.reportGenerated(user),
+      reportsGenerated: (user: TelemetryUser) => support.reportsGenerated(user),
+      hasRecentDonationClick: (user: TelemetryUser, days?: number) => support.hasRecentDonationClick(user, days),
+      funnel: (since?: Date) => support.funnel(since),
+      interactions: (query?: Parameters<SupportApi['interactions']>[0]) => support.interactions(query),
+      deleteUser: (user: TelemetryUser) => support.deleteUser(user),
+      deleteAll: () => support.deleteAll(),
+    },
     users: {
       optOut: async (userId: string | number) => void (await runtime.setUserOptOut(userId, true)),
       optIn: async (userId: string | number) => void (await runtime.setUserOptOut(userId, false)),
       isOptedOut: (userId: string | number) => runtime.isUserOptedOut(userId),
     },
-    runtime,
-  }) as TelemetryHandle;
+  });
+  bindRuntime(handle, runtime);
+  return handle;
 }

@@ -1,11 +1,14 @@
-// The wired parts of one plugin instance and their lifecycle: ready() (migrations, identity, sink,
-// first_seen, jobs) and stop() (a hard-capped flush and shutdown). Constructing it does no I/O.
+// The composition root of one plugin instance: it builds and wires the parts and owns their
+// lifecycle, ready() (migrations, identity, sink, first_seen, jobs) and stop() (a hard-capped flush
+// and shutdown). Constructing it does no I/O. Routes and jobs get narrow ports built from it
+// (plugin.ts); the package's own CLI, tests and benchmarks reach the parts through
+// runtimeInternals() (via src/plugin/internal.ts, not published).
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Knex } from 'knex';
 import type { ResolvedOptions } from './options.js';
-import type { ConsentState, KillSwitchState, SinkStats, TelemetryUser } from './types.js';
-import { readKillSwitch, KILL_SWITCH_EXPLANATIONS } from './installation/kill-switch.js';
+import type { ConsentState, KillSwitchState, TelemetryUser } from './types.js';
+import { readKillSwitch } from './installation/kill-switch.js';
 import { InstallationFile } from './installation/installation-file.js';
 import { ConsentStore, type ConsentPatch } from './installation/consent.js';
 import { SettingsRepository } from './installation/settings-repository.js';
@@ -25,10 +28,9 @@ import { createOtlpSink, type OtlpExportReport, type TelemetrySink } from './tel
 import { JobScheduler } from '../core/scheduler.js';
 import { scheduleHeartbeat } from './jobs/heartbeat.js';
 import { describeError, OnceLogger } from '../core/logging.js';
-import { PageRenderer } from './routes/page-renderer.js';
 import { UsageStatsRepository } from './stats/repository.js';
 import { LocalStatsRecorder } from './stats/recorder.js';
-import { SubmissionClient, type CollectorProblemView } from './stats/submission-client.js';
+import { SubmissionClient } from './stats/submission-client.js';
 import { StatsService } from './stats/service.js';
 import { OutboundLedger } from './stats/outbound-ledger.js';
 import { OutboundLedgerRepository } from './stats/outbound-repository.js';
@@ -37,33 +39,7 @@ import { scheduleSubmission } from './jobs/submission.js';
 import { scheduleRetention } from './jobs/retention.js';
 import { SupportRepository } from './support/repository.js';
 import { SupportService } from './support/service.js';
-
-export interface StatusReport {
-  install_id: string | null;
-  consent: ConsentState & { needs_reconfirmation: boolean };
-  kill_switch: { active: boolean; reason: string | null; explanation: string | null };
-  debug: boolean;
-  sink: SinkStats;
-  queue: { intake_depth: number; intake_dropped: number; export_depth: number; export_dropped: number };
-  /** What the privacy guard dropped (keys) and redacted (values), in total and per reason (docs/adding-events.md). */
-  privacy_guard: { rejected_events: number; dropped_keys: number; redacted_values: number; by_reason: Record<string, number> };
-  jobs: { name: string; nextRunAt: string | null; lastRunAt: string | null; lastError: string | null }[];
-  local_stats: { enabled: boolean; buffered: number; dropped: number; last_error: string | null };
-  collector: { configured: boolean; registered: boolean; problem: CollectorProblemView | null };
-}
-
-const DISCONNECTED_SINK_STATS = (options: ResolvedOptions, killSwitch: KillSwitchState): SinkStats => ({
-  configured: !killSwitch.disabled && (options.otlp.endpoint !== null || killSwitch.debug),
-  endpoint: null,
-  debug: killSwitch.debug,
-  queueDepth: 0,
-  queueCap: options.export.queueCap,
-  dropped: 0,
-  exported: 0,
-  failedExports: 0,
-  lastError: null,
-  lastExportAt: null,
-});
+import { statusReport, type StatusReport } from './status.js';
 
 const AUTO_START_RETRY_MS = 60_000;
 /** stop() gives up this much before its cap: timers fire a few ms late. */
@@ -72,114 +48,143 @@ const STOP_TIMER_SLACK_MS = 10;
 export const APP_STARTED = 'app.started';
 export const APP_STOPPED = 'app.stopped';
 
-export class TelemetryRuntime {
-  readonly killSwitch: KillSwitchState;
-  readonly environment: RuntimeEnvironment;
+/** The wired parts, for the package's own CLI, tests and benchmarks only (src/plugin/internal.ts; never published). */
+export interface RuntimeInternals {
+  readonly options: ResolvedOptions;
+  readonly knex: Knex;
   readonly file: InstallationFile;
-  readonly guard: PrivacyGuard;
-  readonly userAgents = new UserAgentCache();
-  readonly database: DatabaseHandle;
-  readonly consent: ConsentStore;
-  readonly userPrivacy: UserPrivacyStore;
-  /** Polls the database for consent changes of other processes; others' stores register their reload on it. */
-  readonly consentSync: ConsentSync;
-  readonly receipts: ConsentReceiptsRepository;
-  readonly analytics: AnalyticsLayer;
-  readonly base: BaseLayer;
+  readonly environment: RuntimeEnvironment;
   readonly scheduler: JobScheduler;
-  readonly renderer: PageRenderer;
-  readonly settings: SettingsRepository;
+  readonly analytics: AnalyticsLayer;
+  readonly userAgents: UserAgentCache;
+  readonly consent: ConsentStore;
+  readonly receipts: ConsentReceiptsRepository;
   readonly statsRepository: UsageStatsRepository;
   readonly recorder: LocalStatsRecorder | null;
   readonly submission: SubmissionClient;
   readonly outbound: OutboundLedger;
   readonly stats: StatsService;
+  /** consent.set with a named actor (the CLI's receipts say `cli`). */
+  setConsent(patch: ConsentPatch, actor: ConsentActor): Promise<ConsentState>;
+}
+
+const INTERNALS = new WeakMap<TelemetryRuntime, RuntimeInternals>();
+
+/** The parts of a runtime, for the package's own CLI, tests and benchmarks (through src/plugin/internal.ts). */
+export function runtimeInternals(runtime: TelemetryRuntime): RuntimeInternals {
+  return INTERNALS.get(runtime)!;
+}
+
+export class TelemetryRuntime {
+  // What the plugin's wiring (plugin.ts) hands on to the request middleware and the routes' ports.
+  readonly consent: ConsentStore;
+  readonly userPrivacy: UserPrivacyStore;
+  readonly analytics: AnalyticsLayer;
+  readonly stats: StatsService;
   readonly support: SupportService;
-  sink: TelemetrySink | null = null;
+  readonly #killSwitch: KillSwitchState;
+  readonly #environment: RuntimeEnvironment;
+  readonly #file: InstallationFile;
+  readonly #guard: PrivacyGuard;
+  readonly #userAgents = new UserAgentCache();
+  readonly #database: DatabaseHandle;
+  /** Polls the database for consent changes of other processes; others' stores register their reload on it. */
+  readonly #consentSync: ConsentSync;
+  readonly #receipts: ConsentReceiptsRepository;
+  readonly #base: BaseLayer;
+  readonly #scheduler: JobScheduler;
+  readonly #settings: SettingsRepository;
+  readonly #statsRepository: UsageStatsRepository;
+  readonly #recorder: LocalStatsRecorder | null;
+  readonly #submission: SubmissionClient;
+  readonly #outbound: OutboundLedger;
+  #sink: TelemetrySink | null = null;
   #ready: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   #background = new Set<Promise<unknown>>();
   readonly #once: OnceLogger;
-  #pseudonymizer: Pseudonymizer | null = null;
+  #pseudonyms: Pseudonymizer | null = null;
   /** Earliest time a request may trigger another automatic start after one failed. */
   #autoStartAfter = 0;
 
-  constructor(readonly options: ResolvedOptions) {
+  readonly #options: ResolvedOptions;
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options;
     const { logger, now } = options;
-    this.killSwitch = readKillSwitch(options.env, options.debug);
-    this.environment = detectEnvironment(options.deploymentType, options.env);
-    this.guard = new PrivacyGuard({ events: options.events, debugLogger: this.killSwitch.debug ? logger : null });
-    this.file = new InstallationFile(resolve(options.dataDir), now);
-    this.database = openDatabase(options.db, resolve(options.dataDir), logger);
-    this.settings = new SettingsRepository(this.database.knex);
-    this.consentSync = new ConsentSync({ settings: this.settings, intervalMs: options.consentSyncIntervalMs, logger, now });
-    this.receipts = new ConsentReceiptsRepository(this.database.knex);
-    this.consent = new ConsentStore(this.file, this.settings, options.privacyNoticeVersion, logger, now, { sync: this.consentSync, receipts: this.receipts });
+    this.#killSwitch = readKillSwitch(options.env, options.debug);
+    this.#environment = detectEnvironment(options.deploymentType, options.env);
+    this.#guard = new PrivacyGuard({ events: options.events, debugLogger: this.#killSwitch.debug ? logger : null });
+    this.#file = new InstallationFile(resolve(options.dataDir), now);
+    this.#database = openDatabase(options.db, resolve(options.dataDir), logger);
+    this.#settings = new SettingsRepository(this.#database.knex);
+    this.#consentSync = new ConsentSync({ settings: this.#settings, intervalMs: options.consentSyncIntervalMs, logger, now });
+    this.#receipts = new ConsentReceiptsRepository(this.#database.knex);
+    this.consent = new ConsentStore(this.#file, this.#settings, options.privacyNoticeVersion, logger, now, { sync: this.#consentSync, receipts: this.#receipts });
     if (options.onConsentChange) this.consent.onChange(options.onConsentChange);
     this.userPrivacy = new UserPrivacyStore({
-      repository: new UserPrivacyRepository(this.database.knex),
-      receipts: this.receipts,
-      changed: (trx) => this.consentSync.changed(trx),
-      pseudonymizer: () => this.pseudonymizer,
+      repository: new UserPrivacyRepository(this.#database.knex),
+      receipts: this.#receipts,
+      changed: (trx) => this.#consentSync.changed(trx),
+      pseudonymizer: () => this.#pseudonymizer,
       noticeVersion: options.privacyNoticeVersion,
       now,
     });
     // A user's choice made in another process (or by the CLI) is seen here within the sync interval.
-    this.consentSync.register(() => this.userPrivacy.load());
+    this.#consentSync.register(() => this.userPrivacy.load());
     this.analytics = new AnalyticsLayer({
-      guard: this.guard,
+      guard: this.#guard,
       consent: this.consent,
-      killSwitch: this.killSwitch,
-      environment: this.environment,
+      killSwitch: this.#killSwitch,
+      environment: this.#environment,
       appVersion: options.appVersion,
-      userAgents: this.userAgents,
+      userAgents: this.#userAgents,
       userOptOuts: this.userPrivacy,
       intakeCap: options.export.intakeCap,
       logger,
     });
-    this.base = new BaseLayer({
-      file: this.file,
-      environment: this.environment,
+    this.#base = new BaseLayer({
+      file: this.#file,
+      environment: this.#environment,
       appVersion: options.appVersion,
       releaseChannel: options.releaseChannel,
-      killSwitch: this.killSwitch,
+      killSwitch: this.#killSwitch,
       logger,
       now,
     });
-    this.scheduler = new JobScheduler(logger);
-    this.renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger });
-    this.statsRepository = new UsageStatsRepository(this.database.knex);
-    this.recorder = options.localStats ? new LocalStatsRecorder(this.statsRepository, { ...options.recorder, logger }) : null;
-    this.analytics.setLocalRecorder(this.recorder);
-    this.outbound = new OutboundLedger({ repository: new OutboundLedgerRepository(this.database.knex), ...options.outboundLedger, logger, now });
-    this.submission = new SubmissionClient({
-      repository: this.statsRepository,
-      file: this.file,
+    this.#scheduler = new JobScheduler(logger);
+    this.#statsRepository = new UsageStatsRepository(this.#database.knex);
+    this.#recorder = options.localStats ? new LocalStatsRecorder(this.#statsRepository, { ...options.recorder, logger }) : null;
+    this.analytics.setLocalRecorder(this.#recorder);
+    this.#outbound = new OutboundLedger({ repository: new OutboundLedgerRepository(this.#database.knex), ...options.outboundLedger, logger, now });
+    this.#submission = new SubmissionClient({
+      repository: this.#statsRepository,
+      file: this.#file,
       consent: this.consent,
-      killSwitch: this.killSwitch,
+      killSwitch: this.#killSwitch,
       collector: options.collector,
       policy: options.submission,
       summaryInputs: async () => ({
-        installId: this.file.current.install_id,
+        installId: this.#file.current.install_id,
         appVersion: options.appVersion,
-        environment: this.environment,
+        environment: this.#environment,
         featureFlags: sanitizeFeatureFlags(await Promise.resolve(options.featureFlags()).catch(() => ({}))),
       }),
       logger,
       now,
-      outbound: this.outbound,
+      outbound: this.#outbound,
     });
     this.stats = new StatsService({
-      repository: this.statsRepository,
-      recorder: this.recorder,
-      client: this.submission,
-      outbound: this.outbound,
-      settings: this.settings,
-      receipts: this.receipts,
-      file: this.file,
+      repository: this.#statsRepository,
+      recorder: this.#recorder,
+      client: this.#submission,
+      outbound: this.#outbound,
+      settings: this.#settings,
+      receipts: this.#receipts,
+      file: this.#file,
       consent: this.consent,
-      killSwitch: this.killSwitch,
-      environment: this.environment,
+      killSwitch: this.#killSwitch,
+      environment: this.#environment,
       appVersion: options.appVersion,
       retentionDays: options.retentionDays,
       alsoDelete: () => this.support.deleteAll(),
@@ -189,30 +194,50 @@ export class TelemetryRuntime {
     // One submission right after an admin opts in to sharing usage statistics — by the process that
     // made the change only: the others see it as a remote change, so a fleet does not submit N times.
     this.consent.onChange((consent, previous, change) => {
-      if (change.origin === 'local' && consent.usageStats && !previous.usageStats && this.isReady) {
-        this.#inBackground(this.submission.submitNow(), 'the submission after opt-in failed');
+      if (change.origin === 'local' && consent.usageStats && !previous.usageStats && this.#isReady) {
+        this.#inBackground(this.#submission.submitNow(), 'the submission after opt-in failed');
       }
     });
     this.support = new SupportService({
-      repository: new SupportRepository(this.database.knex),
+      repository: new SupportRepository(this.#database.knex),
       settings: options.support,
       appName: options.appName,
       donatePath: options.mountPath.donate,
       track: (name, props, user, privacySignal) => this.track(name, props, user, undefined, privacySignal),
-      guard: this.guard,
-      isReady: () => this.isReady,
+      guard: this.#guard,
+      isReady: () => this.#isReady,
       now,
       logger,
     });
     this.#once = new OnceLogger(logger);
+    const self = this;
+    INTERNALS.set(this, {
+      options,
+      get knex() {
+        return self.#knex;
+      },
+      file: this.#file,
+      environment: this.#environment,
+      scheduler: this.#scheduler,
+      analytics: this.analytics,
+      userAgents: this.#userAgents,
+      consent: this.consent,
+      receipts: this.#receipts,
+      statsRepository: this.#statsRepository,
+      recorder: this.#recorder,
+      submission: this.#submission,
+      outbound: this.#outbound,
+      stats: this.stats,
+      setConsent: (patch, actor) => this.setConsent(patch, actor),
+    });
   }
 
-  get knex(): Knex {
-    return this.database.knex;
+  get #knex(): Knex {
+    return this.#database.knex;
   }
 
-  get isReady(): boolean {
-    return this.sink !== null;
+  get #isReady(): boolean {
+    return this.#sink !== null;
   }
 
   /** Idempotent; a failed attempt (e.g. an unwritable dataDir) can be retried by calling it again. */
@@ -230,7 +255,7 @@ export class TelemetryRuntime {
    * logged once and retried at most once a minute, so a broken database costs no I/O per request.
    */
   autoStart(): void {
-    if (this.isReady || this.#stopping || Date.now() < this.#autoStartAfter) return;
+    if (this.#isReady || this.#stopping || Date.now() < this.#autoStartAfter) return;
     this.#autoStartAfter = Number.POSITIVE_INFINITY;
     this.ready().then(
       () => this.#once.reset('auto-start', 'telemetry started after an earlier failure'),
@@ -242,28 +267,28 @@ export class TelemetryRuntime {
   }
 
   async #start(): Promise<void> {
-    const { options } = this;
+    const options = this.#options;
     const dataDir = resolve(options.dataDir);
     if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
-    await migrateLatest(this.knex);
-    const data = await this.file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
+    await migrateLatest(this.#knex);
+    const data = await this.#file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     // The baseline revision first: a change made while consent loads is then still picked up.
-    await this.consentSync.start();
+    await this.#consentSync.start();
     await this.consent.load();
     // Before anything can be exported: a user's stored opt-out holds from the first event on.
     await this.userPrivacy.load();
-    this.sink = this.killSwitch.disabled
+    this.#sink = this.#killSwitch.disabled
       ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
       : createOtlpSink(this.#sinkConfig(data.install_id));
-    this.base.attach(this.sink);
-    this.analytics.attach(this.sink, this.pseudonymizer, data.install_id);
-    this.recorder?.start();
+    this.#base.attach(this.#sink);
+    this.analytics.attach(this.#sink, this.#pseudonymizer, data.install_id);
+    this.#recorder?.start();
     this.analytics.track(APP_STARTED, { app_version: options.appVersion }, null);
-    this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
+    this.#inBackground(this.#base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
     if (options.jobs) {
-      scheduleHeartbeat(this.scheduler, this.base, data.install_id);
-      scheduleSubmission(this.scheduler, this.submission, data.install_id);
-      scheduleRetention(this.scheduler, this.stats);
+      scheduleHeartbeat(this.#scheduler, this.#base, data.install_id);
+      scheduleSubmission(this.#scheduler, this.#submission, data.install_id);
+      scheduleRetention(this.#scheduler, this.stats);
     }
   }
 
@@ -274,40 +299,40 @@ export class TelemetryRuntime {
    * Events queued before go out through the previous sink, which is then shut down.
    */
   async #adoptNewIdentity(): Promise<void> {
-    const previous = this.sink;
+    const previous = this.#sink;
     if (!previous || this.#stopping) return; // not started: ready() reads the new identity from the file
-    const data = this.file.current;
+    const data = this.#file.current;
     this.analytics.drain();
-    this.sink = this.killSwitch.disabled
+    this.#sink = this.#killSwitch.disabled
       ? createOtlpSink({ ...this.#sinkConfig(data.install_id), endpoint: null, debug: false })
       : createOtlpSink(this.#sinkConfig(data.install_id));
-    this.base.attach(this.sink);
+    this.#base.attach(this.#sink);
     // The new salt names people from now on, in events and in consent receipts alike.
-    this.#pseudonymizer = new Pseudonymizer(data.salt);
-    this.analytics.attach(this.sink, this.#pseudonymizer, data.install_id);
-    this.#inBackground(previous.shutdown(this.options.otlp.timeoutMs), 'the export queue of the previous installation identity could not be flushed');
-    this.#inBackground(this.base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
-    if (this.options.jobs) {
-      scheduleHeartbeat(this.scheduler, this.base, data.install_id);
-      scheduleSubmission(this.scheduler, this.submission, data.install_id);
+    this.#pseudonyms = new Pseudonymizer(data.salt);
+    this.analytics.attach(this.#sink, this.#pseudonymizer, data.install_id);
+    this.#inBackground(previous.shutdown(this.#options.otlp.timeoutMs), 'the export queue of the previous installation identity could not be flushed');
+    this.#inBackground(this.#base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
+    if (this.#options.jobs) {
+      scheduleHeartbeat(this.#scheduler, this.#base, data.install_id);
+      scheduleSubmission(this.#scheduler, this.#submission, data.install_id);
     }
   }
 
   #sinkConfig(installId: string) {
-    const { options } = this;
+    const options = this.#options;
     return {
       endpoint: options.otlp.endpoint,
       headers: options.otlp.headers,
       timeoutMs: options.otlp.timeoutMs,
-      debug: this.killSwitch.debug,
+      debug: this.#killSwitch.debug,
       resource: { serviceName: options.appName, serviceVersion: options.appVersion, instanceId: installId },
       queueCap: options.export.queueCap,
       batchSize: options.export.batchSize,
       flushIntervalMs: options.export.intervalMs,
       metricIntervalMs: options.export.metricIntervalMs,
       logger: options.logger,
-      observe: () => ({ ...this.analytics.observation(), activeInstall: this.base.activeInstallAttributes() }),
-      onExport: (report: OtlpExportReport) => this.outbound.recordOtlp(report),
+      observe: () => ({ ...this.analytics.observation(), activeInstall: this.#base.activeInstallAttributes() }),
+      onExport: (report: OtlpExportReport) => this.#outbound.recordOtlp(report),
     };
   }
 
@@ -322,7 +347,7 @@ export class TelemetryRuntime {
    */
   async setUserOptOut(userId: string | number, optedOut: boolean, byUser = false): Promise<boolean> {
     await this.ready();
-    return this.userPrivacy.set(userId, optedOut, byUser ? userActor(this.pseudonymizer, userId) : 'api');
+    return this.userPrivacy.set(userId, optedOut, byUser ? userActor(this.#pseudonymizer, userId) : 'api');
   }
 
   async isUserOptedOut(userId: string | number): Promise<boolean> {
@@ -336,60 +361,46 @@ export class TelemetryRuntime {
   }
 
   /** hmac(install salt, id): how receipts (and detailed events) name a person. Needs ready(). */
-  get pseudonymizer(): Pseudonymizer {
-    this.#pseudonymizer ??= new Pseudonymizer(this.file.current.salt);
-    return this.#pseudonymizer;
+  get #pseudonymizer(): Pseudonymizer {
+    this.#pseudonyms ??= new Pseudonymizer(this.#file.current.salt);
+    return this.#pseudonyms;
   }
 
   /** The receipt actor for a signed-in admin: `admin:<pseudonym>`, never the raw id (needs ready()). */
   adminActor(adminId: string | number): ConsentActor {
-    return adminActor(this.pseudonymizer, adminId);
+    return adminActor(this.#pseudonymizer, adminId);
   }
 
   /** Writes buffered local statistics, then exports what is queued; true when the sink took it all. */
   async flush(): Promise<boolean> {
-    await this.recorder?.flush(); // never rejects
-    if (!this.sink) return true;
+    await this.#recorder?.flush(); // never rejects
+    if (!this.#sink) return true;
     await Promise.allSettled([...this.#background]);
     this.analytics.drain();
-    const accepted = await this.sink.flush();
-    await this.outbound.flush(); // the ledger entries of what was just sent
+    const accepted = await this.#sink.flush();
+    await this.#outbound.flush(); // the ledger entries of what was just sent
     return accepted;
   }
 
   status(): StatusReport {
-    const sinkStats = this.sink?.stats() ?? DISCONNECTED_SINK_STATS(this.options, this.killSwitch);
-    const g = this.guard.counters;
-    return {
-      install_id: this.file.loaded ? this.file.current.install_id : null,
-      consent: { ...this.consent.get(), needs_reconfirmation: this.consent.needsReconfirmation },
-      kill_switch: {
-        active: this.killSwitch.disabled,
-        reason: this.killSwitch.reason,
-        explanation: this.killSwitch.reason ? KILL_SWITCH_EXPLANATIONS[this.killSwitch.reason] : null,
-      },
-      debug: this.killSwitch.debug,
-      sink: sinkStats,
-      queue: {
-        intake_depth: this.analytics.intakeDepth,
-        intake_dropped: this.analytics.intakeDropped,
-        export_depth: sinkStats.queueDepth,
-        export_dropped: sinkStats.dropped,
-      },
-      privacy_guard: { rejected_events: g.rejectedEvents, dropped_keys: g.droppedKeys, redacted_values: g.redactedValues, by_reason: { ...g.byReason } },
-      jobs: this.scheduler.list(),
-      local_stats: {
-        enabled: this.recorder !== null,
-        buffered: this.recorder?.depth ?? 0,
-        dropped: this.recorder?.dropped ?? 0,
-        last_error: this.recorder?.lastError ?? null,
-      },
-      collector: {
-        configured: this.options.collector.url !== null,
-        registered: this.submission.holdsRegistration,
-        problem: this.submission.problem(),
-      },
-    };
+    const options = this.#options;
+    return statusReport({
+      configured: { otlpEndpoint: options.otlp.endpoint, queueCap: options.export.queueCap, collectorUrl: options.collector.url },
+      killSwitch: this.#killSwitch,
+      installId: this.#file.loaded ? this.#file.current.install_id : null,
+      consent: this.consent,
+      sink: this.#sink,
+      intake: this.analytics,
+      guard: this.#guard,
+      jobs: this.#scheduler,
+      recorder: this.#recorder,
+      collector: this.#submission,
+    });
+  }
+
+  /** Why a registration with the collector cannot be made now (kill switch, debug, no URL…), or null. */
+  registrationBlockedReason(): string | null {
+    return this.#submission.registrationBlockedReason();
   }
 
   /** Cancels jobs, flushes what it can and closes what it opened — resolved within stopTimeoutMs. */
@@ -399,31 +410,31 @@ export class TelemetryRuntime {
   }
 
   async #stop(): Promise<void> {
-    const cap = this.options.stopTimeoutMs;
+    const cap = this.#options.stopTimeoutMs;
     const deadline = Date.now() + cap;
     const remaining = () => Math.max(deadline - Date.now(), 0);
     // Before anything is awaited: from now on no submission retry is scheduled, whatever finishes later.
-    const submissionStopped = this.submission.stop().catch(() => undefined);
-    const syncStopped = this.consentSync.stop();
+    const submissionStopped = this.#submission.stop().catch(() => undefined);
+    const syncStopped = this.#consentSync.stop();
     const work = (async () => {
       // A job still running (a heartbeat or submission against a hanging endpoint) gets a quarter.
-      await Promise.race([this.scheduler.stop(), delay(remaining() / 4)]);
+      await Promise.race([this.#scheduler.stop(), delay(remaining() / 4)]);
       await Promise.race([this.#ready?.catch(() => undefined), delay(remaining())]);
       // Half of what is left at most: a hanging request must not eat the final flush's share.
       await Promise.race([Promise.allSettled([...this.#background]), delay(remaining() / 2)]);
-      if (this.isReady) this.analytics.track(APP_STOPPED, {}, null);
+      if (this.#isReady) this.analytics.track(APP_STOPPED, {}, null);
       this.analytics.drain();
-      await Promise.race([Promise.all([this.recorder?.stop(), submissionStopped, syncStopped]), delay(remaining() / 2)]);
-      if (this.sink) await this.sink.shutdown(Math.max(remaining() - 50, 0));
+      await Promise.race([Promise.all([this.#recorder?.stop(), submissionStopped, syncStopped]), delay(remaining() / 2)]);
+      if (this.#sink) await this.#sink.shutdown(Math.max(remaining() - 50, 0));
       // The final flush's ledger entries, written before the database is closed.
-      if (this.isReady) await Promise.race([this.outbound.stop(), delay(Math.max(remaining() - 25, 0))]);
-      if (this.database.owned) await this.knex.destroy();
-    })().catch((err) => this.options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
+      if (this.#isReady) await Promise.race([this.#outbound.stop(), delay(Math.max(remaining() - 25, 0))]);
+      if (this.#database.owned) await this.#knex.destroy();
+    })().catch((err) => this.#options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
     await Promise.race([work, delay(Math.max(cap - STOP_TIMER_SLACK_MS, 0))]);
   }
 
   #inBackground(promise: Promise<unknown>, failure: string): void {
-    const tracked = promise.catch((err) => this.options.logger.warn({ err: describeError(err) }, failure));
+    const tracked = promise.catch((err) => this.#options.logger.warn({ err: describeError(err) }, failure));
     this.#background.add(tracked);
     void tracked.finally(() => this.#background.delete(tracked));
   }

@@ -6,6 +6,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { OUTBOUND_PAGE_SIZE } from '../../src/plugin/routes/pages.js';
+import { runtimeOf } from '../../src/plugin/internal.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -14,7 +15,7 @@ test('the stats page lists outbound entries and "Show more" appends the older on
   t.timeout(60_000);
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: { debug() {}, info() {}, warn() {}, error() {} } } });
   t.teardown(() => host.close());
-  const outbound = host.telemetry.runtime.outbound;
+  const outbound = runtimeOf(host.telemetry).outbound;
   const total = OUTBOUND_PAGE_SIZE + 3;
   for (let i = 0; i < total; i++) {
     outbound.record({

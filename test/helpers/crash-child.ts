@@ -16,6 +16,7 @@ import Koa from 'koa';
 import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
 import { TABLES } from '../../src/plugin/db/tables.js';
+import { runtimeOf } from '../../src/plugin/internal.js';
 
 const mode = process.argv[2];
 const dataDir = process.env.DATA_DIR!;
@@ -53,8 +54,8 @@ const say = (line: string): void => {
 await telemetry.ready();
 const server = http.createServer(app.callback()).listen(0, '127.0.0.1');
 await new Promise((done) => server.once('listening', done));
-const runtime = telemetry.runtime;
-say(`READY ${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, install_id: runtime.status().install_id })}`);
+const runtime = runtimeOf(telemetry);
+say(`READY ${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, install_id: telemetry.status().install_id })}`);
 
 process.on('SIGTERM', () => {
   server.closeAllConnections();
@@ -67,7 +68,7 @@ if (mode === 'batches') {
   runtime.analytics.drain();
   await recorder.flush(); // app.started on its own
   for (let k = 0; ; k++) {
-    for (let i = 0; i < BATCH; i++) runtime.track('crash.batch', { batch: k, i }, null);
+    for (let i = 0; i < BATCH; i++) telemetry.track('crash.batch', { batch: k, i });
     const writtenBefore = recorder.written;
     say(`BEGIN ${k}`);
     runtime.analytics.drain(); // guard + hand to the recorder now; the BATCH-th event starts the flush
@@ -78,7 +79,7 @@ if (mode === 'batches') {
 } else if (mode === 'optin') {
   runtime.analytics.drain();
   await runtime.recorder!.flush(); // app.started in the database, so the submission counts it
-  await runtime.consent.set({ usageStats: true });
+  await telemetry.consent.set({ usageStats: true });
   say('OPTED_IN');
 } else if (mode === 'submit') {
   const outcome = await runtime.submission.submitNow();

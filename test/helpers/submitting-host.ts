@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from './databases.js';
 import { startFaultProxy } from './fault-proxy.js';
 import { keptLogger, until, type KeptLogger } from './fault-watch.js';
 import { tempDirFor } from './tmp.js';
+import { runtimeOf } from '../../src/plugin/internal.js';
 
 export const DAY = 86_400_000;
 
@@ -58,7 +59,7 @@ export async function startSubmittingHost(
     routes: markRoute,
   });
   t.teardown(() => host.close());
-  const knex = host.telemetry.runtime.knex;
+  const knex = runtimeOf(host.telemetry).knex;
   const marks = options.marks ?? 0;
   for (let n = 0; n < marks; n++) t.is((await host.request(`/mark/${n}`, { user: 'alice' })).status, 200);
   await until(async () => (await countRows(knex, TABLES.usageEvents, { event_type: 'probe.marked' })) === marks, 5_000, 'events written');

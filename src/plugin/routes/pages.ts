@@ -2,7 +2,11 @@
 // admin pages rendered inside the host's layout when it gives one, the plugin's own otherwise.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { TelemetryRuntime } from '../runtime.js';
+import type { ResolvedOptions } from '../options.js';
+import type { StatusReport } from '../status.js';
+import type { StatsService } from '../stats/service.js';
+import type { ConsentStore } from '../installation/consent.js';
+import type { UserPrivacyStore } from '../installation/user-privacy.js';
 import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
 import type { UserPrivacyView } from '../middleware/template-state.js';
 import { HttpError } from '../../core/http-errors.js';
@@ -26,8 +30,21 @@ export const SETTINGS_HISTORY_LIMIT = 50;
 /** Outbound ledger entries on the stats page at first, and per "Show more". */
 export const OUTBOUND_PAGE_SIZE = 25;
 
-export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Context) => UserPrivacyView | null): Router {
-  const { options } = runtime;
+/** What the pages need: storage readiness, the status, the statistics, receipts and a renderer. */
+export interface PagesPort {
+  ready(): Promise<void>;
+  status(): StatusReport;
+  stats: Pick<StatsService, 'local' | 'ledger' | 'outboundLedger'>;
+  /** The installation's consent receipts. */
+  receipts: ConsentStore['receipts'];
+  /** A signed-in user's own consent receipts, newest first. */
+  userHistory: UserPrivacyStore['history'];
+  /** The request's view of the signed-in user's own choice (null when signed out). */
+  privacyView(ctx: Context): UserPrivacyView | null;
+  render(template: string, context: Record<string, unknown>): Promise<string>;
+}
+
+export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
   const router = new Router({ prefix: options.mountPath.pages });
 
   const render = async (ctx: Context, template: string, data: Record<string, unknown>, status = 200) => {
@@ -40,7 +57,7 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
     ctx.status = status;
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await runtime.renderer.render(template, { ...ctx.state, ...hostContext, ...data });
+    ctx.body = await port.render(template, { ...ctx.state, ...hostContext, ...data });
   };
 
   // A browser asking for a page gets an HTML error page; API clients keep the JSON error.
@@ -58,19 +75,19 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
   // The signed-in user's own privacy page: their choice about detailed analytics, and what stays local.
   router.get('/me', requireUser(options.getUser), async (ctx) => {
     try {
-      await runtime.ready();
+      await port.ready();
     } catch {
       throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
     }
     const user = currentUser(ctx, options.getUser)!;
-    const history = await runtime.userPrivacy.history(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
-    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
+    const history = await port.userHistory(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
+    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: port.privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
   });
 
   router.get('/settings', admin, async (ctx) => {
-    const started = await runtime.ready().then(() => true, () => false);
-    const status = runtime.status();
-    const history = started ? await runtime.consent.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
+    const started = await port.ready().then(() => true, () => false);
+    const status = port.status();
+    const history = started ? await port.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
     await render(ctx, 'telemetry/settings.njk', {
       pageTitle: 'Privacy & Analytics',
       status,
@@ -97,11 +114,11 @@ export function pagesRouter(runtime: TelemetryRuntime, privacyView: (ctx: Contex
 
   router.get('/stats', admin, async (ctx) => {
     try {
-      await runtime.ready();
+      await port.ready();
     } catch {
       throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
     }
-    const [local, ledger, outbound] = await Promise.all([runtime.stats.local(), runtime.stats.ledger(50, 0), runtime.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
+    const [local, ledger, outbound] = await Promise.all([port.stats.local(), port.stats.ledger(50, 0), port.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
     await render(ctx, 'telemetry/stats.njk', {
       pageTitle: 'Usage statistics',
       local,

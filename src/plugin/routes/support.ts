@@ -7,7 +7,8 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { TelemetryRuntime } from '../runtime.js';
+import type { ResolvedOptions } from '../options.js';
+import type { SupportService } from '../support/service.js';
 import { requireUser, currentUser } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { HttpError } from '../../core/http-errors.js';
@@ -43,8 +44,12 @@ function validate<T>(schema: z.ZodType<T>, body: unknown): T {
   throw new HttpError(400, field === 'event' ? 'unknown_event' : 'invalid_request', message);
 }
 
-export function supportRouter(runtime: TelemetryRuntime): Router {
-  const { options, support: service } = runtime;
+/** What the support routes need: the support service's prompt decision and funnel recording. */
+export interface SupportPort {
+  service: Pick<SupportService, 'enabled' | 'decidePrompt' | 'funnelFieldProblem' | 'recordEvent'>;
+}
+
+export function supportRouter(options: ResolvedOptions, { service }: SupportPort): Router {
   const router = new Router({ prefix: options.mountPath.donate });
   const funnelLimiter = new PerUserRateLimiter(options.support.eventsPerMinute);
   router.use(requireUser(options.getUser));

@@ -4,12 +4,16 @@ import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { TelemetryRuntime } from '../runtime.js';
+import type { ResolvedOptions } from '../options.js';
+import type { StatusReport } from '../status.js';
+import type { StatsService } from '../stats/service.js';
+import type { ConsentActor } from '../installation/consent-receipts.js';
+import type { ConsentPatch, ConsentStore } from '../installation/consent.js';
 import { currentUser, requireAdmin } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput as validate } from '../middleware/body.js';
 import { HttpError } from '../../core/http-errors.js';
-import { CONSENT_CATEGORIES } from '../types.js';
+import { CONSENT_CATEGORIES, type ConsentState } from '../types.js';
 import { OUTBOUND_KINDS } from '../stats/outbound-repository.js';
 
 const categoriesBody = z
@@ -30,10 +34,22 @@ const ledgerQuery = z.object({
 
 const outboundQuery = ledgerQuery.extend({ kind: z.enum(OUTBOUND_KINDS).optional() });
 
+/** What the admin routes need: storage readiness, the status, the statistics, consent and its receipts. */
+export interface UsageStatsPort {
+  ready(): Promise<void>;
+  status(): StatusReport;
+  stats: Pick<StatsService, 'local' | 'preview' | 'ledger' | 'outboundLedger' | 'exportJson' | 'deleteAll' | 'reRegister'>;
+  receipts: ConsentStore['receipts'];
+  setConsent(patch: ConsentPatch, actor: ConsentActor): Promise<ConsentState>;
+  /** How a receipt names the signed-in admin: by pseudonym, never the raw id. */
+  adminActor(adminId: string | number): ConsentActor;
+  /** Why a registration with the collector cannot be made now, or null. */
+  registrationBlockedReason(): string | null;
+}
+
 const csrfFromBody = (ctx: Context) => (jsonBody(ctx) as { _csrf?: unknown } | undefined)?._csrf;
 
-export function usageStatsRouter(runtime: TelemetryRuntime): Router {
-  const { options } = runtime;
+export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort): Router {
   const router = new Router({ prefix: options.mountPath.api });
   router.use(requireAdmin(options.getUser, options.isAdmin));
   router.use(async (ctx, next) => {
@@ -43,7 +59,7 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
   // Everything but /status needs the plugin's storage; /status answers even when it is broken.
   const started = async (_ctx: Context, next: () => Promise<unknown>) => {
     try {
-      await runtime.ready();
+      await port.ready();
     } catch {
       throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now; see the status route and the server log.');
     }
@@ -52,40 +68,40 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
   const changes = [started, parseJsonBody(), requireCsrf(options.getUser, csrfFromBody)] as const;
 
   router.get('/status', (ctx) => {
-    ctx.body = runtime.status();
+    ctx.body = port.status();
   });
 
   router.get('/local', started, async (ctx) => {
-    ctx.body = await runtime.stats.local();
+    ctx.body = await port.stats.local();
   });
 
   router.get('/preview', started, async (ctx) => {
-    ctx.body = await runtime.stats.preview();
+    ctx.body = await port.stats.preview();
   });
 
   router.get('/submissions', started, async (ctx) => {
     const { limit, offset } = validate(ledgerQuery, ctx.query, 'query');
-    ctx.body = { limit, offset, ...(await runtime.stats.ledger(limit, offset)) };
+    ctx.body = { limit, offset, ...(await port.stats.ledger(limit, offset)) };
   });
 
   // Everything else that left: OTLP batches, the registration and the erasure request.
   router.get('/ledger', started, async (ctx) => {
     const { limit, offset, kind } = validate(outboundQuery, ctx.query, 'query');
-    ctx.body = { limit, offset, kind: kind ?? null, ...(await runtime.stats.outboundLedger(limit, offset, kind)) };
+    ctx.body = { limit, offset, kind: kind ?? null, ...(await port.stats.outboundLedger(limit, offset, kind)) };
   });
 
   router.get('/receipts', started, async (ctx) => {
     const { scope, limit, offset } = validate(receiptsQuery, ctx.query, 'query');
-    ctx.body = { scope, limit, offset, ...(await runtime.consent.receipts({ scope, limit, offset })) };
+    ctx.body = { scope, limit, offset, ...(await port.receipts({ scope, limit, offset })) };
   });
 
   // The receipt names the signed-in admin by pseudonym only (requireAdmin guarantees there is one).
-  const actorOf = (ctx: Context) => runtime.adminActor(currentUser(ctx, options.getUser)!.id);
+  const actorOf = (ctx: Context) => port.adminActor(currentUser(ctx, options.getUser)!.id);
 
   const setConsent = (value: boolean) => async (ctx: Context) => {
     const body = validate(categoriesBody, jsonBody(ctx), 'body');
     const categories = body?.categories ?? CONSENT_CATEGORIES;
-    const consent = await runtime.setConsent(Object.fromEntries(categories.map((c) => [c, value])), actorOf(ctx));
+    const consent = await port.setConsent(Object.fromEntries(categories.map((c) => [c, value])), actorOf(ctx));
     ctx.body = { consent };
   };
   router.post('/opt-in', ...changes, setConsent(true));
@@ -95,19 +111,19 @@ export function usageStatsRouter(runtime: TelemetryRuntime): Router {
     const day = options.now().toISOString().slice(0, 10);
     ctx.type = 'application/json; charset=utf-8';
     ctx.attachment(`telemetry-export-${day}.json`);
-    ctx.body = streamOf(runtime.stats.exportJson());
+    ctx.body = streamOf(port.stats.exportJson());
   });
 
   router.delete('/delete-all', ...changes, async (ctx) => {
-    ctx.body = await runtime.stats.deleteAll(actorOf(ctx));
+    ctx.body = await port.stats.deleteAll(actorOf(ctx));
   });
 
   // The way out of a collector problem (GET /status → collector.problem): a new identity, registered anew.
   router.post('/collector/re-register', ...changes, async (ctx) => {
     validate(z.object({ _csrf: z.string().optional() }).strict().optional(), jsonBody(ctx), 'body');
-    const blocked = runtime.submission.registrationBlockedReason();
+    const blocked = port.registrationBlockedReason();
     if (blocked) throw new HttpError(409, 'cannot_register', `Re-registration is not possible right now: ${blocked}.`);
-    ctx.body = await runtime.stats.reRegister();
+    ctx.body = await port.stats.reRegister();
   });
 
   return router;

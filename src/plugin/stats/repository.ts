@@ -4,6 +4,9 @@
 import type { Knex } from 'knex';
 import { TABLES } from '../db/tables.js';
 import { isoFromDb, jsonObjectFromDb } from '../../core/db/values.js';
+import type { LedgerEntry } from './views.js';
+
+export type { LedgerEntry } from './views.js';
 
 export interface EventRow {
   event_type: string;
@@ -26,20 +29,6 @@ export interface StoredEvent {
   metadata: Record<string, unknown>;
   submitted_at: string | null;
   local_only: boolean;
-}
-
-export interface LedgerEntry {
-  id: number;
-  period_start: string;
-  period_end: string;
-  idempotency_key: string;
-  payload: unknown;
-  status: string;
-  attempts: number;
-  response_code: number | null;
-  response_body: string | null;
-  error: string | null;
-  sent_at: string;
 }
 
 export type NewLedgerEntry = Omit<LedgerEntry, 'id' | 'payload' | 'sent_at'> & { payload: string; sent_at: Date };

@@ -12,6 +12,7 @@ import type { SubmissionClient } from './submission-client.js';
 import type { OutboundLedger, OutboundRecord } from './outbound-ledger.js';
 import type { OutboundEntry, OutboundKind } from './outbound-repository.js';
 import { countryForTimezone, periodEndingAt } from './aggregation.js';
+import type { InstallationView, LocalStatistics, StatsDeletion } from './views.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
 
 const DAY_MS = 86_400_000;
@@ -46,7 +47,7 @@ export class StatsService {
     await this.deps.recorder?.flush();
   }
 
-  installation() {
+  installation(): InstallationView {
     const data = this.deps.file.current;
     return {
       install_id: data.install_id,
@@ -62,7 +63,7 @@ export class StatsService {
     };
   }
 
-  async local() {
+  async local(): Promise<LocalStatistics> {
     await this.#settle();
     const now = this.deps.now();
     const week = periodEndingAt(new Date(now.getTime() + DAY_MS));
@@ -158,7 +159,7 @@ export class StatsService {
    * afterwards links to what was erased — unless a registration with the collector is still kept
    * because the erasure did not reach it: then the identity stays so delete-all can be repeated.
    */
-  async deleteAll(actor: ConsentActor = 'api') {
+  async deleteAll(actor: ConsentActor = 'api'): Promise<StatsDeletion> {
     this.deps.recorder?.clear();
     // The erasure request's own ledger entry is held back and written after the deletion: the
     // receipt that it happened is all the ledger keeps.
