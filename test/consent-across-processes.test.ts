@@ -89,19 +89,24 @@ const flush = (child: Child) => fetch(`${child.url}/test/flush`, { method: 'POST
 const phasesFrom = (receiver: OtlpReceiver, name: string) =>
   receiver.logs.filter((l) => l.body === 'work.done' && l.attributes.process === name).map((l) => String(l.attributes.phase));
 
-test('two processes on one data folder: an admin opt-out in one is seen by the other, which exports nothing detailed from then on', async (t) => {
+/** Two processes on one data folder, analytics turned on in a and seen by b, which exported one event (phase while-in). */
+async function optedInPair(t: ExecutionContext): Promise<{ receiver: OtlpReceiver; a: Child; b: Child }> {
   const receiver = await startOtlpReceiver();
   t.teardown(() => receiver.close());
   const dataDir = await tempDirFor(t);
   const env = { DATA_DIR: dataDir, OTLP_URL: receiver.url };
   const a = await startChild(t, 'a', env);
   const b = await startChild(t, 'b', env);
-
   await adminSets(a, 'opt-in', ['analytics']);
   await eventually('b sees the opt-in made in a', async () => (await statusOf(b)).analytics);
   await work(b, 'while-in');
   await flush(b);
-  t.deepEqual(phasesFrom(receiver, 'b'), ['while-in'], 'b exports while opted in (the proof below is not vacuous)');
+  t.deepEqual(phasesFrom(receiver, 'b'), ['while-in'], 'b exports while opted in (the proofs after it are not vacuous)');
+  return { receiver, a, b };
+}
+
+test('two processes on one data folder: an admin opt-out in one is seen by the other, which exports nothing detailed from then on', async (t) => {
+  const { receiver, a, b } = await optedInPair(t);
 
   await work(b, 'queued'); // waits in b's export queue
   await adminSets(a, 'opt-out', ['analytics']);
@@ -298,17 +303,7 @@ test('ConsentSync: its timer never keeps the process alive, and stop() ends it',
 });
 
 test('two processes on one data folder: a user\'s own opt-out made in one stops the other exporting that user\'s events', async (t) => {
-  const receiver = await startOtlpReceiver();
-  t.teardown(() => receiver.close());
-  const dataDir = await tempDirFor(t);
-  const env = { DATA_DIR: dataDir, OTLP_URL: receiver.url };
-  const a = await startChild(t, 'a', env);
-  const b = await startChild(t, 'b', env);
-  await adminSets(a, 'opt-in', ['analytics']);
-  await eventually('b sees the opt-in made in a', async () => (await statusOf(b)).analytics);
-  await work(b, 'while-in');
-  await flush(b);
-  t.deepEqual(phasesFrom(receiver, 'b'), ['while-in'], 'alice\'s events leave b while she allows it');
+  const { receiver, a, b } = await optedInPair(t);
 
   // Alice turns analytics off for herself, on process a.
   const alice = new CookieClient(a.url);
