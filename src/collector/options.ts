@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { loggerSchema } from '../core/logging.js';
+import { isKnexInstance } from '../core/db/connection.js';
 
 export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
 export const DEFAULT_K_THRESHOLD = 5;
@@ -24,9 +25,6 @@ type EnvMap = Record<string, string | undefined>;
 
 const fn = <T extends (...args: never[]) => unknown>(label: string) =>
   z.custom<T>((value) => typeof value === 'function', { message: `expected a function (${label})` });
-
-const isKnexInstance = (value: unknown): boolean =>
-  typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
 
 const mountPathSchema = z
   .string()

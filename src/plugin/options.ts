@@ -7,6 +7,7 @@ import type { Environment } from 'nunjucks';
 import type { Logger, TelemetryUser } from './types.js';
 import type { ConsentListener } from './installation/consent.js';
 import { loggerSchema } from '../core/logging.js';
+import { isKnexInstance } from '../core/db/connection.js';
 import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
@@ -94,9 +95,6 @@ const defaultGetUser = (ctx: Context): TelemetryUser | null => {
 };
 // Deny by default: only an explicit `isAdmin === true` on the host's user opens admin routes.
 const defaultIsAdmin = (ctx: Context): boolean => (ctx.state?.user as { isAdmin?: unknown } | undefined)?.isAdmin === true;
-
-const isKnexInstance = (value: unknown): value is Knex =>
-  typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
 
 export const optionsSchema = z.object({
   appName: z.string().trim().min(1, 'appName is required').max(100),
