@@ -35,6 +35,11 @@ test('a negative, NaN or infinite deadline counts as zero', async (t) => {
   }
 });
 
+test('a deadline beyond the timer limit does not fire at once (no timer overflow)', async (t) => {
+  const answer = await Promise.race([withDeadline(never<string>(), 2 ** 40, { onTimeout: 'fired' }), later(50, 'still waiting')]);
+  t.is(answer, 'still waiting');
+});
+
 test('a rejection after the deadline never becomes an unhandled rejection', async (t) => {
   const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('late failure')), 30));
   t.is(await withDeadline(late, 5, { onTimeout: 'gave up' }), 'gave up');
