@@ -25,6 +25,12 @@ test('defaults', (t) => {
   t.true(o.now() instanceof Date);
 });
 
+test('defaults: an smtp object given in part keeps every default it leaves out', (t) => {
+  const o = resolveCollectorOptions({ env: {}, smtp: { port: 25 } });
+  t.deepEqual(o.smtp, { host: null, port: 25, secure: false, user: null, pass: null, from: 'koa-consent-telemetry collector <collector@localhost>', allowInvalidCertificates: false });
+  t.throws(() => resolveCollectorOptions({ env: {}, smtp: { port: 0 } }), { instanceOf: TypeError, message: /invalid option `smtp\.port`/ });
+});
+
 test('env fallbacks fill what the options leave undefined; explicit values (and null) win', (t) => {
   const env = {
     COLLECTOR_ADMIN_TOKEN: 'env-admin-token-0123456789',

@@ -63,6 +63,18 @@ test('defaults: every option has a value when only appName/appVersion are given'
   t.deepEqual(o.env, {});
 });
 
+test('defaults: a nested object given in part keeps every default it leaves out (written once, in the schema)', (t) => {
+  const o = resolve({ export: { queueCap: 50 }, support: { enabled: false, urls: { license: 'https://example.com/license' } }, recorder: {}, mountPath: { api: '/stats' } });
+  t.deepEqual(o.export, { queueCap: 50, batchSize: 200, intervalMs: 5_000, metricIntervalMs: 60_000, intakeCap: 10_000 });
+  t.like(o.support, { enabled: false, longSessionMinutes: 120, eventsPerMinute: 30, socialProofText: null, hideDonateWhenSupporter: false, sources: [] });
+  t.deepEqual(o.support.urls, { tiers: [], license: 'https://example.com/license', share: null });
+  t.is(o.support.isSupporter({} as never), false);
+  t.deepEqual(o.recorder, { batchSize: 500, intervalMs: 2_000, cap: 10_000 });
+  t.deepEqual(o.mountPath, { ...DEFAULT_MOUNT_PATHS, api: '/stats' });
+  t.throws(() => resolve({ export: { batchSize: 0 } }), { instanceOf: TypeError, message: /invalid option `export\.batchSize`/ });
+  t.throws(() => resolve({ support: { urls: { share: 'ftp://x' } } }), { instanceOf: TypeError, message: /invalid option `support\.urls\.share`/ });
+});
+
 test('defaults: getUser reads ctx.state.user, isAdmin denies unless isAdmin === true', (t) => {
   const o = resolve();
   const ctx = (state: unknown) => ({ state }) as never;

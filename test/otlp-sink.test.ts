@@ -15,7 +15,7 @@ import {
   BoundedLogProcessor,
   EXPORT_FAILED,
   EXPORT_SUCCESS,
-  backoffDelay,
+  logExportBackoff,
   type ExportResult,
 } from '../src/plugin/telemetry/bounded-log-processor.js';
 import type { Logger } from '../src/plugin/types.js';
@@ -46,20 +46,19 @@ function captureLogger(): Logger & { calls: LogCall[] } {
 
 const emptyObservation = (): SinkObservation => ({ activeInstall: null, events: new Map(), pageviews: new Map() });
 
-function config(over: Partial<OtlpSinkConfig> & Pick<OtlpSinkConfig, 'endpoint'>): OtlpSinkConfig {
+type ConfigOverrides = Partial<Omit<OtlpSinkConfig, 'export'>> & Pick<OtlpSinkConfig, 'endpoint'> & { export?: Partial<OtlpSinkConfig['export']> };
+
+function config(over: ConfigOverrides): OtlpSinkConfig {
   return {
     headers: {},
     timeoutMs: 2000,
     debug: false,
     resource: { serviceName: 'koa-app', serviceVersion: '2.3.4', instanceId: 'install-123' },
-    queueCap: 100,
-    batchSize: 50,
-    // Background exports effectively off unless a test wants them: tests drive flush().
-    flushIntervalMs: 60_000,
-    metricIntervalMs: 60_000,
     logger: captureLogger(),
     observe: emptyObservation,
     ...over,
+    // Background exports effectively off unless a test wants them: tests drive flush().
+    export: { queueCap: 100, batchSize: 50, intervalMs: 60_000, metricIntervalMs: 60_000, ...over.export },
   };
 }
 
@@ -260,7 +259,7 @@ test('a log record arrives with body = event name, exact attributes and the reso
 
 test('records are sent in batches of batchSize, in order', async (t) => {
   await withReceiver({}, async (rx) => {
-    const sink = createOtlpSink(config({ endpoint: rx.url, batchSize: 4 }));
+    const sink = createOtlpSink(config({ endpoint: rx.url, export: { batchSize: 4 } }));
     for (let i = 0; i < 10; i++) sink.emit(`e.n${i}`, { i });
     t.true(await sink.flush());
     const got = await rx.waitForLogs(10);
@@ -465,7 +464,7 @@ test('non-retryable 4xx drops the batch (counted) instead of looping', async (t)
 
 test('queue is drop-oldest: after an outage the newest records are delivered', async (t) => {
   await withReceiver({ status: (p) => (p === '/v1/logs' ? 500 : 200) }, async (rx) => {
-    const sink = createOtlpSink(config({ endpoint: rx.url, queueCap: 5, batchSize: 2 }));
+    const sink = createOtlpSink(config({ endpoint: rx.url, export: { queueCap: 5, batchSize: 2 } }));
     for (let i = 0; i < 50; i++) sink.emit(`e.n${i}`, {});
     t.like(sink.stats(), { queueDepth: 5, dropped: 45 });
     t.false(await sink.flush());
@@ -487,7 +486,7 @@ test('receiver down: flush resolves false, queue bounded by the cap, overflow co
   const cap = 20;
   const logger = captureLogger();
   // timeoutMs below the transport's first back-off (1 s): one attempt per export.
-  const sink = createOtlpSink(config({ endpoint: url, queueCap: cap, batchSize: 7, timeoutMs: 300, logger }));
+  const sink = createOtlpSink(config({ endpoint: url, export: { queueCap: cap, batchSize: 7 }, timeoutMs: 300, logger }));
   t.notThrows(() => {
     for (let i = 0; i < 10 * cap; i++) sink.emit('e.offline', { i });
   });
@@ -509,7 +508,7 @@ test('receiver down: flush resolves false, queue bounded by the cap, overflow co
 
 test('background exports back off exponentially while failing and recover', async (t) => {
   await withReceiver({ status: (p) => (p === '/v1/logs' ? 500 : 200) }, async (rx) => {
-    const sink = createOtlpSink(config({ endpoint: rx.url, flushIntervalMs: 50 }));
+    const sink = createOtlpSink(config({ endpoint: rx.url, export: { intervalMs: 50 } }));
     sink.emit('e.bg', {});
     await sleep(1500);
     const attempts = rx.requests.filter((r) => r.path === '/v1/logs').length;
@@ -525,7 +524,7 @@ test('background exports back off exponentially while failing and recover', asyn
 
 test('a full batch is exported in the background without waiting for the interval', async (t) => {
   await withReceiver({}, async (rx) => {
-    const sink = createOtlpSink(config({ endpoint: rx.url, batchSize: 5, flushIntervalMs: 60_000 }));
+    const sink = createOtlpSink(config({ endpoint: rx.url, export: { batchSize: 5, intervalMs: 60_000 } }));
     for (let i = 0; i < 5; i++) sink.emit('e.batch', { i });
     await rx.waitForLogs(5, 5000);
     t.pass();
@@ -780,14 +779,43 @@ test('BoundedLogProcessor: an export that never calls back hits the deadline and
   await p.shutdown();
 });
 
-test('backoffDelay doubles per failure with jitter and is capped', (t) => {
-  t.is(backoffDelay(1000, 0, 300_000), 1000);
+// One retry rule for every outbound path (src/core/resilience/retryable-status.ts): 501 and 505 are
+// final here as for the submission; 408 is retried there as here.
+test('BoundedLogProcessor: 408 and 503 keep the batch for a retry; 501, 505 and 400 drop it', async (t) => {
+  const outcomes: Record<number, string> = {};
+  for (const status of [408, 503, 501, 505, 400]) {
+    const exporter: LogRecordExporter = {
+      export(_batch, cb) {
+        cb({ code: EXPORT_FAILED, error: Object.assign(new Error(`HTTP ${status}`), { code: status }) });
+      },
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+    const p = new BoundedLogProcessor({
+      exporter,
+      queueCap: 10,
+      batchSize: 10,
+      flushIntervalMs: 60_000,
+      exportDeadlineMs: 5000,
+      onOutcome: (o) => (outcomes[status] = o.disposition),
+    });
+    p.onEmit(fakeRecord('a') as SdkLogRecord);
+    t.false(await p.flush());
+    await p.shutdown();
+  }
+  t.deepEqual(outcomes, { 408: 'requeued', 503: 'requeued', 501: 'dropped', 505: 'dropped', 400: 'dropped' });
+});
+
+test('the background retry after failed log exports starts at two intervals, doubles, and is capped at 5 minutes', (t) => {
+  const policy = logExportBackoff(1000);
+  t.like(policy, { baseMs: 2000, factor: 2, jitter: 0.2, maxMs: 300_000 });
   for (let f = 1; f < 12; f++) {
-    const d = backoffDelay(1000, f, 300_000);
+    const d = policy.delay(f);
     const nominal = Math.min(1000 * 2 ** f, 300_000);
     t.true(d >= nominal * 0.8 - 1 && d <= Math.min(nominal * 1.2 + 1, 300_000), `failure ${f}: ${d}`);
   }
-  t.true(backoffDelay(1000, 40, 300_000) <= 300_000);
+  t.true(policy.delay(40) <= 300_000);
+  t.like(logExportBackoff(600_000), { baseMs: 600_000, maxMs: 600_000 }, 'an interval above 5 minutes is its own cap');
 });
 
 // ------------------------------------------------------------------ flush() is bounded by otlp.timeoutMs

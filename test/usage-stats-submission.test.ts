@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../src/plugin/db/tables.js';
 import { periodEndingAt } from '../src/plugin/stats/aggregation.js';
-import { backoffDelay, parseRetryAfter } from '../src/plugin/stats/submission-client.js';
+import { submissionBackoff } from '../src/plugin/stats/submission-client.js';
 import { HEADERS, SIGNED, idempotencyKey, submissionPayloadSchema, verifySignature } from '../src/core/protocol.js';
 import { SUBMISSION_JOB } from '../src/plugin/jobs/submission.js';
 import { RETENTION_JOB } from '../src/plugin/jobs/retention.js';
@@ -281,20 +281,50 @@ test.serial('500 → retried with exponential backoff and jitter; every attempt 
   t.true(nock.isDone());
 });
 
-test('backoffDelay doubles per attempt within ±20 % jitter and is capped; parseRetryAfter reads seconds and HTTP dates', (t) => {
-  t.is(backoffDelay(1, 1000, () => 0.5), 1000);
-  t.is(backoffDelay(2, 1000, () => 0.5), 2000);
-  t.is(backoffDelay(4, 1000, () => 0.5), 8000);
-  t.is(backoffDelay(1, 1000, () => 0), 800);
-  t.is(backoffDelay(1, 1000, () => 0.999999), 1200);
-  t.is(backoffDelay(40, 60_000, () => 0.5), 6 * 3_600_000, 'capped at 6 hours');
-  const now = Date.parse('2026-03-02T10:00:00Z');
-  t.is(parseRetryAfter('120', now), 120_000);
-  t.is(parseRetryAfter(' 5 ', now), 5_000);
-  t.is(parseRetryAfter('Mon, 02 Mar 2026 10:00:30 GMT', now), 30_000);
-  t.is(parseRetryAfter('Mon, 02 Mar 2026 09:00:00 GMT', now), 0, 'a date in the past means now');
-  t.is(parseRetryAfter('soon', now), undefined);
-  t.is(parseRetryAfter(null, now), undefined);
+test('the submission backoff doubles per attempt within ±20 % jitter from retryBaseMs and is capped at 6 hours', (t) => {
+  const policy = submissionBackoff(1000);
+  t.is(policy.delay(1, () => 0.5), 1000);
+  t.is(policy.delay(2, () => 0.5), 2000);
+  t.is(policy.delay(4, () => 0.5), 8000);
+  t.is(policy.delay(1, () => 0), 800);
+  t.is(policy.delay(1, () => 0.999999), 1200);
+  t.is(submissionBackoff(60_000).delay(40, () => 0.999999), 6 * 3_600_000, 'capped at 6 hours, jitter included');
+});
+
+// One retry rule for every outbound path (src/core/resilience/retryable-status.ts): 408 used to be
+// retried for OTLP logs but final for submissions.
+test.serial('408 (request timeout) is retried like a 5xx, as for the OTLP export', async (t) => {
+  const url = 'https://collector-408.invalid';
+  nockRegister(url);
+  nock(url)
+    .post('/v1/submit')
+    .reply(408, { error: { code: 'request_timeout', message: 'too slow' } })
+    .post('/v1/submit')
+    .reply(202, { submission_id: 'sub-1' });
+  const app = await withCollector(t, url);
+  await app.telemetry.consent.set({ usageStats: true });
+  await waitUntil(async () => (await ledgerRows(app)).length === 2, 5_000, 'two attempts');
+  t.deepEqual((await ledgerRows(app)).map((r) => [r.status, r.attempts, r.response_code]), [
+    ['failed', 1, 408],
+    ['accepted', 2, 202],
+  ]);
+  t.true(nock.isDone());
+});
+
+test.serial('501 (not implemented) is final: rejected, not retried', async (t) => {
+  const url = 'https://collector-501.invalid';
+  let submits = 0;
+  nockRegister(url);
+  nock(url)
+    .persist()
+    .post('/v1/submit')
+    .reply(() => (submits++, [501, { error: { code: 'not_implemented', message: 'no' } }]));
+  const app = await withCollector(t, url);
+  await app.telemetry.consent.set({ usageStats: true });
+  await waitUntil(async () => (await ledgerRows(app)).length === 1, 5_000, 'one attempt');
+  await sleep(150); // retryBaseMs is 20: a retry would have come by now
+  t.is(submits, 1);
+  t.deepEqual((await ledgerRows(app)).map((r) => [r.status, r.response_code]), [['rejected', 501]]);
 });
 
 test.serial('429 with Retry-After (seconds) is honoured instead of the backoff', async (t) => {

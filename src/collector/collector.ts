@@ -12,12 +12,13 @@ import { ReportLogRepository } from './storage/report-log.js';
 import { SessionRepository } from './storage/sessions.js';
 import { RegistrationLimits } from './ingest/registration-limits.js';
 import { IngestService } from './ingest/service.js';
-import { StatsService } from './analytics/stats.js';
+import { FleetStatsService } from './analytics/stats.js';
 import { ReportService } from './reports/service.js';
 import { CollectorMetrics } from './metrics.js';
 import { AdminAuth } from './auth.js';
 import { JobScheduler, dailyAt, monthlyAt, weeklyAt, type JobRule } from '../core/scheduler.js';
 import { OnceLogger, describeError } from '../core/logging.js';
+import { withDeadline } from '../core/resilience/index.js';
 import { addDays, utcDay, weekStart, DAY_MS } from './analytics/time.js';
 
 export const MAINTENANCE_JOB = 'collector-maintenance';
@@ -60,7 +61,7 @@ export class Collector {
   readonly rollups: RollupRepository;
   readonly reportLog: ReportLogRepository;
   readonly ingest: IngestService;
-  readonly stats: StatsService;
+  readonly stats: FleetStatsService;
   readonly reports: ReportService;
   readonly metrics: CollectorMetrics;
   readonly auth: AdminAuth;
@@ -91,7 +92,7 @@ export class Collector {
       rateLimitWindowSeconds: options.rateLimitWindowSeconds,
       now,
     });
-    this.stats = new StatsService({ installations: this.installations, rollups: this.rollups, kThreshold: options.kThreshold, now });
+    this.stats = new FleetStatsService({ installations: this.installations, rollups: this.rollups, kThreshold: options.kThreshold, now });
     this.scheduler = new JobScheduler(logger);
     this.reports = new ReportService({
       stats: this.stats,
@@ -190,22 +191,14 @@ export class Collector {
    * healthy, so a probe does not page anyone for load. An error, or silence for longer, is `ok: false`.
    */
   async health(timeoutMs = HEALTH_TIMEOUT_MS): Promise<{ ok: boolean; busy?: boolean; error?: string }> {
-    let timer: NodeJS.Timeout | undefined;
     const noAnswer = Symbol('no answer');
     try {
-      const answer = await Promise.race([
-        this.knex.raw('select 1'),
-        new Promise<typeof noAnswer>((done) => {
-          timer = setTimeout(() => done(noAnswer), timeoutMs);
-        }),
-      ]);
+      const answer = await withDeadline(this.knex.raw('select 1'), timeoutMs, { onTimeout: noAnswer });
       if (answer !== noAnswer) return { ok: true };
       if (Date.now() - this.#lastAnswerAt < HEALTH_BUSY_WINDOW_MS) return { ok: true, busy: true };
       return { ok: false, error: `no answer within ${timeoutMs} ms` };
     } catch (err) {
       return { ok: false, error: describeError(err) };
-    } finally {
-      if (timer) clearTimeout(timer);
     }
   }
 

@@ -1,9 +1,12 @@
 // Every option of collectorPlugin(), declared once as a zod schema with a default on every field,
 // with env fallbacks. Parsed once at construction: a bad option is a TypeError naming the field.
+// The nested smtp object uses `.prefault({})`: a missing one is parsed as {}, so each field's own
+// default applies and is written once.
 import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { loggerSchema } from '../core/logging.js';
+import { isKnexInstance } from '../core/db/connection.js';
 
 export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
 export const DEFAULT_K_THRESHOLD = 5;
@@ -19,14 +22,14 @@ export const DEFAULT_UNCONFIRMED_REGISTRATION_DAYS = 7;
 export const DEFAULT_SESSION_IDLE_MINUTES = 120;
 /** …and at the latest this long after sign-in. */
 export const DEFAULT_SESSION_ABSOLUTE_HOURS = 12;
+export const DEFAULT_SMTP_PORT = 587;
+export const DEFAULT_SMTP_FROM = 'koa-consent-telemetry collector <collector@localhost>';
+export const DEFAULT_COLLECTOR_TITLE = 'Telemetry collector';
 
 type EnvMap = Record<string, string | undefined>;
 
 const fn = <T extends (...args: never[]) => unknown>(label: string) =>
   z.custom<T>((value) => typeof value === 'function', { message: `expected a function (${label})` });
-
-const isKnexInstance = (value: unknown): boolean =>
-  typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
 
 const mountPathSchema = z
   .string()
@@ -72,18 +75,18 @@ export const collectorOptionsSchema = z.object({
   smtp: z
     .object({
       host: z.string().trim().min(1).nullable().default(null),
-      port: z.number().int().min(1).max(65_535).default(587),
+      port: z.number().int().min(1).max(65_535).default(DEFAULT_SMTP_PORT),
       secure: z.boolean().default(false),
       user: z.string().min(1).nullable().default(null),
       pass: z.string().min(1).nullable().default(null),
-      from: fromSchema.default('koa-consent-telemetry collector <collector@localhost>'),
+      from: fromSchema.default(DEFAULT_SMTP_FROM),
       /** Allow self-signed certificates (a local relay); off by default. */
       allowInvalidCertificates: z.boolean().default(false),
     })
-    .default({ host: null, port: 587, secure: false, user: null, pass: null, from: 'koa-consent-telemetry collector <collector@localhost>', allowInvalidCertificates: false }),
+    .prefault({}),
   reportRecipients: z.array(emailSchema).max(50).default([]),
   /** Shown in the dashboard and the e-mail subject. */
-  title: z.string().trim().min(1).max(100).default('Telemetry collector'),
+  title: z.string().trim().min(1).max(100).default(DEFAULT_COLLECTOR_TITLE),
   /** Keys for the signed dashboard session cookie when the collector owns the Koa app [COLLECTOR_SESSION_KEYS]. */
   sessionKeys: z.array(z.string().min(16, 'session keys need at least 16 characters')).max(10).nullable().default(null),
   /** Dashboard session: absolute lifetime from sign-in. */

@@ -13,7 +13,7 @@ import { statsRouter } from './routes/stats.js';
 import { reportsRouter } from './routes/reports.js';
 import { dashboardRouter } from './routes/dashboard.js';
 import { opsRouter } from './routes/ops.js';
-import type { StatsService } from './analytics/stats.js';
+import type { FleetStatsService } from './analytics/stats.js';
 import type { ReportService } from './reports/service.js';
 import type { CollectorMetrics } from './metrics.js';
 
@@ -25,7 +25,7 @@ export interface CollectorHandle {
   stop(): Promise<void>;
   /** The retention purge the daily job runs, on demand. */
   maintenance(): Promise<MaintenanceResult>;
-  readonly stats: StatsService;
+  readonly stats: FleetStatsService;
   readonly reports: ReportService;
   readonly metrics: CollectorMetrics;
   readonly options: ResolvedCollectorOptions;

@@ -1,4 +1,7 @@
 // Every option of telemetryPlugin(), declared once as a zod schema with a default on every field.
+// Nested objects use `.prefault({})`: a missing object is parsed as {} so each field's own default
+// applies, and every default is written once. This is the only place defaults live: the parts
+// that take these options (the OTLP sink, the log processor, the recorder, …) never re-default.
 // Parsed once at construction: a bad option is a TypeError naming the field, never a per-request error.
 import { z } from 'zod';
 import type { Context } from 'koa';
@@ -6,6 +9,7 @@ import type { Knex } from 'knex';
 import type { Logger, TelemetryUser } from './types.js';
 import type { ConsentListener } from './installation/consent.js';
 import { loggerSchema } from '../core/logging.js';
+import { isKnexInstance } from '../core/db/connection.js';
 import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
@@ -100,9 +104,6 @@ const defaultGetUser = (ctx: Context): TelemetryUser | null => {
 // Deny by default: only an explicit `isAdmin === true` on the host's user opens admin routes.
 const defaultIsAdmin = (ctx: Context): boolean => (ctx.state?.user as { isAdmin?: unknown } | undefined)?.isAdmin === true;
 
-const isKnexInstance = (value: unknown): value is Knex =>
-  typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in (value as object);
-
 export const optionsSchema = z.object({
   appName: z.string().trim().min(1, 'appName is required').max(100),
   appVersion: z.string().trim().min(1, 'appVersion is required').max(64),
@@ -122,7 +123,7 @@ export const optionsSchema = z.object({
       token: z.string().min(1).nullable().default(null),
       timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_OTLP_TIMEOUT_MS),
     })
-    .default({ endpoint: null, headers: {}, token: null, timeoutMs: DEFAULT_OTLP_TIMEOUT_MS }),
+    .prefault({}),
   collector: z
     .object({
       url: httpUrl.nullable().default(null),
@@ -139,7 +140,7 @@ export const optionsSchema = z.object({
         });
       }
     })
-    .default({ url: null, registrationKey: null, allowInsecureHttp: false }),
+    .prefault({}),
   getUser: fn<(ctx: Context) => TelemetryUser | null | undefined>('getUser(ctx)').default(() => defaultGetUser),
   isAdmin: fn<(ctx: Context) => boolean>('isAdmin(ctx)').default(() => defaultIsAdmin),
   support: z
@@ -151,7 +152,7 @@ export const optionsSchema = z.object({
           license: httpUrl.nullable().default(null),
           share: httpUrl.nullable().default(null),
         })
-        .default({ tiers: [], license: null, share: null }),
+        .prefault({}),
       longSessionMinutes: z.number().int().min(MIN_LONG_SESSION_MINUTES).max(24 * 60).default(DEFAULT_LONG_SESSION_MINUTES),
       socialProofText: z.string().max(200).nullable().default(null),
       hideDonateWhenSupporter: z.boolean().default(false),
@@ -165,17 +166,7 @@ export const optionsSchema = z.object({
       /** Funnel writes one signed-in user may make per minute; more answer 429. */
       eventsPerMinute: z.number().int().min(1).max(10_000).default(DEFAULT_SUPPORT_EVENTS_PER_MINUTE),
     })
-    .default({
-      enabled: true,
-      urls: { tiers: [], license: null, share: null },
-      longSessionMinutes: DEFAULT_LONG_SESSION_MINUTES,
-      socialProofText: null,
-      hideDonateWhenSupporter: false,
-      isSupporter: () => false,
-      userStats: () => ({}),
-      sources: [],
-      eventsPerMinute: DEFAULT_SUPPORT_EVENTS_PER_MINUTE,
-    }),
+    .prefault({}),
   nunjucks: z
     .custom<NunjucksEnvironment>((value) => value === undefined || (typeof value === 'object' && value !== null && typeof (value as NunjucksEnvironment).render === 'function'), {
       message: 'expected a nunjucks Environment',
@@ -190,7 +181,7 @@ export const optionsSchema = z.object({
       /** Extra template context the host layout needs (user, app name, …); ctx.state is always included. */
       context: fn<(ctx: Context) => Record<string, unknown> | Promise<Record<string, unknown>>>('pages.context(ctx)').default(() => () => ({})),
     })
-    .default({ layout: null, context: () => ({}) }),
+    .prefault({}),
   mountPath: z
     .object({
       api: mountPathSchema.default(DEFAULT_MOUNT_PATHS.api),
@@ -198,7 +189,7 @@ export const optionsSchema = z.object({
       donate: mountPathSchema.default(DEFAULT_MOUNT_PATHS.donate),
       assets: mountPathSchema.default(DEFAULT_MOUNT_PATHS.assets),
     })
-    .default({ ...DEFAULT_MOUNT_PATHS }),
+    .prefault({}),
   logger: loggerSchema,
   debug: z.boolean().default(false),
   /** Also treat a request's `DNT: 1` header as an opt-out for that request (`Sec-GPC: 1` always is). */
@@ -226,13 +217,7 @@ export const optionsSchema = z.object({
       metricIntervalMs: z.number().int().min(100).default(DEFAULT_METRIC_INTERVAL_MS),
       intakeCap: z.number().int().min(10).max(1_000_000).default(DEFAULT_INTAKE_CAP),
     })
-    .default({
-      queueCap: DEFAULT_EXPORT_QUEUE_CAP,
-      batchSize: DEFAULT_EXPORT_BATCH_SIZE,
-      intervalMs: DEFAULT_EXPORT_INTERVAL_MS,
-      metricIntervalMs: DEFAULT_METRIC_INTERVAL_MS,
-      intakeCap: DEFAULT_INTAKE_CAP,
-    }),
+    .prefault({}),
   /** Local statistics buffer: written in one transaction per batch. */
   recorder: z
     .object({
@@ -240,7 +225,7 @@ export const optionsSchema = z.object({
       intervalMs: z.number().int().min(10).default(DEFAULT_RECORDER_INTERVAL_MS),
       cap: z.number().int().min(10).max(1_000_000).default(DEFAULT_RECORDER_CAP),
     })
-    .default({ batchSize: DEFAULT_RECORDER_BATCH_SIZE, intervalMs: DEFAULT_RECORDER_INTERVAL_MS, cap: DEFAULT_RECORDER_CAP }),
+    .prefault({}),
   /** Weekly submission: retry policy and per-request deadline. */
   submission: z
     .object({
@@ -248,14 +233,14 @@ export const optionsSchema = z.object({
       maxAttempts: z.number().int().min(1).max(20).default(DEFAULT_SUBMISSION_MAX_ATTEMPTS),
       timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_SUBMISSION_TIMEOUT_MS),
     })
-    .default({ retryBaseMs: DEFAULT_SUBMISSION_RETRY_BASE_MS, maxAttempts: DEFAULT_SUBMISSION_MAX_ATTEMPTS, timeoutMs: DEFAULT_SUBMISSION_TIMEOUT_MS }),
+    .prefault({}),
   /** The outbound ledger (every OTLP batch, registration and erasure request): its bounds. */
   outboundLedger: z
     .object({
       retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS),
       maxRows: z.number().int().min(1).max(1_000_000).default(DEFAULT_OUTBOUND_LEDGER_MAX_ROWS),
     })
-    .default({ retentionDays: DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS, maxRows: DEFAULT_OUTBOUND_LEDGER_MAX_ROWS }),
+    .prefault({}),
   stopTimeoutMs: z.number().int().min(50).max(60_000).default(DEFAULT_STOP_TIMEOUT_MS),
   /** Schedule the background jobs (heartbeat, submission, retention). Tests and one-shot CLIs turn it off. */
   jobs: z.boolean().default(true),

@@ -22,10 +22,7 @@ const sink = createOtlpSink({
   timeoutMs: mode === 'hang' ? 10_000 : 2000,
   debug: false,
   resource: { serviceName: 'child', serviceVersion: '1.0.0', instanceId: 'child-install' },
-  queueCap: 100,
-  batchSize: 10,
-  flushIntervalMs: 100,
-  metricIntervalMs: 200,
+  export: { queueCap: 100, batchSize: 10, intervalMs: 100, metricIntervalMs: 200 },
   logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
   observe: () => ({
     activeInstall: { app_version: '1.0.0', platform: 'linux' },

@@ -49,7 +49,7 @@ export type Breakdown<K extends string, P extends string> = {
   k_threshold: number;
 } & Record<P, BreakdownRows<K>>;
 
-export interface StatsServiceOptions {
+export interface FleetStatsServiceOptions {
   installations: InstallationRepository;
   rollups: RollupRepository;
   kThreshold: number;
@@ -59,8 +59,12 @@ export interface StatsServiceOptions {
 const sumBy = (rows: RollupRow[], period: string, field: keyof RollupRow = 'installations'): number =>
   rows.filter((r) => r.period === period).reduce((sum, r) => sum + (r[field] as number), 0);
 
-export class StatsService {
-  constructor(private readonly options: StatsServiceOptions) {}
+/**
+ * The collector's statistics across every installation it receives from (dashboard, API, exports,
+ * reports), k-thresholded. Not the plugin's StatsService, which serves one host's local statistics.
+ */
+export class FleetStatsService {
+  constructor(private readonly options: FleetStatsServiceOptions) {}
 
   get kThreshold(): number {
     return this.options.kThreshold;

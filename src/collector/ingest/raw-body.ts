@@ -66,8 +66,11 @@ export async function readRawBody(req: IncomingMessage, limit: number, parsedRaw
   });
 }
 
-/** JSON.parse of a raw body, or a 400 naming the problem. */
-export function parseJsonBody(raw: Buffer): unknown {
+/**
+ * JSON.parse of a raw body already read (the bytes stay available for the signature check), or a
+ * 400 naming the problem. Not the plugin's jsonBody middleware, which reads the stream itself.
+ */
+export function parseJsonBytes(raw: Buffer): unknown {
   if (raw.length === 0) throw new HttpError(400, 'bad_request', 'The request body is empty; expected JSON.');
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;

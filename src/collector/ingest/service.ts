@@ -18,7 +18,7 @@ import {
 } from '../../core/protocol.js';
 import { ERASED_ID_BLOCK_DAYS, type InstallationRepository } from '../storage/installations.js';
 import type { SubmissionRepository } from '../storage/submissions.js';
-import { parseJsonBody } from './raw-body.js';
+import { parseJsonBytes } from './raw-body.js';
 
 export interface SignedHeaders {
   installId: string | undefined;
@@ -70,7 +70,7 @@ export class IngestService {
     if (expected !== null && (registrationKey === undefined || !sameSecret(expected, registrationKey))) {
       throw new HttpError(401, 'registration_key_required', 'This collector needs its registration key in the X-Registration-Key header.');
     }
-    const parsed = registerRequestSchema.safeParse(parseJsonBody(rawBody));
+    const parsed = registerRequestSchema.safeParse(parseJsonBytes(rawBody));
     if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The registration request is invalid.', fieldErrors(parsed.error));
     const installId = parsed.data.install_id.toLowerCase();
     const secret = randomBytes(32).toString('hex');
@@ -148,7 +148,7 @@ export class IngestService {
       payload: (locked) => {
         this.#verify(locked.secret, SIGNED.submit, signed.timestamp, rawBody, signed.signature);
         if (locked.replaySubmissionId) return { replay: locked.replaySubmissionId };
-        const parsed = submissionPayloadSchema.safeParse(parseJsonBody(rawBody));
+        const parsed = submissionPayloadSchema.safeParse(parseJsonBytes(rawBody));
         if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', fieldErrors(parsed.error));
         if (parsed.data.install_id.toLowerCase() !== signed.installId) {
           throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', [

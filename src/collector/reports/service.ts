@@ -5,7 +5,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type { Logger } from '../../core/logging.js';
 import { describeError } from '../../core/logging.js';
 import { HttpError } from '../../core/http-errors.js';
-import type { StatsService, BreakdownRows } from '../analytics/stats.js';
+import type { FleetStatsService, BreakdownRows } from '../analytics/stats.js';
 import type { ReportLogRepository, ReportLogEntry, ReportTrigger } from '../storage/report-log.js';
 import { addDays, monthStart, weekStart } from '../analytics/time.js';
 import { renderReport, type ReportData, type ReportRow, type ReportSection } from './render.js';
@@ -32,7 +32,7 @@ export interface SendResult {
 }
 
 export interface ReportServiceOptions {
-  stats: StatsService;
+  stats: FleetStatsService;
   log: ReportLogRepository;
   smtp: SmtpSettings;
   recipients: string[];

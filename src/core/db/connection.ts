@@ -16,8 +16,9 @@ export interface DatabaseHandle {
   client: string;
 }
 
+/** A knex instance (a function with a client and a schema builder), as opposed to a knex config. */
 export function isKnexInstance(value: unknown): value is Knex {
-  return typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object';
+  return typeof value === 'function' && typeof (value as { client?: unknown }).client === 'object' && 'schema' in value;
 }
 
 function sqliteTuning(config: Knex.Config): Knex.Config {

@@ -5,6 +5,7 @@ import type { LocalEventRecorder } from '../telemetry/analytics.js';
 import type { EventProps, Logger } from '../types.js';
 import type { EventRow, UsageStatsRepository } from './repository.js';
 import { OnceLogger } from '../../core/logging.js';
+import { RingBuffer } from '../../core/resilience/index.js';
 
 /** Distinct (route, hour) page-view keys kept in memory between flushes. */
 const PAGEVIEW_KEY_CAP = 2_000;
@@ -30,7 +31,8 @@ export interface RecorderOptions {
 }
 
 export class LocalStatsRecorder implements LocalEventRecorder {
-  #events: EventRow[] = [];
+  /** Events waiting to be written: bounded by `cap`, the oldest dropped first. */
+  readonly #events: RingBuffer<EventRow>;
   /** hour start (ms) → route template → count */
   #pageviews = new Map<number, Map<string, number>>();
   #pageviewKeys = 0;
@@ -44,7 +46,8 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   #started = false;
   #stopped = false;
   readonly #once: OnceLogger;
-  dropped = 0;
+  /** Page-view keys refused for want of room (events count their own drops). */
+  #pageviewsDropped = 0;
   written = 0;
   lastError: string | null = null;
 
@@ -53,6 +56,12 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     private readonly options: RecorderOptions,
   ) {
     this.#once = new OnceLogger(options.logger);
+    this.#events = new RingBuffer(options.cap);
+  }
+
+  /** Events and page-view counts lost to the bounds while the database could not be written. */
+  get dropped(): number {
+    return this.#events.dropped + this.#pageviewsDropped;
   }
 
   /** Starts the interval flush (unref'd: it never keeps the process alive). */
@@ -68,17 +77,13 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   }
 
   get depth(): number {
-    return this.#events.length;
+    return this.#events.size;
   }
 
   recordEvent(name: string, props: EventProps, occurredAt: Date, localOnly = false): void {
     if (this.#stopped) return;
-    if (this.#events.length >= this.options.cap) {
-      this.#events.shift();
-      this.dropped++;
-    }
     this.#events.push({ event_type: name, occurred_at: occurredAt, metadata: JSON.stringify(props), local_only: localOnly });
-    if (this.#events.length >= this.options.batchSize) void this.flush();
+    if (this.#events.size >= this.options.batchSize) void this.flush();
   }
 
   recordPageView(routeTemplate: string, occurredAtMs: number): void {
@@ -98,7 +103,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     else if (this.#pageviewKeys < PAGEVIEW_KEY_CAP) {
       counts.set(routeTemplate, n);
       this.#pageviewKeys++;
-    } else this.dropped++;
+    } else this.#pageviewsDropped++;
   }
 
   #newHour(hour: number): Map<string, number> {
@@ -111,7 +116,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   flush(): Promise<void> {
     // Before start() the tables may not exist yet (migrations run in ready()): keep buffering.
     if (!this.#started) return Promise.resolve();
-    if (this.#flushing) return this.#flushing.then(() => (this.#events.length > 0 || this.#pageviews.size > 0 ? this.flush() : undefined));
+    if (this.#flushing) return this.#flushing.then(() => (this.#events.size > 0 || this.#pageviews.size > 0 ? this.flush() : undefined));
     this.#flushing = this.#write().finally(() => {
       this.#flushing = null;
     });
@@ -128,7 +133,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
 
   /** Drops what is buffered (delete-all: nothing recorded before it may reappear after it). */
   clear(): void {
-    this.#events = [];
+    this.#events.clear();
     this.#resetPageviews();
     this.#uptimeNoted = -1; // delete-all emptied the uptime table: note this hour again
   }
@@ -150,11 +155,10 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   }
 
   async #write(): Promise<void> {
-    const events = this.#events;
     const uptime = this.#uptimeHours;
-    if (events.length === 0 && this.#pageviews.size === 0 && uptime.size === 0) return;
+    if (this.#events.size === 0 && this.#pageviews.size === 0 && uptime.size === 0) return;
+    const events = this.#events.take();
     const pageviews = this.#resetPageviews();
-    this.#events = [];
     this.#uptimeHours = new Set();
     try {
       await this.repository.recordBatch(
@@ -169,10 +173,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
       this.lastError = databaseErrorCause(err);
       this.#once.warn('write', err, 'could not write local usage statistics; keeping them in memory (bounded) and retrying');
       // Put the batch back in front of anything recorded meanwhile, within the cap (oldest dropped first).
-      const merged = events.concat(this.#events);
-      const overflow = Math.max(0, merged.length - this.options.cap);
-      this.dropped += overflow;
-      this.#events = merged.slice(overflow);
+      this.#events.putBack(events);
       for (const [hour, routes] of pageviews) for (const [route, count] of routes) this.#addPageviews(route, hour, count);
       for (const hour of uptime) this.#uptimeHours.add(hour);
     }

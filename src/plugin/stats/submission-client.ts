@@ -1,7 +1,8 @@
 // Sends the weekly count-only summary to the collector (see docs/collector.md): registers once
 // (trust on first use), signs each request, and follows an explicit retry policy — 2xx: done,
-// events marked submitted; 401/403/other 4xx: stop; 429/5xx/network: retry with exponential backoff
-// and jitter, honouring Retry-After. Every attempt is written to the ledger the admin can read.
+// events marked submitted; a network error or a retryable answer (isRetryableStatus: 408, 429, 5xx
+// but 501/505): retry with exponential backoff and jitter, honouring Retry-After; any other answer
+// (401, 403, 404, 501, …): stop. Every attempt is written to the ledger the admin can read.
 // When the collector refuses this installation itself (unknown, wrong secret, id taken or erased),
 // the problem is kept in installation.json and nothing is sent until the admin re-registers.
 import type { ConsentStore } from '../installation/consent.js';
@@ -11,6 +12,7 @@ import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
 import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
 import { HEADERS, PATHS, SIGNED, signedHeaders, type RegisterResponse } from '../../core/protocol.js';
 import { describeError } from '../../core/logging.js';
+import { backoff, isRetryableStatus, parseRetryAfter } from '../../core/resilience/index.js';
 import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
 
 const MAX_BACKOFF_MS = 6 * 3_600_000;
@@ -63,14 +65,6 @@ class HttpFailure extends Error {
   }
 }
 
-/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
-}
-
 function errorCode(body: string): string | null {
   try {
     const code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
@@ -80,10 +74,9 @@ function errorCode(body: string): string | null {
   }
 }
 
-/** Exponential backoff with ±20 % jitter, capped. */
-export function backoffDelay(attempt: number, baseMs: number, random = Math.random): number {
-  const raw = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-  return Math.round(raw * (0.8 + random() * 0.4));
+/** The retry policy of the submission: submission.retryBaseMs, doubling, ±20 %, at most 6 hours (jitter included). */
+export function submissionBackoff(retryBaseMs: number) {
+  return backoff({ baseMs: retryBaseMs, factor: 2, jitter: 0.2, maxMs: Math.max(retryBaseMs, MAX_BACKOFF_MS) });
 }
 
 /**
@@ -103,7 +96,6 @@ export const COLLECTOR_PROBLEMS: Record<string, string> = {
 
 export type CollectorProblemView = Pick<CollectorProblem, 'code' | 'explanation' | 'since'>;
 
-const retryable = (status: number) => status === 429 || status >= 500;
 /** A Retry-After longer than this is not waited out in-process: the next weekly run tries again. */
 export const MAX_RETRY_DELAY_MS = MAX_BACKOFF_MS;
 
@@ -114,10 +106,13 @@ export function collectorEndpoint(base: string, path: string): string {
 
 export class SubmissionClient {
   #retryTimer: NodeJS.Timeout | null = null;
+  readonly #backoff;
   #inFlight: Promise<SubmissionOutcome> | null = null;
   #stopped = false;
 
-  constructor(private readonly deps: SubmissionClientDeps) {}
+  constructor(private readonly deps: SubmissionClientDeps) {
+    this.#backoff = submissionBackoff(deps.policy.retryBaseMs);
+  }
 
   /** Why nothing would be sent right now, or null when a submission may go out. */
   blockedReason(): string | null {
@@ -224,7 +219,7 @@ export class SubmissionClient {
       const gone = response.ok || response.status === 404 || (response.status === 401 && code === 'unknown_installation');
       receipt({
         ...request,
-        outcome: response.ok ? 'accepted' : retryable(response.status) ? 'failed' : 'rejected',
+        outcome: response.ok ? 'accepted' : isRetryableStatus(response.status) ? 'failed' : 'rejected',
         response_code: response.status,
         error: response.ok ? null : (code ?? `collector answered ${response.status}`),
         details: null,
@@ -273,22 +268,22 @@ export class SubmissionClient {
         await this.deps.repository.markSubmitted(summary.period.start, summary.period.end, summary.maxEventId, this.deps.now());
         outcome = { status: 'accepted', responseCode: response.status };
       } else {
-        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.deps.now().getTime());
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
         // Unknown installation or a refused signature: kept as a problem for the admin, and nothing is
         // retried. A 401 for clock skew is not that: the secret stays and the next run tries again.
         await this.#noteProblem(response.status, errorCode(text), url);
-        outcome = { status: retryable(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
+        outcome = { status: isRetryableStatus(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
       }
       await this.#writeLedger({ ...ledger, status: outcome.status, response_code: response.status, response_body: text || null, error: null });
     } catch (err) {
       const status = err instanceof HttpFailure ? err.status : undefined;
       retryAfterMs = err instanceof HttpFailure ? err.retryAfterMs : undefined;
-      outcome = { status: status !== undefined && !retryable(status) ? 'rejected' : 'failed', responseCode: status, reason: describeError(err) };
+      outcome = { status: status !== undefined && !isRetryableStatus(status) ? 'rejected' : 'failed', responseCode: status, reason: describeError(err) };
       await this.#writeLedger({ ...ledger, status: outcome.status, response_code: status ?? null, response_body: null, error: outcome.reason ?? null });
     }
 
     if (outcome.status === 'failed' && attempt < this.deps.policy.maxAttempts && !this.#stopped) {
-      const delay = retryAfterMs ?? backoffDelay(attempt, this.deps.policy.retryBaseMs);
+      const delay = retryAfterMs ?? this.#backoff.delay(attempt);
       if (delay <= MAX_RETRY_DELAY_MS) {
         this.#scheduleRetry(attempt + 1, delay);
         outcome.retryInMs = delay;
@@ -349,7 +344,7 @@ export class SubmissionClient {
     if (response.status !== 201) {
       await this.#noteProblem(response.status, errorCode(text), url);
       const why = response.status === 409 ? `the collector refuses to register this installation id (${errorCode(text) ?? 'conflict'})` : `registration answered ${response.status}`;
-      this.#record({ ...request, outcome: retryable(response.status) ? 'failed' : 'rejected', response_code: response.status, error: errorCode(text) ?? why, details: null });
+      this.#record({ ...request, outcome: isRetryableStatus(response.status) ? 'failed' : 'rejected', response_code: response.status, error: errorCode(text) ?? why, details: null });
       throw new HttpFailure(response.status, parseRetryAfter(response.headers.get('retry-after'), Date.now()), why);
     }
     let registered: RegisterResponse | null = null;

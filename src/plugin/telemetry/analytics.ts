@@ -12,6 +12,7 @@ import type { PrivacyGuard } from './privacy-guard.js';
 import type { UserAgentCache, UserAgentSummary } from './user-agent.js';
 import { BASE_EVENT_PREFIX } from './base-schema.js';
 import { describeError } from '../../core/logging.js';
+import { RingBuffer } from '../../core/resilience/index.js';
 
 /** Where accepted events go to be stored in the host's database (the local usage statistics). */
 export interface LocalEventRecorder {
@@ -68,11 +69,8 @@ export class AnalyticsLayer {
   #local: LocalEventRecorder | null = null;
 
   // Bounded ring of accepted-but-unprocessed events (drop-oldest).
-  readonly #intake: (IntakeItem | undefined)[];
-  #head = 0;
-  #size = 0;
+  readonly #intake: RingBuffer<IntakeItem>;
   #drainScheduled = false;
-  intakeDropped = 0;
 
   // Cumulative counts read by the metric reader; cleared on opt-out so nothing waits to be exported.
   readonly #eventCounts = new Map<string, number>();
@@ -82,7 +80,7 @@ export class AnalyticsLayer {
   #pageviewKeys = 0;
 
   constructor(private readonly deps: AnalyticsDeps) {
-    this.#intake = new Array(deps.intakeCap);
+    this.#intake = new RingBuffer(deps.intakeCap);
     deps.consent.onChange((consent) => {
       if (!consent.analytics) this.#forgetDetailed();
     });
@@ -112,7 +110,12 @@ export class AnalyticsLayer {
   }
 
   get intakeDepth(): number {
-    return this.#size;
+    return this.#intake.size;
+  }
+
+  /** Events the full intake overwrote (the oldest go first). */
+  get intakeDropped(): number {
+    return this.#intake.dropped;
   }
 
   /** Keys held for page-view and event counting (bounded; shown to tests and the status route). */
@@ -187,11 +190,7 @@ export class AnalyticsLayer {
   drain(): void {
     this.#drainScheduled = false;
     if (this.#sink === null) return;
-    while (this.#size > 0) {
-      const item = this.#intake[this.#head]!;
-      this.#intake[this.#head] = undefined;
-      this.#head = (this.#head + 1) % this.#intake.length;
-      this.#size--;
+    for (let item = this.#intake.shift(); item !== undefined; item = this.#intake.shift()) {
       try {
         this.#process(item);
       } catch (err) {
@@ -235,19 +234,12 @@ export class AnalyticsLayer {
   }
 
   #push(item: IntakeItem): void {
-    const cap = this.#intake.length;
-    if (this.#size === cap) {
-      this.#head = (this.#head + 1) % cap;
-      this.#size--;
-      this.intakeDropped++;
-    }
-    this.#intake[(this.#head + this.#size) % cap] = item;
-    this.#size++;
+    this.#intake.push(item);
     this.#scheduleDrain();
   }
 
   #scheduleDrain(): void {
-    if (this.#drainScheduled || this.#sink === null || this.#size === 0) return;
+    if (this.#drainScheduled || this.#sink === null || this.#intake.size === 0) return;
     this.#drainScheduled = true;
     setImmediate(() => this.drain());
   }

@@ -9,16 +9,19 @@
 //   `flushIntervalMs`, sooner once a full batch is waiting) and on `flush()`/`forceFlush()`.
 //   One export is in flight at a time.
 // - The OTLP HTTP transport already retries 429/502/503/504 and network errors (honouring
-//   Retry-After) within the per-export deadline. When an export still fails, the batch goes back
-//   to the FRONT of the queue (still subject to the cap: the oldest are dropped first), so an
-//   outage loses at most the oldest records, and the next background attempt backs off
-//   exponentially with jitter (base `flushIntervalMs`, x2 per failure, max 5 minutes, reset on
-//   success). A non-retryable 4xx answer (400, 401, 403, 404, 413, ...) drops the batch (counted
-//   in `dropped`) so a misconfiguration cannot loop forever.
+//   Retry-After) within the per-export deadline. When an export still fails with a network error
+//   or a retryable answer (isRetryableStatus: 408, 429, 5xx but 501/505), the batch goes back to
+//   the FRONT of the queue (still subject to the cap: the oldest are dropped first), so an outage
+//   loses at most the oldest records, and the next background attempt backs off (logExportBackoff:
+//   two intervals, x2 per failure, ±20 %, max 5 minutes, reset on success). Any other answer
+//   (400, 401, 403, 404, 413, 501, ...) drops the batch (counted in `dropped`) so a
+//   misconfiguration cannot loop forever.
+// - The options are the resolved ones (src/plugin/options.ts): nothing is re-defaulted here.
 // - Nothing here throws into the caller or leaves a promise rejection unhandled; every timer is
 //   unref'd so the processor never keeps the process alive.
 import { ROOT_CONTEXT, context, createContextKey } from '@opentelemetry/api';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, SdkLogRecord } from '@opentelemetry/sdk-logs';
+import { RingBuffer, backoff, isRetryableStatus, withDeadline, type Backoff } from '../../core/resilience/index.js';
 
 /** `ExportResult` from @opentelemetry/core (not a direct dependency), derived from the exporter type. */
 export type ExportResult = Parameters<Parameters<LogRecordExporter['export']>[1]>[0];
@@ -36,6 +39,15 @@ export const EXPORT_CONTEXT = ROOT_CONTEXT.setValue(SUPPRESS_TRACING_KEY, true);
 
 export const MAX_BACKOFF_MS = 5 * 60 * 1000;
 
+/**
+ * The background retry policy after failed exports: the first retry waits two intervals, each
+ * further one twice as long, ±20 %, at most 5 minutes (or one interval, when that is longer).
+ */
+export function logExportBackoff(flushIntervalMs: number): Backoff {
+  const maxMs = Math.max(flushIntervalMs, MAX_BACKOFF_MS);
+  return backoff({ baseMs: Math.min(2 * flushIntervalMs, maxMs), factor: 2, jitter: 0.2, maxMs });
+}
+
 /** What happened to one export attempt. */
 export interface BatchOutcome {
   ok: boolean;
@@ -50,6 +62,7 @@ export interface BatchOutcome {
   records?: readonly ReadableLogRecord[];
 }
 
+/** Resolved, validated numbers (export.queueCap, export.batchSize, export.intervalMs of the options). */
 export interface BoundedLogProcessorOptions {
   exporter: LogRecordExporter;
   queueCap: number;
@@ -60,7 +73,6 @@ export interface BoundedLogProcessorOptions {
    * own `timeoutMillis`; give this a little more). On expiry the attempt counts as failed.
    */
   exportDeadlineMs: number;
-  maxBackoffMs?: number;
   /** Called after every export attempt (success or failure); must not throw (errors are swallowed). */
   onOutcome?: (outcome: BatchOutcome) => void;
 }
@@ -88,20 +100,9 @@ export function httpStatusOf(error: unknown): number | undefined {
   return undefined;
 }
 
-/**
- * True for answers that will not get better by sending the same batch again: 4xx except
- * 408 (request timeout) and 429 (too many requests). 5xx are kept and retried with back-off.
- */
-export function isNonRetryableStatus(status: number | undefined): boolean {
-  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-}
-
-/** Next background delay after `failures` consecutive failures: base x 2^n, capped, ±20 % jitter. */
-export function backoffDelay(baseMs: number, failures: number, maxMs: number): number {
-  if (failures <= 0) return baseMs;
-  const raw = Math.min(baseMs * 2 ** Math.min(failures, 30), maxMs);
-  const jittered = raw * (0.8 + Math.random() * 0.4);
-  return Math.max(1, Math.min(Math.round(jittered), maxMs));
+/** The exporter's result, or a failed one when it has not answered within `ms` (never rejects when `exported` does not). */
+export function exportWithin(exported: Promise<ExportResult>, ms: number): Promise<ExportResult> {
+  return withDeadline(exported, ms, { onTimeout: { code: EXPORT_FAILED, error: new Error(`export deadline of ${ms} ms exceeded`) } });
 }
 
 export class BoundedLogProcessor implements LogRecordProcessor {
@@ -110,15 +111,12 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   private readonly batchSize: number;
   private readonly intervalMs: number;
   private readonly deadlineMs: number;
-  private readonly maxBackoffMs: number;
+  private readonly retryBackoff: Backoff;
   private readonly onOutcome: ((o: BatchOutcome) => void) | undefined;
 
-  // Ring buffer.
-  private readonly buf: (ReadableLogRecord | undefined)[];
-  private head = 0;
-  private len = 0;
-
-  private dropped = 0;
+  private readonly queue: RingBuffer<ReadableLogRecord>;
+  /** Records of batches dropped for a non-retryable answer (the queue counts its own overflow). */
+  private rejectedRecords = 0;
   private exported = 0;
   private failedExports = 0;
   private consecutiveFailures = 0;
@@ -132,13 +130,13 @@ export class BoundedLogProcessor implements LogRecordProcessor {
 
   constructor(opts: BoundedLogProcessorOptions) {
     this.exporter = opts.exporter;
-    this.cap = Math.max(1, Math.floor(opts.queueCap) || 1);
-    this.batchSize = Math.max(1, Math.floor(opts.batchSize) || 1);
-    this.intervalMs = Math.max(1, Math.floor(opts.flushIntervalMs) || 1);
-    this.deadlineMs = Math.max(1, Math.floor(opts.exportDeadlineMs) || 1);
-    this.maxBackoffMs = Math.max(this.intervalMs, opts.maxBackoffMs ?? MAX_BACKOFF_MS);
+    this.cap = opts.queueCap;
+    this.batchSize = opts.batchSize;
+    this.intervalMs = opts.flushIntervalMs;
+    this.deadlineMs = opts.exportDeadlineMs;
+    this.retryBackoff = logExportBackoff(this.intervalMs);
     this.onOutcome = opts.onOutcome;
-    this.buf = new Array<ReadableLogRecord | undefined>(this.cap);
+    this.queue = new RingBuffer(this.cap);
     this.schedule(this.intervalMs);
   }
 
@@ -146,8 +144,8 @@ export class BoundedLogProcessor implements LogRecordProcessor {
 
   onEmit(logRecord: SdkLogRecord): void {
     if (this.stopped) return;
-    this.push(logRecord);
-    if (this.len >= this.batchSize && this.consecutiveFailures === 0 && this.busy === null) this.kick();
+    this.queue.push(logRecord);
+    if (this.queue.size >= this.batchSize && this.consecutiveFailures === 0 && this.busy === null) this.kick();
   }
 
   /** Exports everything queued now; never rejects. */
@@ -189,8 +187,8 @@ export class BoundedLogProcessor implements LogRecordProcessor {
       const rejectedBefore = this.rejectedBatches;
       while (this.busy) await this.busy;
       let ok = this.rejectedBatches === rejectedBefore;
-      let remaining = this.len;
-      while (ok && remaining > 0 && this.len > 0) {
+      let remaining = this.queue.size;
+      while (ok && remaining > 0 && this.queue.size > 0) {
         const outcome = await this.exclusive(() => this.exportBatch(Math.min(this.batchSize, remaining)));
         if (!outcome.ok) ok = false;
         if (outcome.count === 0) break;
@@ -217,16 +215,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
       }
     };
     if (this.inFlightBatch) this.inFlightFilters.push(test);
-    if (this.len === 0) return 0;
-    const kept: ReadableLogRecord[] = [];
-    let removed = 0;
-    for (const r of this.take(this.len)) {
-      if (test(r)) removed++;
-      else kept.push(r);
-    }
-    this.head = 0;
-    for (const r of kept) this.push(r);
-    return removed;
+    return this.queue.removeWhere(test);
   }
 
   /** Stops the background timer and refuses further records (idempotent). */
@@ -240,52 +229,14 @@ export class BoundedLogProcessor implements LogRecordProcessor {
 
   stats(): BoundedLogProcessorStats {
     return {
-      queueDepth: this.len,
+      queueDepth: this.queue.size,
       queueCap: this.cap,
-      dropped: this.dropped,
+      dropped: this.queue.dropped + this.rejectedRecords,
       exported: this.exported,
       failedExports: this.failedExports,
       consecutiveFailures: this.consecutiveFailures,
       inFlight: this.inFlightCount,
     };
-  }
-
-  // ------------------------------------------------------------ ring buffer
-
-  private push(rec: ReadableLogRecord): void {
-    if (this.len === this.cap) {
-      // Full: overwrite the oldest (at head) and advance.
-      this.buf[this.head] = rec;
-      this.head = (this.head + 1) % this.cap;
-      this.dropped++;
-    } else {
-      this.buf[(this.head + this.len) % this.cap] = rec;
-      this.len++;
-    }
-  }
-
-  private take(n: number): ReadableLogRecord[] {
-    const count = Math.min(n, this.len);
-    const out = new Array<ReadableLogRecord>(count);
-    for (let i = 0; i < count; i++) {
-      out[i] = this.buf[this.head] as ReadableLogRecord;
-      this.buf[this.head] = undefined;
-      this.head = (this.head + 1) % this.cap;
-    }
-    this.len -= count;
-    return out;
-  }
-
-  /** Puts a failed batch back in front (it is older than anything queued); oldest dropped first. */
-  private putBack(items: ReadableLogRecord[]): void {
-    const room = this.cap - this.len;
-    const start = Math.max(0, items.length - room);
-    this.dropped += start;
-    for (let i = items.length - 1; i >= start; i--) {
-      this.head = (this.head - 1 + this.cap) % this.cap;
-      this.buf[this.head] = items[i];
-      this.len++;
-    }
   }
 
   // ------------------------------------------------------------ exporting
@@ -307,27 +258,19 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   }
 
   /** Calls the exporter with a hard deadline; `thrown` marks a synchronous throw. Never rejects. */
-  private callExporter(batch: ReadableLogRecord[]): Promise<{ result: ExportResult; thrown: boolean }> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const finish = (r: ExportResult, thrown = false): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        resolve({ result: r, thrown });
-      };
-      const deadline = setTimeout(
-        () => finish({ code: EXPORT_FAILED, error: new Error(`export deadline of ${this.deadlineMs} ms exceeded`) }),
-        this.deadlineMs,
-      );
-      deadline.unref();
+  private async callExporter(batch: ReadableLogRecord[]): Promise<{ result: ExportResult; thrown: boolean }> {
+    let thrown = false;
+    const exported = new Promise<ExportResult>((resolve) => {
       try {
-        context.with(EXPORT_CONTEXT, () => this.exporter.export(batch, finish));
+        context.with(EXPORT_CONTEXT, () => this.exporter.export(batch, resolve));
       } catch (error) {
         // A synchronous throw (e.g. serialization) will not get better on retry.
-        finish({ code: EXPORT_FAILED, error: toError(error) }, true);
+        thrown = true;
+        resolve({ code: EXPORT_FAILED, error: toError(error) });
       }
     });
+    const result = await exportWithin(exported, this.deadlineMs);
+    return { result, thrown };
   }
 
   private inFlightBatch: ReadableLogRecord[] | null = null;
@@ -335,7 +278,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   private inFlightFilters: ((r: ReadableLogRecord) => boolean)[] = [];
 
   private async exportBatch(n: number): Promise<BatchOutcome> {
-    const batch = this.take(n);
+    const batch = this.queue.take(n);
     if (batch.length === 0) return { ok: true, count: 0, disposition: 'sent' };
     this.inFlightCount = batch.length;
     this.inFlightBatch = batch;
@@ -351,12 +294,12 @@ export class BoundedLogProcessor implements LogRecordProcessor {
         this.failedExports++;
         this.consecutiveFailures++;
         const httpStatus = httpStatusOf(result.error);
-        if (thrown || isNonRetryableStatus(httpStatus)) {
-          this.dropped += batch.length;
+        if (thrown || (httpStatus !== undefined && !isRetryableStatus(httpStatus))) {
+          this.rejectedRecords += batch.length;
           this.rejectedBatches++;
           outcome = { ok: false, count: batch.length, disposition: 'dropped', error: result.error, records: batch };
         } else {
-          this.putBack(this.withoutDiscarded(batch));
+          this.queue.putBack(this.withoutDiscarded(batch));
           outcome = { ok: false, count: batch.length, disposition: 'requeued', error: result.error, records: batch };
         }
         if (httpStatus !== undefined) outcome.httpStatus = httpStatus;
@@ -365,7 +308,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
       // Defensive: callExporter never rejects.
       this.failedExports++;
       this.consecutiveFailures++;
-      this.putBack(this.withoutDiscarded(batch));
+      this.queue.putBack(this.withoutDiscarded(batch));
       outcome = { ok: false, count: batch.length, disposition: 'requeued', error, records: batch };
     } finally {
       this.inFlightCount = 0;
@@ -413,10 +356,10 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   private async tick(): Promise<void> {
     try {
       if (this.stopped) return;
-      if (this.busy === null && this.len > 0) {
+      if (this.busy === null && this.queue.size > 0) {
         // Background: drain while it succeeds, one batch at a time.
-        let budget = this.len;
-        while (budget > 0 && this.len > 0 && !this.stopped) {
+        let budget = this.queue.size;
+        while (budget > 0 && this.queue.size > 0 && !this.stopped) {
           const outcome = await this.exclusive(() => this.exportBatch(Math.min(this.batchSize, budget)));
           if (!outcome.ok || outcome.count === 0) break;
           budget -= outcome.count;
@@ -426,7 +369,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
       // never reject from a timer
     } finally {
       if (!this.stopped) {
-        this.schedule(backoffDelay(this.intervalMs, this.consecutiveFailures, this.maxBackoffMs));
+        this.schedule(this.consecutiveFailures === 0 ? this.intervalMs : this.retryBackoff.delay(this.consecutiveFailures));
       }
     }
   }

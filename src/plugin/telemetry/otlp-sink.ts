@@ -35,11 +35,14 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import type { Logger, SinkStats } from '../types.js';
+import type { ResolvedOptions } from '../options.js';
+import { withDeadline } from '../../core/resilience/index.js';
 import {
   BoundedLogProcessor,
   EXPORT_CONTEXT,
   EXPORT_FAILED,
   EXPORT_SUCCESS,
+  exportWithin,
   httpStatusOf,
   toError,
   type BatchOutcome,
@@ -47,25 +50,27 @@ import {
 } from './bounded-log-processor.js';
 import { DebugLogExporter, DebugMetricExporter } from './debug-exporters.js';
 
+/**
+ * The sink's settings: the resolved options (src/plugin/options.ts validates and defaults them
+ * once; nothing is re-defaulted or re-clamped here).
+ */
 export interface OtlpSinkConfig {
   /** Base URL; logs go to `${endpoint}/v1/logs`, metrics to `${endpoint}/v1/metrics`. */
-  endpoint: string | null;
+  endpoint: ResolvedOptions['otlp']['endpoint'];
   /** Extra request headers, e.g. Authorization. */
-  headers: Record<string, string>;
-  /** Deadline of one export attempt, retries by the transport included (default 10000). */
-  timeoutMs: number;
+  headers: ResolvedOptions['otlp']['headers'];
+  /** Deadline of one export attempt, retries by the transport included. */
+  timeoutMs: ResolvedOptions['otlp']['timeoutMs'];
   /** Print payloads via logger.info and send nothing (works with endpoint null). */
   debug: boolean;
   /** -> service.name, service.version, service.instance.id */
   resource: { serviceName: string; serviceVersion: string; instanceId: string };
-  /** Max queued log records; when full the OLDEST is dropped and counted in `dropped`. */
-  queueCap: number;
-  /** Max records per export request. */
-  batchSize: number;
-  /** Background export interval for logs (also the base of the failure back-off). */
-  flushIntervalMs: number;
-  /** Metric export interval. */
-  metricIntervalMs: number;
+  /**
+   * queueCap: max queued log records (when full the OLDEST is dropped and counted in `dropped`);
+   * batchSize: max records per export request; intervalMs: background export interval for logs
+   * (also the base of the failure back-off); metricIntervalMs: metric export interval.
+   */
+  export: Pick<ResolvedOptions['export'], 'queueCap' | 'batchSize' | 'intervalMs' | 'metricIntervalMs'>;
   logger: Logger;
   /** Read at each metric collection. */
   observe: () => SinkObservation;
@@ -127,14 +132,9 @@ export const METRIC_INSTALL_ACTIVE = 'app.install.active';
 export const METRIC_EVENTS = 'app.events';
 export const METRIC_PAGEVIEWS = 'app.pageviews';
 const SCOPE_NAME = 'koa-consent-telemetry';
-const DEFAULT_TIMEOUT_MS = 10_000;
 const LAST_ERROR_MAX = 200;
 
 // ------------------------------------------------------------------ helpers
-
-function positive(n: number, fallback: number): number {
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
 
 interface ParsedEndpoint {
   logsUrl: string;
@@ -294,8 +294,12 @@ class ConnectionTracker {
   }
 }
 
-/** A short, credential-free description of an export error. */
-function describeError(error: unknown, scrub: (s: string) => string): string {
+/**
+ * A short, credential-free description of an export error for the sink's `lastError` and the
+ * outbound ledger: "HTTP <status> …" or "<code>: …", with the endpoint's and headers' secrets
+ * scrubbed (core's describeError knows neither).
+ */
+function describeExportError(error: unknown, scrub: (s: string) => string): string {
   let msg: string;
   const status = httpStatusOf(error);
   if (status !== undefined) {
@@ -326,21 +330,13 @@ function failureKind(error: unknown): string {
   return 'unknown';
 }
 
-function raceWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
-    timer.unref();
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      },
-    );
-  });
+/** Waits for `p` at most `ms`; never rejects. */
+function settleWithin(p: Promise<unknown>, ms: number): Promise<unknown> {
+  return withDeadline(
+    p.catch(() => undefined),
+    ms,
+    { onTimeout: undefined },
+  );
 }
 
 /**
@@ -387,30 +383,21 @@ class GuardedMetricExporter implements PushMetricExporter {
   private sendNow(metrics: ResourceMetrics): Promise<boolean> {
     if (this.isClosed()) return Promise.resolve(false);
     if (countPoints(metrics) === 0) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      const finish = (r: ExportResult): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(deadline);
-        const ok = r.code === EXPORT_SUCCESS;
-        try {
-          this.onResult(ok, r.error, metrics);
-        } catch {
-          // ignore
-        }
-        resolve(ok);
-      };
-      const deadline = setTimeout(
-        () => finish({ code: EXPORT_FAILED, error: new Error(`export deadline of ${this.deadlineMs} ms exceeded`) }),
-        this.deadlineMs,
-      );
-      deadline.unref();
+    const exported = new Promise<ExportResult>((resolve) => {
       try {
-        context.with(EXPORT_CONTEXT, () => this.inner.export(metrics, finish));
+        context.with(EXPORT_CONTEXT, () => this.inner.export(metrics, resolve));
       } catch (error) {
-        finish({ code: EXPORT_FAILED, error: toError(error) });
+        resolve({ code: EXPORT_FAILED, error: toError(error) });
       }
+    });
+    return exportWithin(exported, this.deadlineMs).then((r) => {
+      const ok = r.code === EXPORT_SUCCESS;
+      try {
+        this.onResult(ok, r.error, metrics);
+      } catch {
+        // ignore
+      }
+      return ok;
     });
   }
 
@@ -495,7 +482,7 @@ function noopSink(cfg: { queueCap: number; endpoint: string | null; configured: 
 
 export function createOtlpSink(config: OtlpSinkConfig): TelemetrySink {
   const logger = config.logger;
-  const queueCap = Math.max(1, Math.floor(positive(config.queueCap, 1000)));
+  const { queueCap } = config.export;
   const safeLog = (level: 'info' | 'warn', obj: unknown, msg: string): void => {
     try {
       logger[level](obj, msg);
@@ -540,14 +527,12 @@ interface BuildCtx {
 
 function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
   const { debug, parsed, queueCap, safeLog } = ctx;
-  const timeoutMs = positive(config.timeoutMs, DEFAULT_TIMEOUT_MS);
-  const batchSize = Math.max(1, Math.floor(positive(config.batchSize, 512)));
-  const flushIntervalMs = positive(config.flushIntervalMs, 5000);
-  const metricIntervalMs = positive(config.metricIntervalMs, 60_000);
+  const { timeoutMs } = config;
+  const { batchSize, intervalMs: flushIntervalMs, metricIntervalMs } = config.export;
   // Our own safety deadline around one export call; the transport enforces timeoutMs itself.
   const exportDeadlineMs = timeoutMs + 2000;
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(config.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+  for (const [k, v] of Object.entries(config.headers)) if (typeof v === 'string') headers[k] = v;
 
   const secrets = [...(parsed?.secrets ?? []), ...Object.values(headers).filter((v) => v.length >= 4)];
   // Also each whitespace-separated part ("Basic abc…" → "abc…").
@@ -566,7 +551,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
   const reported = { logs: new Set<string>(), metrics: new Set<string>() };
 
   const recordFailure = (signal: 'logs' | 'metrics', error: unknown, extra: Record<string, unknown> = {}): void => {
-    const short = describeError(error, scrub);
+    const short = describeExportError(error, scrub);
     lastError = `${signal}: ${short}`;
     if (closed) return; // failures caused by our own shutdown are not worth a warning
     const kind = failureKind(error);
@@ -614,7 +599,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
       attempts: Math.max(1, traffic.requests),
       ok,
       status: traffic.status ?? httpStatusOf(error) ?? null,
-      error: ok ? null : describeError(error, scrub),
+      error: ok ? null : describeExportError(error, scrub),
       disposition,
     });
   };
@@ -773,20 +758,11 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
       if (closed) return processor.stats().queueDepth === 0;
       // otlp.timeoutMs bounds the whole flush, retries and an export already in flight included:
       // at the deadline it answers false and the exports go on in the background.
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<boolean>((done) => {
-        timer = setTimeout(() => done(false), timeoutMs);
-        timer.unref();
-      });
       const work = Promise.all([processor.flush(), flushMetrics()]).then(
         ([logsOk, metricsOk]) => logsOk && metricsOk,
         () => false,
       );
-      try {
-        return await Promise.race([work, deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return withDeadline(work, timeoutMs, { onTimeout: false });
     },
 
     shutdown(capMs) {
@@ -801,10 +777,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
         const sinkDown = processor.stats().consecutiveFailures > 0;
         const reserve = Math.min(250, cap / 4);
         if (!sinkDown) {
-          await raceWithin(
-            Promise.all([processor.flush(), flushMetrics()]).catch(() => undefined),
-            remaining() - reserve,
-          );
+          await settleWithin(Promise.all([processor.flush(), flushMetrics()]), remaining() - reserve);
         }
         // 2. From here on nothing is sent: abort in-flight requests, refuse new ones.
         closed = true;
@@ -814,13 +787,10 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
           meterProvider.shutdown({ timeoutMillis: Math.max(1, remaining()) }),
           loggerProvider.shutdown(),
         ]);
-        await raceWithin(providers, remaining() - 5);
+        await settleWithin(providers, remaining() - 5);
         tracker.closeAll(); // sockets opened meanwhile, if any
       };
-      shutdownPromise = raceWithin(
-        run().catch(() => undefined),
-        cap,
-      ).then(() => {
+      shutdownPromise = settleWithin(run(), cap).then(() => {
         closed = true;
         processor.stop();
         tracker.closeAll();
