@@ -27,6 +27,7 @@ import { BaseLayer } from './telemetry/base-layer.js';
 import { createOtlpSink, type OtlpExportReport, type TelemetrySink } from './telemetry/otlp-sink.js';
 import { JobScheduler } from '../core/scheduler.js';
 import { scheduleHeartbeat } from './jobs/heartbeat.js';
+import { withDeadline } from '../core/resilience/deadline.js';
 import { describeError, OnceLogger } from '../core/logging.js';
 import { UsageStatsRepository } from './stats/repository.js';
 import { LocalStatsRecorder } from './stats/recorder.js';
@@ -415,19 +416,19 @@ export class TelemetryRuntime {
     const syncStopped = this.#consentSync.stop();
     const work = (async () => {
       // A job still running (a heartbeat or submission against a hanging endpoint) gets a quarter.
-      await Promise.race([this.#scheduler.stop(), delay(remaining() / 4)]);
-      await Promise.race([this.#ready?.catch(() => undefined), delay(remaining())]);
+      await within(this.#scheduler.stop(), remaining() / 4);
+      await within(this.#ready?.catch(() => undefined), remaining());
       // Half of what is left at most: a hanging request must not eat the final flush's share.
-      await Promise.race([Promise.allSettled([...this.#background]), delay(remaining() / 2)]);
+      await within(Promise.allSettled([...this.#background]), remaining() / 2);
       if (this.#isReady) this.analytics.track(APP_STOPPED, {}, null);
       this.analytics.drain();
-      await Promise.race([Promise.all([this.#recorder?.stop(), submissionStopped, syncStopped]), delay(remaining() / 2)]);
+      await within(Promise.all([this.#recorder?.stop(), submissionStopped, syncStopped]), remaining() / 2);
       if (this.#sink) await this.#sink.shutdown(Math.max(remaining() - 50, 0));
       // The final flush's ledger entries, written before the database is closed.
-      if (this.#isReady) await Promise.race([this.#outbound.stop(), delay(Math.max(remaining() - 25, 0))]);
+      if (this.#isReady) await within(this.#outbound.stop(), Math.max(remaining() - 25, 0));
       if (this.#database.owned) await this.#knex.destroy();
     })().catch((err) => this.#options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
-    await Promise.race([work, delay(Math.max(cap - STOP_TIMER_SLACK_MS, 0))]);
+    await within(work, Math.max(cap - STOP_TIMER_SLACK_MS, 0));
   }
 
   #inBackground(promise: Promise<unknown>, failure: string): void {
@@ -447,6 +448,7 @@ export function dataDirError(dataDir: string, cause: unknown): Error {
   );
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms).unref());
+/** `work`, or nothing once `ms` has passed: each step of stop() gets its share of the cap and no more. */
+function within(work: PromiseLike<unknown> | undefined, ms: number): Promise<unknown> {
+  return withDeadline(work ?? Promise.resolve(), ms, { onTimeout: undefined });
 }
