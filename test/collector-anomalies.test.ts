@@ -1,4 +1,4 @@
-// Anomaly rules (SPEC §8), each with data built through the real ingest path (rollups written by the
+// Anomaly rules (docs/collector.md), each with data built through the real ingest path (rollups written by the
 // ingest transaction) that should trigger it, and a near miss that should not.
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';

@@ -1,5 +1,5 @@
 // Background jobs: the per-install heartbeat minute, JobScheduler (next run, runNow, errors, stop),
-// and the promise of SPEC §9 that no job keeps the host process alive (checked in a child process).
+// and the promise that no job keeps the host process alive (checked in a child process).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';

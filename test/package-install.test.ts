@@ -1,4 +1,4 @@
-// The npm package as a host gets it (SPEC §1, §2): `npm run build` + `npm pack`, installed with npm
+// The npm package as a host gets it (README.md): `npm run build` + `npm pack`, installed with npm
 // into a fresh Koa 3 app, imported as plain JavaScript (no tsx), mounted after koa-session, and
 // working: ready(), a route calling ctx.telemetry.track(), the admin status route, stop(), exit.
 //

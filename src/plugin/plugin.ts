@@ -44,7 +44,7 @@ export interface TelemetryHandle {
   readonly migrationSource: typeof migrationSource;
   readonly migrationsTableName: string;
   readonly templatesPath: string;
-  /** Support counter and the local support funnel (SPEC §7). */
+  /** Support counter and the local support funnel (docs/support.md). */
   readonly support: SupportApi;
   /** Each signed-in user's own choice about detailed analytics (stored in the plugin's tables). */
   readonly users: {

@@ -1,4 +1,4 @@
-// Ingest (SPEC §8): registration (trust on first use), signed submissions, signed self-erasure.
+// Ingest (docs/collector.md): registration (trust on first use), signed submissions, signed self-erasure.
 // Plain values in, results out: it never sees a Koa context, and never an IP address.
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { z } from 'zod';

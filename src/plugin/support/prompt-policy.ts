@@ -1,4 +1,4 @@
-// The soft-prompt policy (SPEC §7) as one pure function of plain inputs and a clock value:
+// The soft-prompt policy (docs/support.md) as one pure function of plain inputs and a clock value:
 // no I/O, no ctx, no Date.now() — every rule is table-tested in test/support-prompt-policy.test.ts.
 //
 // Order of the rules (the first that applies decides):
