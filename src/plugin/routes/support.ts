@@ -23,9 +23,9 @@ const BODY_LIMIT = '4kb';
 // unknown_variant); here only their type and length.
 const shortText = z.string();
 
-export const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
+const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
 
-export const supportEventBody = z.object({
+const supportEventBody = z.object({
   event: z.enum(SUPPORT_EVENTS),
   variant: shortText.max(32).nullish(),
   source: shortText.max(64).nullish(),

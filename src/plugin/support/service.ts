@@ -16,7 +16,7 @@ import { buildViewModel, type PromptHints, type SupportSettings, type SupportVie
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** After a failed read, skip the database on page paths for this long. */
-export const READ_BACKOFF_MS = 30_000;
+const READ_BACKOFF_MS = 30_000;
 
 export interface SupportServiceDeps {
   repository: SupportRepository;
@@ -91,7 +91,7 @@ export interface SupportApi {
 
 const userKey = (user: TelemetryUser): string => String(user.id);
 
-export function toDateOrNull(value: TelemetryUser['createdAt']): Date | null {
+function toDateOrNull(value: TelemetryUser['createdAt']): Date | null {
   if (value === null || value === undefined) return null;
   const date = value instanceof Date ? value : new Date(value);
   return Number.isFinite(date.getTime()) ? date : null;

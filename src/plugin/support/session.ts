@@ -7,9 +7,9 @@ import { PROMPT_VARIANTS, type PromptVariant } from './events.js';
 import type { PromptDecision } from './prompt-policy.js';
 import type { PromptSessionState } from './service.js';
 
-export const SUPPORT_SESSION_KEY = 'telemetrySupport';
+const SUPPORT_SESSION_KEY = 'telemetrySupport';
 /** After a check that showed nothing, pages do not ask again for this long (a pending after_report still does). */
-export const QUIET_AFTER_CHECK_MS = 30 * 60 * 1000;
+const QUIET_AFTER_CHECK_MS = 30 * 60 * 1000;
 
 /** What the plugin keeps in the host's session (small: it may live in a cookie). */
 export interface SupportSessionData {
