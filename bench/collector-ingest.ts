@@ -1,4 +1,4 @@
-// Collector budgets (SPEC §11) on PostgreSQL:
+// Collector budgets (docs/performance.md) on PostgreSQL:
 //   - signed submissions per second accepted by the standalone collector (target ≥ 1,000/s here);
 //   - GET /stats/overview latency at 100,000 installations × 52 weeks of history (target ≤ 300 ms).
 //

@@ -1,4 +1,4 @@
-// Local aggregation over 1,000,000 usage events (SPEC §11: ≤ 2 × the equivalent hand-written SQL
+// Local aggregation over 1,000,000 usage events (docs/performance.md: ≤ 2 × the equivalent hand-written SQL
 // GROUP BY on the same file). The plugin's own weekly summary — buildWeeklySummary() over
 // UsageStatsRepository, i.e. what preview() and the weekly submission run — against the same three
 // statements written by hand and run on a plain sqlite3 connection to the same SQLite file:

@@ -1,4 +1,4 @@
-// Request overhead of the plugin against bare Koa (SPEC §11): server CPU time per request
+// Request overhead of the plugin against bare Koa (docs/performance.md): server CPU time per request
 // (process.cpuUsage() delta ÷ requests served) for a fixed number of requests driven by autocannon
 // from this process; modes alternate in adjacent rounds and the median of the per-round ratios is
 // reported, throughput beside it. Targets: opted out ≥ 0.99 × bare, opted in ≥ 0.97 × bare.

@@ -1,4 +1,4 @@
-// Sink down (SPEC §11: memory stays bounded by the queue cap, host latency unchanged, stop() returns
+// Sink down (docs/performance.md: memory stays bounded by the queue cap, host latency unchanged, stop() returns
 // within its cap — 2 s by default). "10 minutes' worth of traffic" is defined as 100 requests/s ×
 // 600 s = 60,000 requests, each recording a page view and one ctx.telemetry.track() event (opted in),
 // driven as fast as autocannon can from this process against a host in a child process that samples

@@ -1,4 +1,4 @@
-// track() cost against posthog-node capture() (SPEC §11: ≤ 0.1 × capture(), one process, same run,
+// track() cost against posthog-node capture() (docs/performance.md: ≤ 0.1 × capture(), one process, same run,
 // both warmed up). Both clients point at the same local HTTP sink on 127.0.0.1 and batch without
 // flushing during a timed loop; rounds alternate which client goes first, and the median of the
 // per-round ratios is reported.

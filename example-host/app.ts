@@ -100,7 +100,7 @@ export async function createExampleHost(opts: ExampleHostOptions): Promise<Examp
       layout: 'layout.njk',
       context: (ctx: Context) => ({ appName: APP_NAME, user: currentUser(ctx), csrfToken: csrfToken(ctx), currentPath: ctx.path }),
     },
-    // Support prompts (SPEC §7): demo tiers and links (outbound only, opened in a new tab), the
+    // Support prompts (docs/support.md): demo tiers and links (outbound only, opened in a new tab), the
     // user's own numbers for the modal and dashboard card. TIMETRACKER_SUPPORTERS=alice,… marks supporters.
     support: {
       urls: {

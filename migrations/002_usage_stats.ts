@@ -1,4 +1,4 @@
-// Local usage statistics (SPEC §6): events, hourly page-view counts, hours the app was up, and the
+// Local usage statistics: events, hourly page-view counts, hours the app was up, and the
 // ledger of every submission attempt ("exactly what was sent, when, and the answer").
 import type { Knex } from 'knex';
 

@@ -1,4 +1,4 @@
-// Support (SPEC §7): the per-user reports counter, the per-user soft-prompt state (last dismissal,
+// Support (docs/support.md): the per-user reports counter, the per-user soft-prompt state (last dismissal,
 // which suppresses prompts for 14 days across sessions) and the local support funnel.
 import type { Knex } from 'knex';
 

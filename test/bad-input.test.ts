@@ -1,4 +1,4 @@
-// Bad input everywhere (SPEC §8, §10): a SEEDED generator (mulberry32, seed in every test title;
+// Bad input everywhere: a SEEDED generator (mulberry32, seed in every test title;
 // BAD_INPUT_SEED=<n|0x…> replays another seed) sends malformed requests, as raw bytes over
 // `net`, to every route of the plugin (mounted in a real host: admin, regular user, anonymous,
 // with and without a valid CSRF token) and of the collector (standalone: bearer, session cookie,
@@ -207,7 +207,7 @@ const PLUGIN_ROUTES: PluginRoute[] = [
 ];
 const PLUGIN_METHODS = new Set(['GET', 'HEAD', 'POST', 'DELETE']);
 /**
- * The plugin answers only its own methods and passes anything else on to the host (SPEC §10: the
+ * The plugin answers only its own methods and passes anything else on to the host (the
  * host's routes are never affected). The test host's @koa/router `allowedMethods()` answers a
  * method it does not implement (TRACE, PROPFIND, …) with 501 on EVERY path, /hello included:
  * host behaviour, counted and logged, not a plugin failure.

@@ -1,4 +1,4 @@
-// Anomaly rules (SPEC §8), each with data built through the real ingest path (rollups written by the
+// Anomaly rules (docs/collector.md), each with data built through the real ingest path (rollups written by the
 // ingest transaction) that should trigger it, and a near miss that should not.
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
@@ -29,14 +29,11 @@ class Fleet {
     for (let i = 0; i < n; i++) {
       const start = new Date(Date.UTC(2024, 0, 1) + this.#period++ * DAY).toISOString().slice(0, 10);
       const end = new Date(Date.parse(start) + DAY).toISOString().slice(0, 10);
-      const result = await this.c.handle.collector.submissions.accept({
-        installId: this.ids[i]!,
-        idempotencyKey: null,
-        payload: payloadFor(this.ids[i]!, { period: { start, end }, ...over(i) }),
-        now: this.c.clock.now(),
-        windowSeconds: 3600,
-      });
-      if (result.outcome !== 'accepted') throw new Error(`not accepted: ${result.outcome}`);
+      const payload = payloadFor(this.ids[i]!, { period: { start, end }, ...over(i) });
+      const result = await this.c.handle.collector.submissions.withLockedInstallation({ installId: this.ids[i]!, idempotencyKey: null }, async (locked) =>
+        locked ? locked.commit(payload, { now: this.c.clock.now(), windowSeconds: 3600 }) : null,
+      );
+      if (result?.outcome !== 'accepted') throw new Error(`not accepted: ${result?.outcome ?? 'unknown installation'}`);
     }
   }
 }

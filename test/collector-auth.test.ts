@@ -1,4 +1,4 @@
-// Admin access (SPEC §8): deny by default; the bearer token (constant-time compare); the host's
+// Admin access (docs/collector.md): deny by default; the bearer token (constant-time compare); the host's
 // isAdmin when mounted; the standalone sign-in form starting a server-side session (HttpOnly
 // SameSite=Strict cookie; see collector-sessions.test.ts); sign-in failures throttled per client;
 // CSRF on state-changing requests that a cookie authenticates.

@@ -1,4 +1,4 @@
-// The 64 KiB body limit (SPEC §8): larger bodies are 413 whether announced by Content-Length or
+// The 64 KiB body limit (docs/collector.md): larger bodies are 413 whether announced by Content-Length or
 // streamed chunked, without buffering them; a body of exactly 64 KiB is still read and verified.
 import http from 'node:http';
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';

@@ -1,4 +1,4 @@
-// /health (SPEC §8): 200 while the database answers, 503 when it does not (never a hang).
+// /health (docs/collector.md): 200 while the database answers, 503 when it does not (never a hang).
 import test from 'ava';
 import knex from 'knex';
 import { startCollector } from './helpers/collector.js';

@@ -1,4 +1,4 @@
-// Small-count protection (SPEC §8): any breakdown row with fewer than kThreshold installations is
+// Small-count protection (docs/collector.md): any breakdown row with fewer than kThreshold installations is
 // merged into "other" — in every /stats breakdown, the weekly series, the export and the dashboard.
 import test from 'ava';
 import { registerAndSubmit, startCollector } from './helpers/collector.js';

@@ -1,4 +1,4 @@
-// /metrics (SPEC §8): prom-client text with submissions by outcome, an ingest latency histogram and
+// /metrics (docs/collector.md): prom-client text with submissions by outcome, an ingest latency histogram and
 // the installations gauge, on a private registry per collector (never prom-client's global one).
 import test from 'ava';
 import { register as globalRegistry } from 'prom-client';

@@ -1,4 +1,4 @@
-// Client IP addresses are never stored or logged (SPEC §8). Requests come from 127.0.0.2 (the
+// Client IP addresses are never stored or logged (docs/collector.md). Requests come from 127.0.0.2 (the
 // client socket is bound to it) and carry X-Forwarded-For / X-Real-IP; afterwards neither the
 // database nor the collector's log output (debug level, request log on) contains any of them.
 import http from 'node:http';

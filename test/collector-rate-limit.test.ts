@@ -1,4 +1,4 @@
-// At most one accepted submission per installation per hour (SPEC §8): 429 with Retry-After,
+// At most one accepted submission per installation per hour (docs/collector.md): 429 with Retry-After,
 // enforced by the database inside the ingest transaction — so it holds with several collector
 // processes on one database (two real processes race here).
 import { randomUUID } from 'node:crypto';

@@ -1,4 +1,4 @@
-// POST /v1/register (SPEC §8): trust on first use, 409 on a second registration, the optional
+// POST /v1/register (docs/collector.md): trust on first use, 409 on a second registration, the optional
 // app-level registration key, and exactly one winner when registrations race.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';

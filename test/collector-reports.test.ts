@@ -1,4 +1,4 @@
-// E-mail reports (SPEC §8): weekly and monthly reports (HTML + text) sent over SMTP with nodemailer
+// E-mail reports (docs/collector.md): weekly and monthly reports (HTML + text) sent over SMTP with nodemailer
 // to a real SMTP server started here (smtp-server); the received mail is parsed (mailparser) and its
 // numbers checked against /stats/overview. Plus the send-now, test and status endpoints, the
 // schedule, and "exactly once" with two collector instances on one database.

@@ -1,4 +1,4 @@
-// Retention (SPEC §8, default 730 days): the daily maintenance job purges submissions, rollups and
+// Retention (docs/collector.md, default 730 days): the daily maintenance job purges submissions, rollups and
 // report-log rows older than retentionDays, and installations silent for that long.
 import { registerAndSubmit, register, startCollector, payloadFor, submit } from './helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from './helpers/databases.js';

@@ -1,4 +1,4 @@
-// Rollups (SPEC §8) are maintained on ingest, in the same transaction as the submission: per UTC
+// Rollups (docs/collector.md) are maintained on ingest, in the same transaction as the submission: per UTC
 // day and ISO week, the distinct installations per breakdown value (each counted once per period
 // with its latest state) and the submissions, errors and events they reported. The analytics read
 // them, never the raw submissions.

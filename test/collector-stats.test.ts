@@ -1,4 +1,4 @@
-// The admin analytics API (SPEC §8 /stats/*): numbers checked against a small history built
+// The admin analytics API (/stats/*, docs/collector.md): numbers checked against a small history built
 // through the real ingest with a controlled clock, k-protection applied, query validation, export.
 import { payloadFor, register, startCollector, submit, type Installation, type TestCollector, ADMIN_TOKEN } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';

@@ -1,4 +1,4 @@
-// Schema validation (SPEC §8): an invalid payload is 422 with field errors as [{ path, message }],
+// Schema validation (docs/collector.md): an invalid payload is 422 with field errors as [{ path, message }],
 // never a 5xx, never a stack trace, and nothing is stored.
 import { payloadFor, register, startCollector, submit } from './helpers/collector.js';
 import { testEachDatabase } from './helpers/databases.js';

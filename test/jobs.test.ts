@@ -1,5 +1,5 @@
 // Background jobs: the per-install heartbeat minute, JobScheduler (next run, runNow, errors, stop),
-// and the promise of SPEC §9 that no job keeps the host process alive (checked in a child process).
+// and the promise that no job keeps the host process alive (checked in a child process).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,18 @@ test('heartbeatMinuteOfDay is deterministic per install id and within 0..1439', 
     t.true(minute >= 0 && minute <= 1439, `${minute} in range`);
     t.is(heartbeatMinuteOfDay(id), minute);
   }
-  t.is(heartbeatMinuteOfDay('1b4e28ba-2fa1-41d2-883f-0016d3cca427'), heartbeatMinuteOfDay('1b4e28ba-2fa1-41d2-883f-0016d3cca427'));
+});
+
+// Expected minutes computed outside this code base, with Python:
+//   int.from_bytes(hashlib.sha256(id.encode()).digest()[:4], 'big') % 1440
+const KNOWN_HEARTBEAT_MINUTES: [id: string, minuteOfDay: number][] = [
+  ['1b4e28ba-2fa1-41d2-883f-0016d3cca427', 164], // 02:44
+  ['00000000-0000-4000-8000-000000000000', 896], // 14:56
+  ['ffffffff-ffff-4fff-bfff-ffffffffffff', 1329], // 22:09
+];
+
+test('heartbeatMinuteOfDay is the first four bytes of sha256(install id), big-endian, modulo 1440 (known answers)', (t) => {
+  for (const [id, minute] of KNOWN_HEARTBEAT_MINUTES) t.is(heartbeatMinuteOfDay(id), minute, id);
 });
 
 test('heartbeatMinuteOfDay spreads installs over the day (1000 ids → at least 500 distinct minutes)', (t) => {
@@ -56,15 +67,15 @@ test('scheduleHeartbeat schedules a daily job at the install\'s minute that send
   t.teardown(() => scheduler.stop());
   let sent = 0;
   const base = { sendHeartbeat: async () => (sent++, true) } as unknown as BaseLayer;
-  const installId = randomUUID();
+  const [installId] = KNOWN_HEARTBEAT_MINUTES[0]!; // 02:44
   scheduleHeartbeat(scheduler, base, installId);
 
   const [job] = scheduler.list();
   t.is(job?.name, HEARTBEAT_JOB);
   const next = new Date(job!.nextRunAt!);
-  const minute = heartbeatMinuteOfDay(installId);
-  t.is(next.getHours(), Math.floor(minute / 60));
-  t.is(next.getMinutes(), minute % 60);
+  t.is(next.getHours(), 2);
+  t.is(next.getMinutes(), 44);
+  t.is(next.getSeconds(), 0);
   t.true(next.getTime() > Date.now());
   t.true(next.getTime() - Date.now() <= 24 * 3600_000 + 3600_000, 'within the next day (DST allowance)');
 

@@ -1,5 +1,6 @@
-// "Never breaks the host" (SPEC §2, §5 "never throws into the host", §10 "the host's own routes are
-// never affected by a plugin failure", §11 "sink down: memory stays bounded, stop() within its cap").
+// "Never breaks the host": it never throws into the host, the host's own routes are never affected
+// by a plugin failure, and with the sink down memory stays bounded and stop() returns within its cap
+// (docs/faq.md, docs/performance.md).
 //
 // For every way the outside world can fail — the OTLP sink refusing connections, answering 500,
 // answering 429 + Retry-After, hanging; the SQLite file unusable; dataDir unusable — a real Koa host
@@ -71,8 +72,8 @@ function recordingLogger(): { logger: TelemetryOptions['logger']; lines: Logged[
 /**
  * Records what reaches the console while a test runs (and still lets nothing through): with a
  * host-supplied logger, the plugin and the libraries it drives (knex, OpenTelemetry) must report
- * through that logger, never print a stack trace per request onto the host's console (SPEC §1:
- * a background failure is caught at its boundary and logged once).
+ * through that logger, never print a stack trace per request onto the host's console (a
+ * background failure is caught at its boundary and logged once).
  */
 function captureConsole(t: ExecutionContext): string[] {
   const printed: string[] = [];
@@ -321,7 +322,7 @@ for (const failure of CASES) {
     const repeats = new Map<string, number>();
     for (const l of lines) if (l.level === 'warn' || l.level === 'error') repeats.set(String(l.args.at(-1)), (repeats.get(String(l.args.at(-1))) ?? 0) + 1);
     const storms = [...repeats].filter(([, n]) => n > MAX_REPEATS_OF_ONE_FAILURE);
-    t.deepEqual(storms, [], `a background failure must be logged once, not per request (SPEC §1); repeated: ${JSON.stringify(storms)}`);
+    t.deepEqual(storms, [], `a background failure must be logged once, not per request; repeated: ${JSON.stringify(storms)}`);
     t.deepEqual(printed, [], 'with a host logger, nothing is printed to the console (no per-request log storm)');
     assertNoProcessFailures(t, failuresBefore);
   });

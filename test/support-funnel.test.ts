@@ -159,7 +159,7 @@ testEachDatabase('consent gate: opted out, support.* events are recorded locally
   t.is(host.telemetry.status().queue.export_depth, 0);
   t.is(Number(((await db.knex('telemetry_donation_interactions').count({ n: '*' }).first()) as { n: unknown }).n), SUPPORT_EVENTS.length, 'the local funnel is complete');
 
-  // The local usage statistics (SPEC §6) record the events whatever the consent.
+  // The local usage statistics record the events whatever the consent.
   await runtimeOf(host.telemetry).recorder?.flush();
   if (await db.knex.schema.hasTable('telemetry_usage_events')) {
     const local = (await db.knex('telemetry_usage_events').where('event_type', 'like', 'support.%').pluck('event_type')) as string[];

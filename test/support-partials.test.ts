@@ -1,6 +1,6 @@
 // The support partials, rendered the way a host renders them: through the host's own nunjucks
 // environment (autoescape on) from a host template, with ctx.state as the context. Hooks of
-// SPEC §7, escaping of everything host- or user-supplied, supporter wording, hideDonateWhenSupporter,
+// docs/support.md, escaping of everything host- or user-supplied, supporter wording, hideDonateWhenSupporter,
 // template overrides, no external asset, and a host page that survives failing callbacks.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -70,7 +70,7 @@ function slot(html: string, name: string): string {
   return match[1]!.trim();
 }
 
-test('every partial renders with the hooks of SPEC §7 for a signed-in user', async (t) => {
+test('every partial renders with the documented hooks for a signed-in user', async (t) => {
   const { get } = await partialsHost(t);
   const { status, html } = await get('/render', 'alice');
   t.is(status, 200);

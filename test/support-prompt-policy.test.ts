@@ -1,4 +1,4 @@
-// The soft-prompt policy (SPEC §7): first as a table over the pure function (every variant, every
+// The soft-prompt policy (docs/support.md): first as a table over the pure function (every variant, every
 // suppression, both windows' expiry, one prompt per session, after_report priority), then through
 // the real endpoint with the plugin's clock option moved forward (the windows persist per user
 // across sessions, one prompt per session, a pending after_report beats dashboard prompts).

@@ -1,6 +1,6 @@
-import { access } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import test from 'ava';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
 import knex, { type Knex } from 'knex';
 import {
   createTestDatabase,
@@ -199,11 +199,24 @@ testEachDatabase('testEachDatabase gives a fresh, empty database', async (t, db)
   t.true(await db.knex.schema.hasTable('things'));
 });
 
-test('tmp helpers: a unique dir removed at teardown', async (t) => {
+test('tmp helpers: unique dirs; registerCleanup removes the dir and its contents at teardown', async (t) => {
   const a = await makeTempDir();
-  const b = registerCleanup(t, await makeTempDir('other-'));
+  const b = await makeTempDir('other-');
+  t.teardown(() => Promise.all([a, b].map((dir) => rm(dir, { recursive: true, force: true })))); // if an assertion fails first
   t.not(a, b);
-  await access(a);
-  registerCleanup(t, a);
-  t.pass();
+  t.true(basename(b).startsWith('other-'));
+  await mkdir(join(a, 'nested'));
+  await writeFile(join(a, 'nested', 'file.txt'), 'x');
+
+  // registerCleanup's teardown runs after the test that registered it: collect it from a stand-in
+  // context and run it here, so its effect can be checked.
+  const teardowns: (() => unknown)[] = [];
+  const context = { teardown: (fn: () => unknown) => void teardowns.push(fn) } as unknown as ExecutionContext;
+  t.is(registerCleanup(context, a), a);
+  t.is(teardowns.length, 1);
+  await access(join(a, 'nested', 'file.txt')); // nothing removed before the teardown
+
+  for (const teardown of teardowns) await teardown();
+  await t.throwsAsync(access(a), { code: 'ENOENT' });
+  await access(b); // only the registered dir
 });

@@ -1,4 +1,4 @@
-// The weekly count-only summary (SPEC §6): period of 7 whole UTC days ending today, country from the
+// The weekly count-only summary (docs/privacy-policy.md, section 4): period of 7 whole UTC days ending today, country from the
 // time zone (XX fallback), counts of unsubmitted events only, error count, uptime hours, sanitized
 // feature flags — and a payload the collector's schema accepts. SQLite and PostgreSQL.
 import { randomUUID } from 'node:crypto';

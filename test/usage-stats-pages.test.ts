@@ -91,7 +91,7 @@ test('settings page: "what we collect" and "what we never collect" come from the
 });
 
 test('settings page: "what we collect" covers what the weekly usage-statistics summary contains', async (t) => {
-  // SPEC §6: the weekly payload carries counts per event type, the error count, uptime hours, the
+  // The weekly payload carries counts per event type, the error count, uptime hours, the
   // host's feature flags and a country derived from the time zone. The admin deciding on the
   // usageStats toggle should find each of them in the list.
   const app = await host(t);

@@ -1,4 +1,4 @@
-// Local recording (SPEC §6, issue 3 point 2): every track() is also written to the host's database,
+// Local recording (docs/adding-events.md): every track() is also written to the host's database,
 // buffered and batched off the request path, bounded when the database fails, flushed on stop(),
 // page views counted per route template per hour, guarded by the privacy guard, off with
 // localStats: false — and the example host's real actions show up.

@@ -1,4 +1,4 @@
-// Retention (SPEC §6, §9; issue 3 point 6): the daily job purges local usage statistics older than
+// Retention (docs/privacy-policy.md, section 3): the daily job purges local usage statistics older than
 // retentionDays (default 365) and keeps newer ones. The clock is injected through the `now` option.
 import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../src/plugin/db/tables.js';

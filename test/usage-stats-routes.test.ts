@@ -1,4 +1,4 @@
-// /api/v1/usage-stats/* (SPEC §10, issue 3 point 4): admin only, CSRF on state changes, JSON errors;
+// /api/v1/usage-stats/*: admin only, CSRF on state changes, JSON errors;
 // opt-in/opt-out, local, preview (= what the next submission sends), submissions, export, delete-all.
 // The collector is a real local receiver (test/helpers/submission-receiver.ts).
 import { readFile } from 'node:fs/promises';

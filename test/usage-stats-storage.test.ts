@@ -1,4 +1,4 @@
-// Storage of the local usage statistics (SPEC §6): the 002 migration (tables and indexes, up and
+// Storage of the local usage statistics: the 002 migration (tables and indexes, up and
 // down) and UsageStatsRepository, on SQLite and — with TEST_PG_URL — PostgreSQL.
 import knex, { type Knex } from 'knex';
 import type { ExecutionContext } from 'ava';
@@ -64,7 +64,7 @@ function extraKnex(t: ExecutionContext, db: TestDatabase, extra: Partial<Knex.Co
 
 // ------------------------------------------------------------------------------------ migrations
 
-testEachDatabase('migration 002 creates the usage tables with the indexes of SPEC §6', async (t, db) => {
+testEachDatabase('migration 002 creates the usage tables with their indexes', async (t, db) => {
   await migrateLatest(db.knex);
   const tables = await tableNames(db);
   for (const table of [...USAGE_TABLES, TABLES.settings]) t.true(tables.includes(table), `${table} exists`);

@@ -1,4 +1,4 @@
-// The weekly submission client (SPEC §6, §8; issue 3 point 5). Happy path against a REAL local
+// The weekly submission client (docs/privacy-policy.md, section 4). Happy path against a REAL local
 // receiver (test/helpers/submission-receiver.ts); faults against nock with every other network
 // connection disabled (test/helpers/no-network.ts).
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The collector's tables (SPEC §8): installations (one row each, with the latest reported state),
+// The collector's tables (docs/collector.md): installations (one row each, with the latest reported state),
 // raw submissions, daily and weekly rollups maintained on ingest, and a log of e-mail reports.
 // Days and week starts are stored as 'YYYY-MM-DD' strings (UTC), so SQLite and PostgreSQL compare
 // them the same way and no driver turns them into local-time Date objects.

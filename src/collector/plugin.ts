@@ -1,4 +1,4 @@
-// collectorPlugin(options): the receiving service (SPEC §8) as a Koa middleware handle. Mount it in
+// collectorPlugin(options): the receiving service (docs/collector.md) as a Koa middleware handle. Mount it in
 // your own Koa app (`app.use(collector)`), or run it standalone with `koa-consent-telemetry collector`.
 // It answers only under its own paths (below mountPath): /v1/*, /stats/*, /reports/*,
 // /dashboard*, /metrics, /health; everything else goes on to the host's middleware.

@@ -87,7 +87,7 @@ function intEnv(env: EnvMap, name: string): number | undefined {
   return Number(value);
 }
 
-/** The collector's options from the environment (SPEC §8; docs/collector.md lists every variable). */
+/** The collector's options from the environment (docs/collector.md lists every variable). */
 export function collectorOptionsFromEnv(env: EnvMap, logger: Logger): CollectorOptions {
   const database = databaseFromEnv(env);
   const options: CollectorOptions = { env, logger, processMetrics: true };

@@ -43,7 +43,7 @@ export interface TrackOptions {
 export interface RequestTelemetry {
   track(event: string, props?: Record<string, unknown>): boolean;
   identify(traits?: Record<string, unknown>): boolean;
-  /** Support prompts (SPEC §7). */
+  /** Support prompts (docs/support.md). */
   support: {
     /** Counts a generated report for the signed-in user and queues the after_report soft prompt; resolves the new count (null when signed out, support is off or it failed). Never rejects. */
     reportGenerated(): Promise<number | null>;

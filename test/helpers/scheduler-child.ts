@@ -1,5 +1,5 @@
 // Child process for test/jobs.test.ts: creates a JobScheduler with a daily job and then does nothing
-// else. A host process like this must be able to exit on its own (SPEC §9: no job keeps it alive).
+// else. A host process like this must be able to exit on its own: no job keeps it alive.
 import { JobScheduler, dailyAt } from '../../src/core/scheduler.js';
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,4 +1,4 @@
-// A small, REAL collector-like receiver for the weekly usage-statistics submission (SPEC §6, §8):
+// A small, REAL collector-like receiver for the weekly usage-statistics submission (docs/collector.md):
 // node:http on 127.0.0.1 (ephemeral port), speaking the protocol of src/stats/submission-protocol.ts.
 // (Not the real collector in src/collector: this one is deliberately tiny and test-controlled.)
 //

@@ -1,4 +1,4 @@
-// Anomaly rules (SPEC §8), evaluated on rollup numbers. Pure: the stats service gathers the numbers.
+// Anomaly rules (docs/collector.md), evaluated on rollup numbers. Pure: the stats service gathers the numbers.
 //
 // - Active installations, last complete ISO week vs the week before: drop > 20 % medium, > 50 % high;
 //   spike > 50 % info.

@@ -1,4 +1,4 @@
-// Small-count protection (SPEC §8): a breakdown row with fewer than kThreshold installations is
+// Small-count protection (docs/collector.md): a breakdown row with fewer than kThreshold installations is
 // merged into one "other" row, in the API, the dashboard, e-mails and exports alike, so that a
 // rare version or country cannot single out an installation.
 export const OTHER = 'other';

@@ -1,4 +1,4 @@
-// The admin analytics (SPEC §8 /stats/*), computed from the rollups and the installations table
+// The admin analytics (/stats/*, docs/collector.md), computed from the rollups and the installations table
 // (one row per installation with its latest state) — never by scanning raw submissions.
 // Every breakdown goes through protectSmallCounts (kThreshold).
 import type { InstallationRepository, BreakdownColumn, BucketCount } from '../storage/installations.js';

@@ -1,4 +1,4 @@
-// Ingest (SPEC §8): registration (trust on first use), signed submissions, signed self-erasure.
+// Ingest (docs/collector.md): registration (trust on first use), signed submissions, signed self-erasure.
 // Plain values in, results out: it never sees a Koa context, and never an IP address.
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import type { z } from 'zod';
@@ -15,6 +15,7 @@ import {
   verifySignature,
   type RegisterResponse,
   type SignedTarget,
+  type SubmissionPayload,
 } from '../../core/protocol.js';
 import { ERASED_ID_BLOCK_DAYS, type InstallationRepository } from '../storage/installations.js';
 import type { SubmissionRepository } from '../storage/submissions.js';
@@ -127,8 +128,8 @@ export class IngestService {
   }
 
   /**
-   * POST /v1/submit. Under the installation's row lock (one database round trip on PostgreSQL):
-   * signature, then the Idempotency-Key replay, then schema validation, then the rate limit.
+   * POST /v1/submit. With the installation's row locked: the signature, then the Idempotency-Key
+   * replay, then schema validation; the commit then applies the rate limit and stores it.
    */
   async submit(headers: SignedHeaders, idempotencyHeader: string | undefined, rawBody: Buffer): Promise<SubmitResult> {
     // Required: an exact signed request sent again is then always recognised as the same submission.
@@ -138,35 +139,29 @@ export class IngestService {
     if (!IDEMPOTENCY_KEY.test(idempotencyHeader)) {
       throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 8–128 characters of letters, digits and . _ : -');
     }
-    const idempotencyKey = idempotencyHeader;
     const signed = this.#checkSignedHeaders(headers);
-    const result = await this.options.submissions.accept({
-      installId: signed.installId,
-      idempotencyKey,
-      now: this.options.now(),
-      windowSeconds: this.options.rateLimitWindowSeconds,
-      payload: (locked) => {
-        this.#verify(locked.secret, SIGNED.submit, signed.timestamp, rawBody, signed.signature);
-        if (locked.replaySubmissionId) return { replay: locked.replaySubmissionId };
-        const parsed = submissionPayloadSchema.safeParse(parseJsonBytes(rawBody));
-        if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', fieldErrors(parsed.error));
-        if (parsed.data.install_id.toLowerCase() !== signed.installId) {
-          throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', [
-            { path: 'install_id', message: 'does not match the X-Install-Id header' },
-          ]);
-        }
-        return parsed.data;
-      },
+    return this.options.submissions.withLockedInstallation({ installId: signed.installId, idempotencyKey: idempotencyHeader }, async (locked): Promise<SubmitResult> => {
+      if (!locked) throw unknownInstallation();
+      this.#verify(locked.secret, SIGNED.submit, signed.timestamp, rawBody, signed.signature);
+      if (locked.replayOf) return { status: 202, outcome: 'replayed', body: { submission_id: locked.replayOf } };
+      const payload = this.#submissionPayload(rawBody, signed.installId);
+      const result = await locked.commit(payload, { now: this.options.now(), windowSeconds: this.options.rateLimitWindowSeconds });
+      return result.outcome === 'accepted'
+        ? { status: 202, outcome: 'accepted', body: { submission_id: result.submissionId } }
+        : { status: 429, outcome: 'rate_limited', retryAfterSeconds: result.retryAfterSeconds };
     });
-    switch (result.outcome) {
-      case 'accepted':
-      case 'replayed':
-        return { status: 202, outcome: result.outcome, body: { submission_id: result.submissionId } };
-      case 'rate_limited':
-        return { status: 429, outcome: 'rate_limited', retryAfterSeconds: result.retryAfterSeconds };
-      case 'unknown_installation':
-        throw unknownInstallation();
+  }
+
+  /** The body as a submission of this installation; 422 with field errors otherwise. */
+  #submissionPayload(rawBody: Buffer, installId: string): SubmissionPayload {
+    const parsed = submissionPayloadSchema.safeParse(parseJsonBytes(rawBody));
+    if (!parsed.success) throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', fieldErrors(parsed.error));
+    if (parsed.data.install_id.toLowerCase() !== installId) {
+      throw new HttpError(422, 'invalid_payload', 'The submission does not match the payload schema.', [
+        { path: 'install_id', message: 'does not match the X-Install-Id header' },
+      ]);
     }
+    return parsed.data;
   }
 
   /** DELETE /v1/installations/:id signed by the installation itself, over an empty body. */

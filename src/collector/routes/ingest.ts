@@ -1,4 +1,4 @@
-// The installation-facing API (SPEC §8): register, signed submit, signed (or admin) erasure.
+// The installation-facing API (docs/collector.md): register, signed submit, signed (or admin) erasure.
 // The client address is read only to rate-limit registration (in memory, salted and hashed; see
 // client-throttle.ts): it is never stored, logged or passed to a service.
 import Router from '@koa/router';

@@ -1,4 +1,4 @@
-// The admin analytics API (SPEC §8): /stats/* as JSON, every breakdown k-protected.
+// The admin analytics API (docs/collector.md): /stats/* as JSON, every breakdown k-protected.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// Table names in one place: every plugin table carries the telemetry_ prefix (SPEC §6).
+// Table names in one place: every plugin table carries the telemetry_ prefix.
 export const MIGRATIONS_TABLE = 'telemetry_knex_migrations';
 
 export const TABLES = {

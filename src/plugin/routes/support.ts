@@ -1,4 +1,4 @@
-// <donate>/*: the support endpoints pages call (SPEC §7, §10). Signed-in users only (401), CSRF
+// <donate>/*: the support endpoints pages call (docs/support.md). Signed-in users only (401), CSRF
 // token required (403), small JSON bodies validated with zod (400 { error: { code, message } }).
 //   POST /request-soft-prompt  {kind}                    → {show, variant?, message?}
 //   POST /track-support-event  {event, variant?, source?} → 202 {ok: true}
@@ -14,7 +14,8 @@ import { requireCsrf } from '../middleware/csrf.js';
 import { HttpError } from '../../core/http-errors.js';
 import { hasPrivacySignal } from '../middleware/privacy-signals.js';
 import { jsonBody, parseJsonBody } from '../middleware/body.js';
-import { applyPromptDecision, hostSupportInputs, promptSessionState, supportSession } from '../middleware/support.js';
+import { applyPromptDecision, promptSessionState, sessionBagOf, supportSession } from '../support/session.js';
+import { hostSupportInputs } from '../support/host-inputs.js';
 import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
 import { PerUserRateLimiter } from '../support/rate-limit.js';
 
@@ -23,9 +24,9 @@ const BODY_LIMIT = '4kb';
 // unknown_variant); here only their type and length.
 const shortText = z.string();
 
-export const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
+const softPromptBody = z.object({ kind: z.enum(PROMPT_KINDS) });
 
-export const supportEventBody = z.object({
+const supportEventBody = z.object({
   event: z.enum(SUPPORT_EVENTS),
   variant: shortText.max(32).nullish(),
   source: shortText.max(64).nullish(),
@@ -68,16 +69,17 @@ export function supportRouter(options: ResolvedOptions, { service }: SupportPort
       return;
     }
     const nowMs = options.now().getTime();
-    const session = supportSession(ctx, user, nowMs);
+    const bag = sessionBagOf(ctx);
+    const session = supportSession(bag, user, nowMs);
     let answer;
     try {
-      const host = await hostSupportInputs(ctx, options, user);
+      const host = await hostSupportInputs(ctx, options.support, user);
       answer = await service.decidePrompt({ user, kind, isSupporter: host.isSupporter, stats: host.stats, session: promptSessionState(session) });
     } catch {
       ctx.body = { show: false };
       return;
     }
-    applyPromptDecision(ctx, session, answer.decision, nowMs);
+    applyPromptDecision(bag, session, answer.decision, nowMs);
     ctx.body = answer.decision.show ? { show: true, variant: answer.decision.variant, message: answer.message } : { show: false };
   });
 
@@ -93,7 +95,7 @@ export function supportRouter(options: ResolvedOptions, { service }: SupportPort
     if (!service.enabled) throw new HttpError(404, 'support_disabled', 'Support is turned off in this application.');
     const problem = service.funnelFieldProblem(body.source ?? null, body.variant ?? null);
     if (problem) throw new HttpError(400, problem.code, problem.message);
-    const host = await hostSupportInputs(ctx, options, user);
+    const host = await hostSupportInputs(ctx, options.support, user);
     const stored = await service.recordEvent({
       user,
       event: body.event,

@@ -1,4 +1,4 @@
-// The weekly, count-only summary (SPEC §6): counts per event type, error count, uptime hours and the
+// The weekly, count-only summary (docs/privacy-policy.md, section 4): counts per event type, error count, uptime hours and the
 // host's feature booleans over a period of whole UTC days. No individual event, no free text.
 import type { RuntimeEnvironment } from '../telemetry/environment.js';
 import type { UsageStatsRepository } from './repository.js';

@@ -1,4 +1,4 @@
-// The support funnel's vocabulary (SPEC §7): the events a page may report, the soft-prompt
+// The support funnel's vocabulary (docs/support.md): the events a page may report, the soft-prompt
 // variants and the kinds of prompt request a page may make.
 
 /** Events accepted by POST <donate>/track-support-event, emitted as `support.<event>`. */

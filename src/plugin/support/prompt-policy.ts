@@ -1,4 +1,4 @@
-// The soft-prompt policy (SPEC §7) as one pure function of plain inputs and a clock value:
+// The soft-prompt policy (docs/support.md) as one pure function of plain inputs and a clock value:
 // no I/O, no ctx, no Date.now() — every rule is table-tested in test/support-prompt-policy.test.ts.
 //
 // Order of the rules (the first that applies decides):
@@ -17,9 +17,9 @@ const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 
 export const CLICK_SUPPRESSION_DAYS = 30;
-export const DISMISS_SUPPRESSION_DAYS = 14;
-export const SEVEN_DAY_PROMPT_DAYS = 7;
-export const ACTIVE_TODAY_HOURS = 4;
+const DISMISS_SUPPRESSION_DAYS = 14;
+const SEVEN_DAY_PROMPT_DAYS = 7;
+const ACTIVE_TODAY_HOURS = 4;
 /** The client timer and the server clock may disagree by a little; the server allows this much. */
 export const LONG_SESSION_TOLERANCE_MS = MINUTE_MS;
 
@@ -60,16 +60,16 @@ export type PromptDecision =
 const within = (since: Date | null, days: number, now: Date): boolean =>
   since !== null && Number.isFinite(since.getTime()) && now.getTime() - since.getTime() < days * DAY_MS;
 
-export function isSevenDayEligible(input: Pick<PromptPolicyInput, 'userCreatedAt' | 'now'>): boolean {
+function isSevenDayEligible(input: Pick<PromptPolicyInput, 'userCreatedAt' | 'now'>): boolean {
   const created = input.userCreatedAt;
   return created !== null && Number.isFinite(created.getTime()) && input.now.getTime() - created.getTime() >= SEVEN_DAY_PROMPT_DAYS * DAY_MS;
 }
 
-export function isActiveTodayEligible(input: Pick<PromptPolicyInput, 'hoursToday'>): boolean {
+function isActiveTodayEligible(input: Pick<PromptPolicyInput, 'hoursToday'>): boolean {
   return typeof input.hoursToday === 'number' && Number.isFinite(input.hoursToday) && input.hoursToday >= ACTIVE_TODAY_HOURS;
 }
 
-export function isLongSessionEligible(input: Pick<PromptPolicyInput, 'sessionStartedAt' | 'now' | 'longSessionMinutes'>): boolean {
+function isLongSessionEligible(input: Pick<PromptPolicyInput, 'sessionStartedAt' | 'now' | 'longSessionMinutes'>): boolean {
   const started = input.sessionStartedAt;
   if (started === null || !Number.isFinite(started.getTime())) return false;
   return input.now.getTime() - started.getTime() >= input.longSessionMinutes * MINUTE_MS - LONG_SESSION_TOLERANCE_MS;
@@ -83,7 +83,7 @@ const ELIGIBILITY: Record<PromptVariant, (input: PromptPolicyInput) => boolean> 
 };
 
 /** The variants a request of this kind may show, in priority order (a pending after_report is checked first anyway). */
-export function candidateVariants(kind: PromptKind): PromptVariant[] {
+function candidateVariants(kind: PromptKind): PromptVariant[] {
   switch (kind) {
     case 'dashboard':
       return ['seven_day', 'active_today'];

@@ -2,8 +2,8 @@
 // MAX_TRACKED_USERS windows; expired ones are forgotten first, then the oldest), so a flood of
 // distinct users cannot grow it either.
 
-export const RATE_WINDOW_MS = 60_000;
-export const MAX_TRACKED_USERS = 10_000;
+const RATE_WINDOW_MS = 60_000;
+const MAX_TRACKED_USERS = 10_000;
 
 export interface RateDecision {
   allowed: boolean;

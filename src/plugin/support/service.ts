@@ -16,7 +16,7 @@ import { buildViewModel, type PromptHints, type SupportSettings, type SupportVie
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** After a failed read, skip the database on page paths for this long. */
-export const READ_BACKOFF_MS = 30_000;
+const READ_BACKOFF_MS = 30_000;
 
 export interface SupportServiceDeps {
   repository: SupportRepository;
@@ -71,8 +71,8 @@ export interface ViewModelRequest {
   user: TelemetryUser | null;
   isSupporter: boolean | null;
   stats: SupportUserStats;
-  /** Read the reports counter (false on paths that must not touch the database). */
-  withCounter: boolean;
+  /** The reports counter when it was read; null or absent: not shown. */
+  reportsGenerated?: number | null;
   prompt: PromptHints;
 }
 
@@ -91,7 +91,7 @@ export interface SupportApi {
 
 const userKey = (user: TelemetryUser): string => String(user.id);
 
-export function toDateOrNull(value: TelemetryUser['createdAt']): Date | null {
+function toDateOrNull(value: TelemetryUser['createdAt']): Date | null {
   if (value === null || value === undefined) return null;
   const date = value instanceof Date ? value : new Date(value);
   return Number.isFinite(date.getTime()) ? date : null;
@@ -248,14 +248,8 @@ export class SupportService implements SupportApi {
     }
   }
 
-  /** The partials' view model. Reads the counter only when asked to; never throws. */
-  async viewModel(request: ViewModelRequest): Promise<SupportViewModel> {
-    const reports = request.user && request.withCounter && this.enabled ? await this.reportsGenerated(request.user) : null;
-    return this.staticViewModel({ ...request, reportsGenerated: reports });
-  }
-
   /** The view model from what is at hand, without any I/O. */
-  staticViewModel(request: Omit<ViewModelRequest, 'withCounter'> & { reportsGenerated?: number | null }): SupportViewModel {
+  staticViewModel(request: ViewModelRequest): SupportViewModel {
     return buildViewModel({
       settings: this.#deps.settings,
       appName: this.#deps.appName,

@@ -22,7 +22,7 @@ export interface SupportUserStats {
   snapshot: Record<string, number>;
 }
 
-export const MAX_HOST_STATS = 3;
+const MAX_HOST_STATS = 3;
 const MAX_LABEL = 40;
 const MAX_VALUE = 32;
 const KEY_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
@@ -37,7 +37,7 @@ function finite(value: unknown): number | null {
   return null;
 }
 
-export function formatStatValue(value: unknown): string | null {
+function formatStatValue(value: unknown): string | null {
   if (typeof value === 'number') return Number.isFinite(value) ? numberFormat.format(value) : null;
   if (typeof value === 'string') {
     const trimmed = value.trim();

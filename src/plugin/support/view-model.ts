@@ -1,6 +1,7 @@
 // What the support partials render, built from plain inputs (pure). Templates read it as
 // `telemetry.support`; every string in it is escaped by the (autoescaping) environment.
 import type { SupportStatItem, SupportUserStats } from './user-stats.js';
+import type { SupportSessionData } from './session.js';
 
 export interface SupportTier {
   key: string;
@@ -66,6 +67,17 @@ export interface ViewModelInput {
 }
 
 export const NO_PROMPT: PromptHints = Object.freeze({ dashboard: false, page: false, longSessionInMs: null }) as PromptHints;
+
+/** When the page should ask for a soft prompt, from the session's support state. */
+export function promptHints(data: SupportSessionData | null, nowMs: number, longSessionMinutes: number): PromptHints {
+  if (!data || data.shown) return NO_PROMPT;
+  return {
+    page: data.pending,
+    dashboard: data.pending || nowMs >= data.quietUntil,
+    // Not before the threshold, and not during a quiet period (at most one long_session check per period).
+    longSessionInMs: Math.max(0, data.startedAt + longSessionMinutes * 60_000 - nowMs, data.quietUntil - nowMs),
+  };
+}
 
 const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
 

@@ -1,4 +1,4 @@
-// koa-consent-telemetry: the support modal, soft prompts and the support funnel (SPEC §7).
+// koa-consent-telemetry: the support modal, soft prompts and the support funnel (docs/support.md).
 // No framework, no external request: it talks only to the plugin's own /donate endpoints, with the
 // page's CSRF token. Markup hooks: data-support-open, data-support-modal, data-support-overlay,
 // data-support-close, data-support-tier, data-support-license, data-support-share,
