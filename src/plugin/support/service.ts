@@ -11,6 +11,7 @@ import type { PrivacyGuard } from '../telemetry/privacy-guard.js';
 import { PROMPT_VARIANTS, SUPPORT_CLICK_TYPES, SUPPORT_EVENT_PREFIX, SUPPORT_SOURCES, type PromptKind, type PromptVariant, type SupportEvent } from './events.js';
 import { CLICK_SUPPRESSION_DAYS, decidePrompt, promptMessage, type PromptDecision } from './prompt-policy.js';
 import type { FunnelCount, InteractionRow, SupportRepository } from './repository.js';
+import type { PromptSessionState } from './session.js';
 import { EMPTY_USER_STATS, type SupportUserStats } from './user-stats.js';
 import { buildViewModel, type PromptHints, type SupportSettings, type SupportViewModel } from './view-model.js';
 
@@ -35,12 +36,6 @@ export interface SupportServiceDeps {
 }
 
 /** The session's part of a prompt decision (kept by the caller in the user's session). */
-export interface PromptSessionState {
-  shown: PromptVariant | null;
-  afterReportPending: boolean;
-  startedAt: Date | null;
-}
-
 export interface PromptRequest {
   user: TelemetryUser;
   kind: PromptKind;

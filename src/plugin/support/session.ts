@@ -5,7 +5,6 @@
 import type { TelemetryUser } from '../types.js';
 import { PROMPT_VARIANTS, type PromptVariant } from './events.js';
 import type { PromptDecision } from './prompt-policy.js';
-import type { PromptSessionState } from './service.js';
 
 const SUPPORT_SESSION_KEY = 'telemetrySupport';
 /** After a check that showed nothing, pages do not ask again for this long (a pending after_report still does). */
@@ -65,6 +64,13 @@ function save(bag: SessionBag, data: SupportSessionData): void {
 }
 
 /** The session's part of a prompt decision, as SupportService takes it. */
+/** What the prompt policy needs to know of this session. */
+export interface PromptSessionState {
+  shown: PromptVariant | null;
+  afterReportPending: boolean;
+  startedAt: Date | null;
+}
+
 export function promptSessionState(data: SupportSessionData | null): PromptSessionState {
   return {
     shown: data?.shown ?? null,
