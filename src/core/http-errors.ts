@@ -1,7 +1,7 @@
 // JSON errors for the plugin's own routes: { error: { code, message } } with a 4xx status,
 // never a stack trace. Anything unexpected becomes a logged 500 that names no internals.
 import type { Context, Next } from 'koa';
-import type { Logger } from '../core/logging.js';
+import type { Logger } from './logging.js';
 import { describeError } from './logging.js';
 import { routeTemplateOf } from './route-template.js';
 

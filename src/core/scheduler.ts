@@ -2,7 +2,7 @@
 // keep the process alive, so each job is armed here on an unref'd timer instead: a host that wants to
 // exit can, and stop() cancels everything.
 import schedule from 'node-schedule';
-import type { Logger } from '../core/logging.js';
+import type { Logger } from './logging.js';
 import { describeError } from './logging.js';
 
 /** setTimeout's upper bound; longer waits are re-armed in steps. */

@@ -1,4 +1,4 @@
-// Child process for test/consent-across-processes.test.ts: one process of a real Koa host (the test
+// Child process for test/plugin/consent-across-processes.test.ts: one process of a real Koa host (the test
 // host of helpers/host-app.ts: x-test-user header, the plugin's admin routes) on DATA_DIR's default
 // SQLite file, exporting to OTLP_URL. Detailed events are exported only when the parent asks
 // (POST /test/flush), so whatever waits in the queue at an opt-out can be checked afterwards.

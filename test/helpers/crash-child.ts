@@ -1,4 +1,4 @@
-// Child process for test/faults-crash-restart.test.ts: a real Koa host with the plugin on the
+// Child process for test/plugin/faults-crash-restart.test.ts: a real Koa host with the plugin on the
 // default SQLite file in DATA_DIR, serving GET /hello. Lines on stdout tell the parent what it did:
 //
 //   READY {"url":…,"install_id":…}

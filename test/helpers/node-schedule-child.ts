@@ -1,4 +1,4 @@
-// Child process for test/jobs.test.ts (contrast): plain node-schedule with a daily job and nothing
+// Child process for test/plugin/jobs.test.ts (contrast): plain node-schedule with a daily job and nothing
 // else. Its timers are not unref'd, so this process never exits on its own — the reason
 // src/jobs/scheduler.ts arms jobs on its own unref'd timers.
 import schedule from 'node-schedule';

@@ -1,4 +1,4 @@
-// Child process used by test/otlp-sink.test.ts to prove the sink never keeps a process alive.
+// Child process used by test/plugin/otlp-sink.test.ts to prove the sink never keeps a process alive.
 //
 //   node --import=tsx test/helpers/otlp-sink-child.ts natural <receiverUrl>
 //     creates a sink with short background intervals, emits, keeps itself busy for a while so

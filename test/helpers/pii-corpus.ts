@@ -1,5 +1,5 @@
 // An adversarial corpus of personal data and secrets, written the way real host code passes them.
-// test/privacy-allow-list.test.ts places every sample under its natural key, under innocuous and
+// test/plugin/privacy-allow-list.test.ts places every sample under its natural key, under innocuous and
 // camelCase keys, nested in objects and arrays, as a property KEY and as the support funnel's
 // `source`, then proves that no needle appears in anything stored, sent, exported or logged.
 

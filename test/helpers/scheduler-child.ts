@@ -1,4 +1,4 @@
-// Child process for test/jobs.test.ts: creates a JobScheduler with a daily job and then does nothing
+// Child process for test/plugin/jobs.test.ts: creates a JobScheduler with a daily job and then does nothing
 // else. A host process like this must be able to exit on its own: no job keeps it alive.
 import { JobScheduler, dailyAt } from '../../src/core/scheduler.js';
 

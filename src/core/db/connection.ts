@@ -2,7 +2,7 @@
 // open from a knex config or on the default SQLite file in dataDir (closed by stop()).
 import { join } from 'node:path';
 import knex, { type Knex } from 'knex';
-import type { Logger } from '../../core/logging.js';
+import type { Logger } from '../logging.js';
 import { OnceLogger } from '../logging.js';
 
 export const DEFAULT_SQLITE_FILE = 'telemetry.sqlite3';

@@ -1,5 +1,5 @@
 // The soft-prompt policy (docs/support.md) as one pure function of plain inputs and a clock value:
-// no I/O, no ctx, no Date.now() — every rule is table-tested in test/support-prompt-policy.test.ts.
+// no I/O, no ctx, no Date.now() — every rule is table-tested in test/plugin/support-prompt-policy.test.ts.
 //
 // Order of the rules (the first that applies decides):
 //   1. support disabled                         → never

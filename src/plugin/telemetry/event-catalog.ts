@@ -170,7 +170,7 @@ export function renderEventsMarkdown(declared: EventDeclarations = {}, hostLabel
   const lines: string[] = [
     '# Events catalog',
     '',
-    '<!-- Generated from src/telemetry/event-catalog.ts by `npm run docs:events`; test/event-catalog.test.ts keeps it in sync. -->',
+    '<!-- Generated from src/telemetry/event-catalog.ts by `npm run docs:events`; test/plugin/event-catalog.test.ts keeps it in sync. -->',
     '',
     'Layers: **base** (install footprint; sent whenever an OTLP endpoint is configured and no kill switch is set),',
     '**detailed** (only after an admin opts in to analytics), **local** (stored in the host\'s own database only).',

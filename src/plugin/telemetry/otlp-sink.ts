@@ -10,7 +10,7 @@
 // - Export is background work that degrades instead of failing: bounded drop-oldest queue,
 //   retry with back-off (see bounded-log-processor.ts), per-attempt deadline, nothing thrown into
 //   the caller, no unhandled rejections, every timer of ours unref'd (the SDK's metric interval
-//   is unref'd by the SDK itself; verified by test/otlp-sink.test.ts in a child process).
+//   is unref'd by the SDK itself; verified by test/plugin/otlp-sink.test.ts in a child process).
 // - `shutdown(capMs)` always resolves within `capMs`: the final flush gets most of the budget,
 //   then every socket the exporters opened is destroyed (with a non-retryable error, so the
 //   SDK's transport does not schedule a retry) and the providers are shut down.

@@ -1,7 +1,7 @@
 // Browser / OS / device class from the User-Agent, parsed by ua-parser-js once per distinct string.
 // ua-parser-js 1.x (MIT): 2.x is AGPL-3.0, which an MIT package must not impose on its hosts. The
 // family names are normalised to what 2.x reported, so exported series keep their names
-// (test/user-agent-families.test.ts holds a corpus of real strings to that).
+// (test/plugin/user-agent-families.test.ts holds a corpus of real strings to that).
 import { UAParser } from 'ua-parser-js';
 
 export interface UserAgentSummary {
