@@ -21,7 +21,10 @@ test('a captured submission cannot be replayed as an erasure', async (t) => {
   const { db, collector, proxy, host } = await startSubmittingHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 5_000 }, stopTimeoutMs: 2_000, marks: 2 });
   await host.telemetry.consent.set({ usageStats: true });
   await until(async () => (await countRows(db.knex, 'collector_submissions')) === 1, 10_000, 'the real client submitted');
-  const captured = proxy.requests.find((r) => r.method === 'POST' && r.path.endsWith(PATHS.submit) && r.targetStatus === 202);
+  // The collector stores the row before its answer has passed back through the proxy: wait for that too.
+  const capturedSubmit = () => proxy.requests.find((r) => r.method === 'POST' && r.path.endsWith(PATHS.submit) && r.targetStatus === 202);
+  await until(() => capturedSubmit() !== undefined, 10_000, 'the proxy saw the collector accept it');
+  const captured = capturedSubmit();
   t.truthy(captured, 'a signed POST /v1/submit went through the proxy');
   const installId = String(captured!.headers[HEADERS.installId]);
   t.regex(String(captured!.headers[HEADERS.signature]), /^v2=[0-9a-f]{64}$/);

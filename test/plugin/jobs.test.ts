@@ -10,7 +10,7 @@ import { HEARTBEAT_JOB, heartbeatMinuteOfDay, scheduleHeartbeat } from '../../sr
 import type { BaseLayer } from '../../src/plugin/telemetry/base-layer.js';
 import type { Logger } from '../../src/plugin/types.js';
 
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 function recordingLogger(): Logger & { warnings: unknown[][] } {
   const warnings: unknown[][] = [];

@@ -1,5 +1,6 @@
 // Reading column values the same way on every knex client: SQLite hands timestamps back as epoch
 // milliseconds (sometimes as digit strings) and JSON columns as text, PostgreSQL as Date and objects.
+import type { Knex } from 'knex';
 
 /** A timestamp column as a Date; null for NULL or anything unreadable. */
 export function dateFromDb(value: unknown): Date | null {
@@ -21,5 +22,19 @@ export function jsonObjectFromDb(value: unknown): Record<string, unknown> {
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
   } catch {
     return {};
+  }
+}
+
+/**
+ * Every row of `table`, oldest id first, in pages (keyset pagination on `id`): an export reads a
+ * table of any size without holding it in memory.
+ */
+export async function* rowsById(db: Knex, table: string, pageSize: number): AsyncGenerator<Record<string, unknown>[]> {
+  let afterId = 0;
+  for (;;) {
+    const rows = (await db(table).where('id', '>', afterId).orderBy('id').limit(pageSize)) as Record<string, unknown>[];
+    if (rows.length === 0) return;
+    afterId = Number(rows[rows.length - 1]!.id);
+    yield rows;
   }
 }

@@ -4,7 +4,7 @@
 // There is deliberately no update method, and the table refuses UPDATE at the database level.
 import type { Knex } from 'knex';
 import { TABLES } from '../db/tables.js';
-import { isoFromDb, jsonObjectFromDb } from '../../core/db/values.js';
+import { isoFromDb, jsonObjectFromDb, rowsById } from '../../core/db/values.js';
 import type { Pseudonymizer } from './pseudonym.js';
 
 export type ReceiptScope = 'installation' | 'user';
@@ -107,13 +107,7 @@ export class ConsentReceiptsRepository {
 
   /** Every receipt of both scopes, oldest first, in pages (for the JSON export). */
   async *all(pageSize = 5_000): AsyncGenerator<ConsentReceipt[]> {
-    let afterId = 0;
-    for (;;) {
-      const rows = (await this.db(TABLES.consentReceipts).where('id', '>', afterId).orderBy('id').limit(pageSize)) as Record<string, unknown>[];
-      if (rows.length === 0) return;
-      afterId = Number(rows[rows.length - 1]!.id);
-      yield rows.map(toReceipt);
-    }
+    for await (const rows of rowsById(this.db, TABLES.consentReceipts, pageSize)) yield rows.map(toReceipt);
   }
 
   /** Delete-all only: the caller appends the receipt of the deletion in the same transaction. */

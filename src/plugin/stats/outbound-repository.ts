@@ -2,7 +2,7 @@
 // paged reads newest first, a keyset walk for the JSON export, retention and delete-all.
 import type { Knex } from 'knex';
 import { TABLES } from '../db/tables.js';
-import { isoFromDb, jsonObjectFromDb } from '../../core/db/values.js';
+import { isoFromDb, jsonObjectFromDb, rowsById } from '../../core/db/values.js';
 
 export const OUTBOUND_KINDS = ['otlp_logs', 'otlp_metrics', 'registration', 'erasure'] as const;
 export type OutboundKind = (typeof OUTBOUND_KINDS)[number];
@@ -66,13 +66,7 @@ export class OutboundLedgerRepository {
 
   /** Every row, oldest first, in pages (keyset pagination). */
   async *entries(pageSize = 1_000): AsyncGenerator<OutboundEntry[]> {
-    let afterId = 0;
-    for (;;) {
-      const rows = (await this.db(TABLES.outboundLedger).where('id', '>', afterId).orderBy('id').limit(pageSize)) as Record<string, unknown>[];
-      if (rows.length === 0) return;
-      afterId = Number(rows[rows.length - 1]!.id);
-      yield rows.map(fromRow);
-    }
+    for await (const rows of rowsById(this.db, TABLES.outboundLedger, pageSize)) yield rows.map(fromRow);
   }
 
   async deleteAll(): Promise<number> {

@@ -3,7 +3,7 @@
 // them as epoch milliseconds, PostgreSQL as timestamptz).
 import type { Knex } from 'knex';
 import { TABLES } from '../db/tables.js';
-import { isoFromDb, jsonObjectFromDb } from '../../core/db/values.js';
+import { isoFromDb, jsonObjectFromDb, rowsById } from '../../core/db/values.js';
 import type { LedgerEntry } from './views.js';
 
 export type { LedgerEntry } from './views.js';
@@ -177,11 +177,7 @@ export class UsageStatsRepository {
 
   /** All events, oldest first, in pages (keyset pagination, so an export never holds the table in memory). */
   async *events(pageSize = 5_000): AsyncGenerator<StoredEvent[]> {
-    let afterId = 0;
-    for (;;) {
-      const rows = (await this.db(TABLES.usageEvents).where('id', '>', afterId).orderBy('id').limit(pageSize)) as Record<string, unknown>[];
-      if (rows.length === 0) return;
-      afterId = Number(rows[rows.length - 1]!.id);
+    for await (const rows of rowsById(this.db, TABLES.usageEvents, pageSize)) {
       yield rows.map((row) => ({
         id: Number(row.id),
         event_type: String(row.event_type),
