@@ -32,13 +32,17 @@ export function parseJsonBody(limit = DEFAULT_BODY_LIMIT) {
   };
 }
 
-/** Parses a body or query with its schema; a mismatch is a 400 naming the first bad field, with every issue listed. */
-export function validateInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+/**
+ * Parses a body or query with its schema; a mismatch is a 400 naming the first bad field and, when
+ * given, the `expected` shape (so `{"analytics":true}` learns what to send), with every issue listed.
+ */
+export function validateInput<T>(schema: z.ZodType<T>, value: unknown, what: string, expected?: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.length ? issue.path.join('.') : what;
-    throw new HttpError(400, 'invalid_request', `${field}: ${issue.message}`, parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    const hint = expected ? `; expected ${expected}` : '';
+    throw new HttpError(400, 'invalid_request', `${field}: ${issue.message}${hint}`, parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
   }
   return parsed.data;
 }

@@ -18,6 +18,7 @@ import { applyPromptDecision, promptSessionState, sessionBagOf, supportSession }
 import { hostSupportInputs } from '../support/host-inputs.js';
 import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
 import { PerUserRateLimiter } from '../support/rate-limit.js';
+import { EXPECTED_BODIES } from '../openapi.js';
 
 const BODY_LIMIT = '4kb';
 // source and variant are checked against their allow-lists by the service (unknown_source /
@@ -32,7 +33,7 @@ const supportEventBody = z.object({
   source: shortText.max(64).nullish(),
 });
 
-function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+function validate<T>(schema: z.ZodType<T>, body: unknown, expected: string): T {
   const parsed = schema.safeParse(body ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
@@ -41,7 +42,7 @@ function validate<T>(schema: z.ZodType<T>, body: unknown): T {
     ? `Unknown event: expected one of ${SUPPORT_EVENTS.join(', ')}.`
     : issue.code === 'invalid_value' && field === 'kind'
       ? `Unknown kind: expected one of ${PROMPT_KINDS.join(', ')}.`
-      : `Invalid \`${field}\`: ${issue.message}`;
+      : `Invalid \`${field}\`: ${issue.message}; expected ${expected}`;
   throw new HttpError(400, field === 'event' ? 'unknown_event' : 'invalid_request', message);
 }
 
@@ -62,7 +63,7 @@ export function supportRouter(options: ResolvedOptions, { service }: SupportPort
   });
 
   router.post('/request-soft-prompt', async (ctx) => {
-    const { kind } = validate(softPromptBody, jsonBody(ctx));
+    const { kind } = validate(softPromptBody, jsonBody(ctx), EXPECTED_BODIES.softPrompt);
     const user = currentUser(ctx, options.getUser)!;
     if (!service.enabled) {
       ctx.body = { show: false };
@@ -91,7 +92,7 @@ export function supportRouter(options: ResolvedOptions, { service }: SupportPort
       ctx.set('Retry-After', String(rate.retryAfterSeconds));
       throw new HttpError(429, 'rate_limited', `Too many support events; try again in ${rate.retryAfterSeconds} s.`);
     }
-    const body = validate(supportEventBody, jsonBody(ctx));
+    const body = validate(supportEventBody, jsonBody(ctx), EXPECTED_BODIES.supportEvent);
     if (!service.enabled) throw new HttpError(404, 'support_disabled', 'Support is turned off in this application.');
     const problem = service.funnelFieldProblem(body.source ?? null, body.variant ?? null);
     if (problem) throw new HttpError(400, problem.code, problem.message);

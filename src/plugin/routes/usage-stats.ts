@@ -15,6 +15,7 @@ import { jsonBody, parseJsonBody, validateInput as validate } from '../middlewar
 import { HttpError } from '../../core/http-errors.js';
 import { CONSENT_CATEGORIES, type ConsentState } from '../types.js';
 import { OUTBOUND_KINDS } from '../stats/outbound-repository.js';
+import { EXPECTED_BODIES, openApiDocument } from '../openapi.js';
 
 const categoriesBody = z
   .object({ categories: z.array(z.enum(['analytics', 'usageStats'])).min(1).max(2).optional(), _csrf: z.string().optional() })
@@ -71,6 +72,13 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
     ctx.body = port.status();
   });
 
+  // This API's description for the configured prefixes (docs/openapi.json has the defaults'), built on first use.
+  let description: object | null = null;
+  router.get('/openapi.json', (ctx) => {
+    description ??= openApiDocument(options.mountPath);
+    ctx.body = description;
+  });
+
   router.get('/local', started, async (ctx) => {
     ctx.body = await port.stats.local();
   });
@@ -99,7 +107,7 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
   const actorOf = (ctx: Context) => port.adminActor(currentUser(ctx, options.getUser)!.id);
 
   const setConsent = (value: boolean) => async (ctx: Context) => {
-    const body = validate(categoriesBody, jsonBody(ctx), 'body');
+    const body = validate(categoriesBody, jsonBody(ctx), 'body', EXPECTED_BODIES.categories);
     const categories = body?.categories ?? CONSENT_CATEGORIES;
     const consent = await port.setConsent(Object.fromEntries(categories.map((c) => [c, value])), actorOf(ctx));
     ctx.body = { consent };
@@ -120,7 +128,7 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
 
   // The way out of a collector problem (GET /status → collector.problem): a new identity, registered anew.
   router.post('/collector/re-register', ...changes, async (ctx) => {
-    validate(z.object({ _csrf: z.string().optional() }).strict().optional(), jsonBody(ctx), 'body');
+    validate(z.object({ _csrf: z.string().optional() }).strict().optional(), jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     const blocked = port.registrationBlockedReason();
     if (blocked) throw new HttpError(409, 'cannot_register', `Re-registration is not possible right now: ${blocked}.`);
     ctx.body = await port.stats.reRegister();

@@ -12,6 +12,7 @@ import { currentUser, requireUser } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput } from '../middleware/body.js';
 import { HttpError } from '../../core/http-errors.js';
+import { EXPECTED_BODIES } from '../openapi.js';
 
 /** What the routes need: the user's stored choice, the request's view of it, and storage readiness. */
 export interface UserPrivacyPort {
@@ -44,7 +45,7 @@ export function userPrivacyRouter(options: ResolvedOptions, port: UserPrivacyPor
   });
 
   const choose = (optedOut: boolean) => async (ctx: Context) => {
-    validateInput(choiceBody, jsonBody(ctx), 'body');
+    validateInput(choiceBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     await port.setUserOptOut(currentUser(ctx, options.getUser)!.id, optedOut);
     ctx.body = answer(port.privacyView(ctx)!);
   };
