@@ -12,6 +12,7 @@ import { tempDirFor } from '../helpers/tmp.js';
 import { SUPPORT_EVENTS } from '../../src/plugin/support/events.js';
 import type { TelemetryOptions } from '../../src/index.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
+import { withOpenApiChecks } from '../helpers/openapi.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -57,7 +58,8 @@ async function funnelHost(t: ExecutionContext, knex: Knex, extra: Partial<Teleme
     },
   });
   t.teardown(() => host.close());
-  return host;
+  // Every answer of a documented route is checked against docs/openapi.json (test/helpers/openapi.ts).
+  return withOpenApiChecks(host);
 }
 
 async function token(host: HostApp, user: 'alice' | 'admin' = 'alice'): Promise<string> {

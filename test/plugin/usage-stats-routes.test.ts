@@ -11,14 +11,19 @@ import type { HostApp } from '../helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
 import { startReceiverHost } from '../helpers/receiver-host.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
+import { withOpenApiChecks } from '../helpers/openapi.js';
 
 const API = '/api/v1/usage-stats';
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
 /** A host submitting to a real receiver; one attempt per submission, so failures show at once. */
-const setup = (t: ExecutionContext, telemetry: Record<string, unknown> = {}) =>
-  startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 }, ...telemetry });
+/** Every answer of a documented route is checked against docs/openapi.json (test/helpers/openapi.ts). */
+const setup = async (t: ExecutionContext, telemetry: Record<string, unknown> = {}) => {
+  const host = await startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 }, ...telemetry });
+  withOpenApiChecks(host.app);
+  return host;
+};
 
 /** The page's CSRF token (the <meta> the plugin renders), with the session cookie in the host's jar. */
 async function csrfToken(app: HostApp): Promise<string> {

@@ -5,10 +5,14 @@
 import test from 'ava';
 import { migrateLatest, migrateRollbackAll } from '../../src/plugin/db/migration-source.js';
 import { TABLES } from '../../src/plugin/db/tables.js';
-import { startHostApp, type HostApp } from '../helpers/host-app.js';
+import { startHostApp as startPlainHostApp, type HostApp } from '../helpers/host-app.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { testEachDatabase } from '../helpers/databases.js';
 import { tempDirFor } from '../helpers/tmp.js';
+import { withOpenApiChecks } from '../helpers/openapi.js';
+
+/** A host whose every answer of a documented route is checked against docs/openapi.json. */
+const startHostApp = async (...args: Parameters<typeof startPlainHostApp>) => withOpenApiChecks(await startPlainHostApp(...args));
 
 const API = '/api/v1/usage-stats';
 
