@@ -301,3 +301,14 @@ test('the service stores no source or variant off its allow-lists, whoever calls
   t.is(row.snapshot.hours_tracked, 4);
   t.is(row.snapshot.phone, '[redacted]');
 });
+
+testEachDatabase('a support body of the wrong shape is told the expected fields', async (t, db) => {
+  const host = await funnelHost(t, db.knex);
+  const csrf = await token(host);
+  const noEvent = await send(host, { kind: 'modal_opened' }, { user: 'alice', csrf });
+  t.is(noEvent.status, 400);
+  t.regex(((await noEvent.json()) as { error: { message: string } }).error.message, /expected \{ "event": "modal_opened" \| .*"variant"\?: string, "source"\?: string \}/);
+  const prompt = await host.request('/donate/request-soft-prompt', { method: 'POST', user: 'alice', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: '{"type":"page"}' });
+  t.is(prompt.status, 400);
+  t.regex(((await prompt.json()) as { error: { message: string } }).error.message, /expected \{ "kind": .*"page" \}/);
+});

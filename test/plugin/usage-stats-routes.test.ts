@@ -380,3 +380,42 @@ test('a signature check on the receiver side fails for a tampered DELETE (sanity
   t.is(response.status, 401);
   t.false(verifySignature('ab'.repeat(32), { method: 'DELETE', path: '/v1/installations/x' }, '1', '', 'v2=00'));
 });
+
+// ====================================================================================== documented answers
+
+test('/ledger, /receipts, /collector/re-register and /openapi.json answer as docs/openapi.json says, in success and error', async (t) => {
+  const { app } = await setup(t);
+  const token = await csrfToken(app);
+  // setup() checks each answer against the document; here every route gets a success and an error.
+  t.is((await app.request(`${API}/ledger?kind=erasure`, { user: 'admin' })).status, 200);
+  t.is((await app.request(`${API}/ledger?kind=postcard`, { user: 'admin' })).status, 400);
+  t.is((await app.request(`${API}/receipts?scope=user`, { user: 'admin' })).status, 200);
+  t.is((await app.request(`${API}/receipts?limit=0`, { user: 'admin' })).status, 400);
+  t.is((await post(app, '/collector/re-register', token, { analytics: true })).status, 400);
+  const registered = await post(app, '/collector/re-register', token);
+  t.is(registered.status, 200);
+  t.true(((await registered.json()) as { registered: boolean }).registered);
+  const noCollector = (await setup(t, { collector: { url: null } })).app;
+  t.is((await post(noCollector, '/collector/re-register', await csrfToken(noCollector))).status, 409);
+  const served = await app.request(`${API}/openapi.json`, { user: 'admin' });
+  t.is(served.status, 200);
+  t.is(((await served.json()) as { openapi: string }).openapi, '3.1.0');
+  t.is((await app.request(`${API}/openapi.json`, { user: 'alice' })).status, 403);
+  t.is((await app.request(`${API}/openapi.json`)).status, 401);
+});
+
+test('a body of the wrong shape is told the expected fields', async (t) => {
+  const { app } = await setup(t);
+  const token = await csrfToken(app);
+  for (const path of ['/opt-in', '/opt-out']) {
+    const wrong = await post(app, path, token, { analytics: true });
+    t.is(wrong.status, 400);
+    t.regex((await errorOf(wrong)).message, /expected \{ "categories": \["analytics" \| "usageStats"\] \} or no body/, path);
+  }
+  const reRegister = await post(app, '/collector/re-register', token, { force: true });
+  t.regex((await errorOf(reRegister)).message, /expected no body/);
+  const deleteAll = await post(app, '/delete-all', token, { everything: true }, { method: 'DELETE' });
+  t.is(deleteAll.status, 400);
+  t.regex((await errorOf(deleteAll)).message, /expected no body/);
+  t.true((await (await app.request(`${API}/local`, { user: 'admin' })).json()).installation.install_id.length > 0, 'nothing was deleted');
+});

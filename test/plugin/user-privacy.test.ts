@@ -237,3 +237,17 @@ test('a user\'s choice writes a user receipt under their pseudonym, shown on the
   const exported = await (await host.request(`${API}/export`, { user: 'admin' })).text();
   t.true(exported.includes(`"actor":"user:${byUser!.subject}"`));
 });
+
+test('opting back in answers the user\'s view, and a wrong body names the expected one', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t) } });
+  t.teardown(() => host.close());
+  const token = await csrfFor(host, 'alice');
+  t.is((await post(host, '/me/opt-out', 'alice', token)).status, 200);
+  const back = await post(host, '/me/opt-in', 'alice', token);
+  t.is(back.status, 200);
+  t.deepEqual(await back.json(), { analytics: true, gpc: false, installation_analytics: false });
+  const wrong = await host.request(`${API}/me/opt-out`, { method: 'POST', user: 'alice', headers: { 'content-type': 'application/json', 'x-csrf-token': token }, body: '{"analytics":false}' });
+  t.is(wrong.status, 400);
+  t.regex(((await wrong.json()) as { error: { message: string } }).error.message, /expected no body/);
+  t.false(await host.telemetry.users.isOptedOut(2), 'the wrong body changed nothing');
+});

@@ -22,6 +22,9 @@ const categoriesBody = z
   .strict()
   .optional();
 
+/** The body of a route that takes no fields: nothing, or only the CSRF token. */
+const noFieldsBody = z.object({ _csrf: z.string().optional() }).strict().optional();
+
 const receiptsQuery = z.object({
   scope: z.enum(['installation', 'user']).default('installation'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -123,12 +126,13 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
   });
 
   router.delete('/delete-all', ...changes, async (ctx) => {
+    validate(noFieldsBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     ctx.body = await port.stats.deleteAll(actorOf(ctx));
   });
 
   // The way out of a collector problem (GET /status → collector.problem): a new identity, registered anew.
   router.post('/collector/re-register', ...changes, async (ctx) => {
-    validate(z.object({ _csrf: z.string().optional() }).strict().optional(), jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
+    validate(noFieldsBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     const blocked = port.registrationBlockedReason();
     if (blocked) throw new HttpError(409, 'cannot_register', `Re-registration is not possible right now: ${blocked}.`);
     ctx.body = await port.stats.reRegister();
