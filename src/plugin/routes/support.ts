@@ -38,6 +38,9 @@ function validate<T>(schema: z.ZodType<T>, body: unknown, expected: string): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const field = issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+  // A missing field (e.g. `{"type": …}` for `{"kind": …}`) is a wrong shape, not an unknown value.
+  const missing = issue.path.length === 1 && (typeof body !== 'object' || body === null || (body as Record<string, unknown>)[field] === undefined);
+  if (missing) throw new HttpError(400, 'invalid_request', `Missing \`${field}\`: expected ${expected}`);
   const message = issue.code === 'invalid_value' && field === 'event'
     ? `Unknown event: expected one of ${SUPPORT_EVENTS.join(', ')}.`
     : issue.code === 'invalid_value' && field === 'kind'
