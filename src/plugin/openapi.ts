@@ -60,21 +60,28 @@ const pageQuery = [
   { name: 'offset', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 } },
 ];
 
-const adminErrors = {
-  '401': errorResponse('Nobody is signed in.', ['unauthorized']),
-  '403': errorResponse('The signed-in user is not an administrator, or (state-changing routes) the CSRF token is missing or wrong.', ['forbidden', 'csrf_failed']),
+/** The error answers many routes share, kept once under components.responses. */
+const SHARED_ERRORS = {
+  Unauthorized: errorResponse('Nobody is signed in.', ['unauthorized']),
+  AdminForbidden: errorResponse('The signed-in user is not an administrator, or (state-changing routes) the CSRF token is missing or wrong.', ['forbidden', 'csrf_failed']),
+  CsrfFailed: errorResponse('The CSRF token is missing or wrong.', ['csrf_failed']),
+  StorageUnavailable: errorResponse('The plugin\'s storage is not available.', ['storage_unavailable']),
+  InvalidQuery: errorResponse('A query parameter is out of range.', ['invalid_request']),
+  PayloadTooLarge: errorResponse('The body is too large.', ['payload_too_large']),
+  UnsupportedMediaType: errorResponse('The body is not application/json.', ['unsupported_media_type']),
 };
-const storageError = { '503': errorResponse('The plugin\'s storage is not available.', ['storage_unavailable']) };
-const queryError = { '400': errorResponse('A query parameter is out of range.', ['invalid_request']) };
+const shared = (name: keyof typeof SHARED_ERRORS): Schema => ({ $ref: `#/components/responses/${name}` });
+
+const adminErrors = { '401': shared('Unauthorized'), '403': shared('AdminForbidden') };
+const storageError = { '503': shared('StorageUnavailable') };
+const queryError = { '400': shared('InvalidQuery') };
 const bodyErrors = (expected: string) => ({
   '400': errorResponse(`The body is not JSON or has the wrong shape; the message names the expected shape: ${expected}.`, ['invalid_request', 'invalid_json']),
-  '413': errorResponse('The body is too large.', ['payload_too_large']),
-  '415': errorResponse('The body is not application/json.', ['unsupported_media_type']),
+  '413': shared('PayloadTooLarge'),
+  '415': shared('UnsupportedMediaType'),
 });
-const userErrors = {
-  '401': errorResponse('Nobody is signed in.', ['unauthorized']),
-};
-const csrfError = { '403': errorResponse('The CSRF token is missing or wrong.', ['csrf_failed']) };
+const userErrors = { '401': shared('Unauthorized') };
+const csrfError = { '403': shared('CsrfFailed') };
 
 const cookie = [{ sessionCookie: [] }];
 const cookieAndCsrf = [{ sessionCookie: [], csrfToken: [] }];
@@ -339,7 +346,7 @@ function userPaths(api: string): Record<string, Schema> {
 }
 
 function supportPaths(donate: string): Record<string, Schema> {
-  const supportErrors = { ...userErrors, ...csrfError, '413': errorResponse('The body is too large.', ['payload_too_large']), '415': errorResponse('The body is not application/json.', ['unsupported_media_type']) };
+  const supportErrors = { ...userErrors, ...csrfError, '413': shared('PayloadTooLarge'), '415': shared('UnsupportedMediaType') };
   return {
     [`${donate}/request-soft-prompt`]: {
       post: {
@@ -412,6 +419,7 @@ export function openApiDocument(mountPath: OpenApiMountPaths): Schema {
     paths: { ...apiPaths(mountPath.api), ...userPaths(mountPath.api), ...supportPaths(mountPath.donate) },
     components: {
       schemas: schemas(),
+      responses: SHARED_ERRORS,
       securitySchemes: {
         sessionCookie: { type: 'apiKey', in: 'cookie', name: 'koa.sess', description: 'The host\'s koa-session cookie (its name is the host\'s session key; koa.sess by default).' },
         csrfToken: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token', description: 'The session\'s CSRF token, from the csrf-token meta tag of a plugin page (or a _csrf body field).' },

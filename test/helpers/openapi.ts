@@ -41,10 +41,16 @@ export function assertDocumentedResponse(method: string, path: string, status: n
   const template = path.split('?')[0]!;
   const operation = document.paths[template]?.[method.toLowerCase()];
   if (!operation) throw new Error(`docs/openapi.json has no ${method} ${template}`);
-  const response = operation.responses[String(status)];
+  let response = operation.responses[String(status)] as { $ref?: string; content?: Record<string, { schema?: unknown }> } | undefined;
   if (!response) throw new Error(`docs/openapi.json documents no ${status} for ${method} ${template} (body: ${JSON.stringify(body).slice(0, 300)})`);
-  if (!response.content?.['application/json']?.schema) return;
-  const ref = `${DOCUMENT_ID}#/${pointer('paths', template, method.toLowerCase(), 'responses', String(status), 'content', 'application/json', 'schema')}`;
+  // A shared answer (#/components/responses/…) is checked against that one's schema.
+  let location = pointer('paths', template, method.toLowerCase(), 'responses', String(status));
+  if (response.$ref) {
+    location = response.$ref.slice(2);
+    response = location.split('/').reduce<any>((node, part) => node?.[part.replace(/~1/g, '/').replace(/~0/g, '~')], document);
+  }
+  if (!response?.content?.['application/json']?.schema) return;
+  const ref = `${DOCUMENT_ID}#/${location}/${pointer('content', 'application/json', 'schema')}`;
   let validate = validators.get(ref);
   if (!validate) {
     validate = ajv.compile({ $ref: ref });
