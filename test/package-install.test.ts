@@ -155,6 +155,7 @@ test.serial('the tarball ships compiled JS, declarations, migrations and templat
   t.true(files.has('package/dist/src/index.d.ts'), 'dist/src/index.d.ts');
   t.true(files.has('package/dist/src/collector/index.js'), 'dist/src/collector/index.js (koa-consent-telemetry/collector)');
   t.true(files.has('package/dist/src/collector/index.d.ts'), 'dist/src/collector/index.d.ts');
+  t.true(files.has('package/docs/openapi.json'), 'docs/openapi.json (the HTTP API description)');
   t.true(setup.entries.some((e) => e.startsWith('package/dist/migrations/') && e.endsWith('.js')), 'dist/migrations/*.js');
   if (hasFiles(join(ROOT, 'src/plugin/templates'))) {
     t.true(setup.entries.some((e) => e.startsWith('package/dist/src/plugin/templates/')), 'src/plugin/templates has files, so dist/src/plugin/templates must ship');
