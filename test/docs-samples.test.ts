@@ -28,6 +28,8 @@ declare global {
   /** The handle a host got from telemetryPlugin(). */
   const telemetry: TelemetryHandle;
   const telemetryPlugin: typeof import('koa-consent-telemetry').telemetryPlugin;
+  /** The host's nunjucks environment. */
+  const env: import('nunjucks').Environment;
   /** The collector's database: a knex instance or config. */
   const knexInstanceOrConfig: Knex | Knex.Config;
 }
