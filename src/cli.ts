@@ -5,6 +5,8 @@
 // nothing; the only request it can make is `delete` asking the collector to erase this installation's data.
 import { parseArgs } from 'node:util';
 import { createWriteStream, realpathSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +15,15 @@ import { telemetryPlugin } from './plugin/plugin.js';
 import { runtimeOf } from './plugin/internal.js';
 import { PACKAGE_VERSION } from './core/version.js';
 import { CONSENT_CATEGORIES, type ConsentCategory } from './plugin/types.js';
+import { buildWeeklySummary, type PayloadInputs } from './plugin/stats/aggregation.js';
+import { openDatabase } from './core/db/connection.js';
+import { quietConsoleLogger } from './core/logging.js';
+import { migrateLatest, migrateRollbackAll, migratorConfig } from './plugin/db/migration-source.js';
 
 const USAGE = `Usage: koa-consent-telemetry <command> [options]
 
 Commands:
-  status               consent, kill switch, sink and queue state of this installation (JSON)
+  status               consent, kill switch and what the host recorded at its last start (JSON)
   enable [category]    opt in to analytics, usageStats, or both when no category is given
   disable [category]   opt out of analytics, usageStats, or both when no category is given
   preview              the exact payload the next weekly submission would send (JSON)
@@ -25,25 +31,96 @@ Commands:
                        to file or stdout
   delete --yes         erase the local statistics, ledger and support funnel, and ask the collector
                        ($TELEMETRY_COLLECTOR_URL) to erase this installation's data
-  collector            run the collector (receiving service) standalone until SIGINT/SIGTERM,
-                       configured from the environment: PORT, HOST, DATABASE_URL (SQLite file by
-                       default, postgres://… for PostgreSQL), COLLECTOR_ADMIN_TOKEN, SMTP_*,
-                       COLLECTOR_REPORT_RECIPIENTS … (see docs/collector.md)
+  migrate up|down|status
+                       the plugin's tables in the host's database (for a deploy step)
+  collector            run the collector (receiving service) standalone until SIGINT/SIGTERM
+  collector migrate up|down|status
+                       the collector's tables in $DATABASE_URL
 
 Options:
   --data-dir DIR       the host's telemetry dataDir (default: $TELEMETRY_DATA_DIR or ./data)
   --database-url URL   the host's database: postgres://… or a SQLite file path
                        (default: <data-dir>/telemetry.sqlite3)
-  --app-version V      the host application's version, as the payload reports it (preview)
+  --app-version V      override the app version the host recorded (preview)
   --yes                confirm delete
-  -h, --help           show this help
+  -h, --help           show this help; <command> --help shows the command's own
   -v, --version        print the package version
 
-Exit codes: 0 done, 1 the command failed, 2 wrong usage.`;
+Exit codes: 0 done, 1 the command failed, 2 wrong usage. See docs/cli.md.`;
+
+const DB_OPTIONS = `Options:
+  --data-dir DIR       the host's telemetry dataDir (default: $TELEMETRY_DATA_DIR or ./data)
+  --database-url URL   the host's database: postgres://… or a SQLite file path
+                       (default: <data-dir>/telemetry.sqlite3)`;
+
+/** Each command's own --help. */
+const COMMAND_HELP: Record<string, string> = {
+  status: `Usage: koa-consent-telemetry status [options]
+
+Prints, as JSON: the install id, the consent stored in the database, the kill switch of this shell's
+environment, and \`host\`: what the host app recorded in telemetry_settings at its last start (app
+name and version, package version, whether its OTLP sink was configured, the OTLP endpoint's and the
+collector's origin, feature flags, local statistics on or off). \`host\` is null until a host has
+started on this database.
+
+${DB_OPTIONS}`,
+  enable: `Usage: koa-consent-telemetry enable [analytics|usageStats|all] [options]
+
+Opts in (default: both categories). A running host on the same database sees the change within its
+consentSyncIntervalMs. The consent receipt names the actor \`cli\`.
+
+${DB_OPTIONS}`,
+  disable: `Usage: koa-consent-telemetry disable [analytics|usageStats|all] [options]
+
+Opts out (default: both categories). A running host on the same database sees the change within its
+consentSyncIntervalMs. The consent receipt names the actor \`cli\`.
+
+${DB_OPTIONS}`,
+  preview: `Usage: koa-consent-telemetry preview [options]
+
+Prints the exact payload the next weekly submission would send, built from the stored counts and what
+the host recorded at its last start (app version, platform, deployment type, feature flags).
+
+${DB_OPTIONS}
+  --app-version V      use V instead of the app version the host recorded`,
+  export: `Usage: koa-consent-telemetry export [file] [options]
+
+Writes everything stored locally (installation, consent, settings, events, ledgers, consent receipts)
+as one JSON document to file (mode 0600) or stdout. Nothing is sent anywhere.
+
+${DB_OPTIONS}`,
+  delete: `Usage: koa-consent-telemetry delete --yes [options]
+
+Erases the local statistics, ledgers and support funnel, starts a new install id, and asks the
+collector ($TELEMETRY_COLLECTOR_URL) to erase this installation's data when it is registered there.
+
+${DB_OPTIONS}
+  --yes                confirm`,
+  migrate: `Usage: koa-consent-telemetry migrate up|down|status [options]
+
+  up       applies the plugin's pending migrations (what ready() does at start)
+  down     rolls back every plugin migration: drops the plugin's tables and their data
+  status   lists applied and pending migrations (JSON)
+
+The plugin keeps its own migrations table (telemetry_knex_migrations), apart from the host's.
+
+${DB_OPTIONS}`,
+  collector: `Usage: koa-consent-telemetry collector
+       koa-consent-telemetry collector migrate up|down|status
+
+collector          runs the collector standalone until SIGINT/SIGTERM, configured from the
+                   environment: PORT, HOST, DATABASE_URL (SQLite file by default, postgres://… for
+                   PostgreSQL), COLLECTOR_ADMIN_TOKEN, SMTP_*, COLLECTOR_REPORT_RECIPIENTS …
+                   (see docs/collector.md)
+collector migrate  up: applies the collector's pending migrations; down: rolls back every one
+                   (drops the collector's tables and their data); status: lists them (JSON).
+                   The database is $DATABASE_URL, as for the server.`,
+};
 
 class UsageError extends Error {}
 
-const COMMANDS = ['status', 'enable', 'disable', 'preview', 'export', 'delete'];
+const COMMANDS = ['status', 'enable', 'disable', 'preview', 'export', 'delete', 'migrate'];
+const MIGRATE_ACTIONS = ['up', 'down', 'status'];
 
 function databaseConfig(url: string | undefined): Knex.Config | undefined {
   if (!url) return undefined;
@@ -77,21 +154,26 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     return 2;
   }
   const { values, positionals } = parsed;
+  const [command, argument, ...rest] = positionals;
   if (values.help) {
-    out(USAGE);
+    out(command && COMMAND_HELP[command] ? COMMAND_HELP[command] : USAGE);
     return 0;
   }
   if (values.version) {
     out(PACKAGE_VERSION);
     return 0;
   }
-  const [command, argument, ...rest] = positionals;
+  if (command === 'collector' && argument === 'migrate' && rest.length === 1 && MIGRATE_ACTIONS.includes(rest[0]!)) return migrateCollectorTables(rest[0] as MigrateAction, out);
   if (command === 'collector' && !argument && rest.length === 0 && !values['data-dir'] && !values['database-url']) return runCollector(out);
   const takesNoArgument = command === 'status' || command === 'preview' || command === 'delete';
-  if (!command || !COMMANDS.includes(command) || rest.length > 0 || (takesNoArgument && argument)) {
-    out(`${command ? `unknown or malformed command: ${positionals.join(' ')}` : 'no command given'}\n\n${USAGE}`);
+  const badMigrate = command === 'migrate' && !MIGRATE_ACTIONS.includes(argument ?? '');
+  if (!command || !COMMANDS.includes(command) || rest.length > 0 || (takesNoArgument && argument) || badMigrate) {
+    const help = command && COMMAND_HELP[command] ? COMMAND_HELP[command] : USAGE;
+    out(`${command ? `unknown or malformed command: ${positionals.join(' ')}` : 'no command given'}\n\n${help}`);
     return 2;
   }
+  const dataDir = values['data-dir'] ?? process.env.TELEMETRY_DATA_DIR ?? './data';
+  if (command === 'migrate') return migratePluginTables(argument as MigrateAction, dataDir, databaseConfig(values['database-url']), out);
   if (command === 'delete' && !values.yes) {
     out('delete erases this installation\'s telemetry data here and at the collector; run it again with --yes to confirm.');
     return 2;
@@ -103,7 +185,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     telemetry = telemetryPlugin({
       appName: 'koa-consent-telemetry-cli',
       appVersion: values['app-version'] ?? 'unknown',
-      dataDir: values['data-dir'] ?? process.env.TELEMETRY_DATA_DIR ?? './data',
+      dataDir,
       db: databaseConfig(values['database-url']),
       // The CLI only reads and writes local state: nothing is exported from it.
       otlp: { endpoint: null },
@@ -113,12 +195,23 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       localStats: false,
       jobs: false,
     });
+    const internals = runtimeOf(telemetry);
+    // The CLI is not the host: what it runs with must not replace what the host recorded at start.
+    internals.recordsHostStart = false;
     await telemetry.ready();
     if (command === 'status') {
-      const { jobs: _jobs, ...status } = telemetry.status();
-      out(JSON.stringify(status, null, 2));
+      // Only what describes the installation: the CLI's own sink, queues and jobs would describe this process.
+      const { install_id, consent, kill_switch } = telemetry.status();
+      out(JSON.stringify({ install_id, consent, kill_switch, host: await internals.hostRecord() }, null, 2));
     } else if (command === 'preview') {
-      out(JSON.stringify(await telemetry.stats.preview(), null, 2));
+      const host = await internals.hostRecord();
+      const inputs: PayloadInputs = {
+        installId: internals.file.current.install_id,
+        appVersion: values['app-version'] ?? host?.app_version ?? 'unknown',
+        environment: host ? { ...internals.environment, platform: host.platform, deployment_type: host.deployment_type, timezone: host.timezone } : internals.environment,
+        featureFlags: host?.feature_flags ?? {},
+      };
+      out(JSON.stringify((await buildWeeklySummary(internals.statsRepository, inputs, new Date())).payload, null, 2));
     } else if (command === 'export') {
       const json = Readable.from(telemetry.stats.export());
       if (argument) {
@@ -147,6 +240,58 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     return 1;
   } finally {
     await telemetry?.stop();
+  }
+}
+
+type MigrateAction = 'up' | 'down' | 'status';
+
+/** Runs `action` with knex's migrator; status lists applied and pending names. */
+async function migrateWith(
+  knex: Knex,
+  action: MigrateAction,
+  steps: { up(db: Knex): Promise<void>; down(db: Knex): Promise<void>; config: Knex.MigratorConfig },
+  out: (line: string) => void,
+): Promise<void> {
+  if (action === 'up') await steps.up(knex);
+  else if (action === 'down') await steps.down(knex);
+  const [done, pending] = (await knex.migrate.list(steps.config)) as [{ name: string }[], { file: string }[] | string[]];
+  const names = (list: unknown[]) => list.map((m) => (typeof m === 'string' ? m : ((m as { name?: string; file?: string }).name ?? (m as { file?: string }).file ?? String(m))));
+  out(JSON.stringify({ action, applied: names(done), pending: names(pending) }, null, 2));
+}
+
+/** `migrate up|down|status`: the plugin's tables in the host's database, without starting the plugin. */
+async function migratePluginTables(action: MigrateAction, dataDir: string, db: Knex.Config | undefined, out: (line: string) => void): Promise<number> {
+  const database = openDatabase(db, resolve(dataDir), quietConsoleLogger);
+  try {
+    if (!db) await mkdir(resolve(dataDir), { recursive: true });
+    await migrateWith(database.knex, action, { up: (k) => migrateLatest(k), down: migrateRollbackAll, config: migratorConfig }, out);
+    return 0;
+  } catch (err) {
+    out(`koa-consent-telemetry: migrate ${action} failed: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await database.knex.destroy();
+  }
+}
+
+/** `collector migrate up|down|status`: the collector's tables in $DATABASE_URL (or its default SQLite file). */
+async function migrateCollectorTables(action: MigrateAction, out: (line: string) => void): Promise<number> {
+  let database;
+  try {
+    const { databaseFromEnv } = await import('./collector/server.js');
+    const { openCollectorDatabase } = await import('./collector/storage/database.js');
+    const { DEFAULT_COLLECTOR_DB_FILE } = await import('./collector/options.js');
+    const { collectorMigratorConfig, migrateCollector, rollbackCollector } = await import('./collector/storage/migrations.js');
+    const fromEnv = databaseFromEnv(process.env);
+    database = openCollectorDatabase(fromEnv.config, fromEnv.file ?? DEFAULT_COLLECTOR_DB_FILE, quietConsoleLogger);
+    await database.prepare();
+    await migrateWith(database.knex, action, { up: (k) => migrateCollector(k), down: rollbackCollector, config: collectorMigratorConfig }, out);
+    return 0;
+  } catch (err) {
+    out(`koa-consent-telemetry: collector migrate ${action} failed: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await database?.knex.destroy();
   }
 }
 

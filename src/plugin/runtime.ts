@@ -41,8 +41,12 @@ import { scheduleRetention } from './jobs/retention.js';
 import { SupportRepository } from './support/repository.js';
 import { SupportService } from './support/service.js';
 import { statusReport, type StatusReport } from './status.js';
+import { hostRecordEntries, originOf, parseHostRecord, HOST_PREFIX, type HostRecord } from './installation/host-record.js';
+import { PACKAGE_VERSION } from '../core/version.js';
 
 const AUTO_START_RETRY_MS = 60_000;
+/** How long the start record waits for the host's featureFlags() callback. */
+const HOST_FLAGS_DEADLINE_MS = 1_000;
 /** stop() gives up this much before its cap: timers fire a few ms late. */
 const STOP_TIMER_SLACK_MS = 10;
 /** The plugin's own lifecycle events, recorded with the local statistics. */
@@ -67,6 +71,10 @@ export interface RuntimeInternals {
   readonly stats: StatsService;
   /** consent.set with a named actor (the CLI's receipts say `cli`). */
   setConsent(patch: ConsentPatch, actor: ConsentActor): Promise<ConsentState>;
+  /** Whether ready() writes the host.* rows (docs/cli.md); the CLI, not being the host, turns it off. */
+  recordsHostStart: boolean;
+  /** What the host recorded at its last start, or null when none did on this database. */
+  hostRecord(): Promise<HostRecord | null>;
 }
 
 const INTERNALS = new WeakMap<TelemetryRuntime, RuntimeInternals>();
@@ -107,6 +115,7 @@ export class TelemetryRuntime {
   #pseudonyms: Pseudonymizer | null = null;
   /** Earliest time a request may trigger another automatic start after one failed. */
   #autoStartAfter = 0;
+  #recordsHostStart = true;
 
   readonly #options: ResolvedOptions;
 
@@ -230,6 +239,13 @@ export class TelemetryRuntime {
       outbound: this.#outbound,
       stats: this.stats,
       setConsent: (patch, actor) => this.setConsent(patch, actor),
+      get recordsHostStart() {
+        return self.#recordsHostStart;
+      },
+      set recordsHostStart(value: boolean) {
+        self.#recordsHostStart = value;
+      },
+      hostRecord: async () => parseHostRecord(await this.#settings.withPrefix(HOST_PREFIX)),
     });
   }
 
@@ -285,6 +301,7 @@ export class TelemetryRuntime {
     this.analytics.attach(this.#sink, this.#pseudonymizer, data.install_id);
     this.#recorder?.start();
     this.analytics.track(APP_STARTED, { app_version: options.appVersion }, null);
+    if (this.#recordsHostStart) this.#inBackground(this.#recordHostStart(), 'could not record this start in telemetry_settings (the CLI reports the previous one)');
     this.#inBackground(this.#base.sendFirstSeen(), 'first_seen could not be sent; it will be retried at the next start');
     if (options.jobs) {
       scheduleHeartbeat(this.#scheduler, this.#base, data.install_id);
@@ -429,6 +446,27 @@ export class TelemetryRuntime {
       if (this.#database.owned) await this.#knex.destroy();
     })().catch((err) => this.#options.logger.warn({ err: describeError(err) }, 'telemetry stop() did not finish cleanly'));
     await within(work, Math.max(cap - STOP_TIMER_SLACK_MS, 0));
+  }
+
+  /** The host.* rows the CLI reports (docs/cli.md): this start's app, sink and collector, URLs as origins only. */
+  async #recordHostStart(): Promise<void> {
+    const options = this.#options;
+    const flags = await withDeadline(Promise.resolve().then(() => options.featureFlags()).catch(() => ({})), HOST_FLAGS_DEADLINE_MS, { onTimeout: {} });
+    const record: HostRecord = {
+      recorded_at: options.now().toISOString(),
+      app_name: options.appName,
+      app_version: options.appVersion,
+      package_version: PACKAGE_VERSION,
+      platform: this.#environment.platform,
+      deployment_type: this.#environment.deployment_type,
+      timezone: this.#environment.timezone,
+      feature_flags: sanitizeFeatureFlags(flags),
+      sink_configured: this.#sink?.stats().configured ?? false,
+      otlp_endpoint: originOf(options.otlp.endpoint),
+      collector_url: originOf(options.collector.url),
+      local_stats: this.#recorder !== null,
+    };
+    await this.#settings.setMany(hostRecordEntries(record), options.now());
   }
 
   #inBackground(promise: Promise<unknown>, failure: string): void {

@@ -12,6 +12,7 @@ import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
 import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
 import { HEADERS, PATHS, SIGNED, signedHeaders, type RegisterResponse } from '../../core/protocol.js';
 import { describeError } from '../../core/logging.js';
+import { describeNetworkCause } from '../../core/network-errors.js';
 import { backoff, isRetryableStatus, parseRetryAfter } from '../../core/resilience/index.js';
 import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
 
@@ -44,10 +45,29 @@ export interface SubmissionClientDeps {
 
 export type RemoteDeletion = { requested: boolean; deleted: boolean; status?: number; error?: string };
 
-/** The cause of a failed fetch (ECONNREFUSED, a timeout, …) rather than its generic "fetch failed". */
+/** A request that never got an answer: names the endpoint (without credentials) and the cause. */
+class CollectorUnreachable extends Error {
+  override name = 'CollectorUnreachable';
+  constructor(
+    readonly endpoint: string,
+    readonly reason: string,
+  ) {
+    super(`could not reach the collector at ${endpoint}: ${reason}`);
+  }
+}
+
+/** fetch() rejects with a bare "fetch failed"; this names where and why (ECONNREFUSED, DNS, TLS, timeout). */
+async function fetchCollector(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    throw new CollectorUnreachable(credentialFreeUrl(url), describeNetworkCause(err));
+  }
+}
+
+/** The cause of a failed request for the ledger, whose entry already names the endpoint. */
 function failureCause(err: unknown): string {
-  const cause = (err as { cause?: unknown } | null)?.cause;
-  return cause instanceof Error ? describeError(cause) : describeError(err);
+  return err instanceof CollectorUnreachable ? err.reason : describeNetworkCause(err);
 }
 
 /** A ledger entry for one of the small collector requests (registration, erasure). */
@@ -208,7 +228,7 @@ export class SubmissionClient {
     }
     const request = collectorRequest('erasure', 'DELETE', collectorEndpoint(registration.url, PATHS.installation(installId)), null);
     try {
-      const response = await fetch(collectorEndpoint(registration.url, PATHS.installation(installId)), {
+      const response = await fetchCollector(collectorEndpoint(registration.url, PATHS.installation(installId)), {
         method: 'DELETE',
         headers: signedHeaders(SIGNED.erase(installId), installId, registration.secret, '', this.deps.now().getTime() / 1000),
         signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
@@ -257,7 +277,7 @@ export class SubmissionClient {
       const installId = this.deps.file.current.install_id;
       const headers = signedHeaders(SIGNED.submit, installId, secret, body, this.deps.now().getTime() / 1000, summary.period.startDay);
       ledger.idempotency_key = headers[HEADERS.idempotencyKey]!;
-      const response = await fetch(collectorEndpoint(url, PATHS.submit), {
+      const response = await fetchCollector(collectorEndpoint(url, PATHS.submit), {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
         body,
@@ -291,7 +311,7 @@ export class SubmissionClient {
         outcome.reason = `${outcome.reason ?? 'failed'}; the collector asked to wait longer than ${MAX_RETRY_DELAY_MS / 3_600_000} h, so the next weekly run tries again`;
       }
     }
-    if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome }, 'usage statistics submission did not go through');
+    if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome }, `usage statistics submission did not go through: ${outcome.reason ?? outcome.status}`);
     return outcome;
   }
 
@@ -330,7 +350,7 @@ export class SubmissionClient {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(collectorEndpoint(url, PATHS.register), {
+      response = await fetchCollector(collectorEndpoint(url, PATHS.register), {
         method: 'POST',
         headers,
         body,

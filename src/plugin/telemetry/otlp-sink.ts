@@ -37,6 +37,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import type { Logger, SinkStats } from '../types.js';
 import type { ResolvedOptions } from '../options.js';
 import { withDeadline } from '../../core/resilience/index.js';
+import { networkCauseOf } from '../../core/network-errors.js';
 import {
   BoundedLogProcessor,
   EXPORT_CONTEXT,
@@ -305,6 +306,8 @@ function describeExportError(error: unknown, scrub: (s: string) => string): stri
   if (status !== undefined) {
     const text = error instanceof Error && error.message && error.message !== 'undefined' ? ` ${error.message}` : '';
     msg = `HTTP ${status}${text}`;
+  } else if (networkCauseOf(error)) {
+    msg = networkCauseOf(error)!;
   } else if (error instanceof Error) {
     const code = (error as Error & { code?: unknown }).code;
     msg = error.message || (typeof code === 'string' ? code : error.name);
