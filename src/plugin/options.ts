@@ -13,6 +13,7 @@ import { loggerSchema } from '../core/logging.js';
 import { describeOptionIssues } from '../core/option-keys.js';
 import { isKnexInstance } from '../core/db/connection.js';
 import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
+import { stderrDebugOutput, type DebugOutput } from './telemetry/debug-output.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
 export const PRIVACY_NOTICE_VERSION = 1;
@@ -194,6 +195,8 @@ export const optionsSchema = z.strictObject({
     .prefault({}),
   logger: loggerSchema,
   debug: z.boolean().default(false),
+  /** Where debug mode (TELEMETRY_DEBUG=1) prints each would-be payload, whole and indented (default: stderr). */
+  debugOutput: fn<DebugOutput>('debugOutput(text)').default(() => stderrDebugOutput),
   /** Also treat a request's `DNT: 1` header as an opt-out for that request (`Sec-GPC: 1` always is). */
   honorDnt: z.boolean().default(false),
   /**

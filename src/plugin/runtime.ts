@@ -172,6 +172,7 @@ export class TelemetryRuntime {
         featureFlags: sanitizeFeatureFlags(await Promise.resolve(options.featureFlags()).catch(() => ({}))),
       }),
       logger,
+      debugOutput: options.debugOutput,
       now,
       outbound: this.#outbound,
     });
@@ -326,6 +327,7 @@ export class TelemetryRuntime {
       headers: options.otlp.headers,
       timeoutMs: options.otlp.timeoutMs,
       debug: this.#killSwitch.debug,
+      debugOutput: options.debugOutput,
       resource: { serviceName: options.appName, serviceVersion: options.appVersion, instanceId: installId },
       export: options.export,
       logger: options.logger,
