@@ -41,6 +41,7 @@ import { scheduleRetention } from './jobs/retention.js';
 import { SupportRepository } from './support/repository.js';
 import { SupportService } from './support/service.js';
 import { statusReport, type StatusReport } from './status.js';
+import { firstRunNotice } from './installation/first-run-notice.js';
 
 const AUTO_START_RETRY_MS = 60_000;
 /** stop() gives up this much before its cap: timers fire a few ms late. */
@@ -274,6 +275,7 @@ export class TelemetryRuntime {
     if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await migrateLatest(this.#knex);
     const data = await this.#file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
+    if (this.#file.created && !this.#killSwitch.disabled) options.logger.warn(firstRunNotice(`${options.mountPath.pages}/settings`));
     // The baseline revision first: a change made while consent loads is then still picked up.
     await this.#consentSync.start();
     await this.consent.load();
