@@ -1,6 +1,6 @@
 import './plugin/koa-augment.js';
 // Public exports of the plugin only. The collector is its own entry point: koa-consent-telemetry/collector.
-export { telemetryPlugin, SESSION_MISSING_MESSAGE, SESSION_MISSING_CODE, TEMPLATES_PATH, type TelemetryHandle, type TelemetryStats } from './plugin/plugin.js';
+export { telemetryPlugin, SESSION_MISSING_MESSAGE, TEMPLATES_PATH, type TelemetryHandle, type TelemetryStats } from './plugin/plugin.js';
 export { PRIVACY_NOTICE_VERSION, DEFAULT_MOUNT_PATHS, type TelemetryOptions, type ResolvedOptions } from './plugin/options.js';
 export { migrationSource } from './plugin/db/migration-source.js';
 export { MIGRATIONS_TABLE } from './plugin/db/tables.js';

@@ -1,10 +1,12 @@
 // The plugin needs koa-session mounted before it. Without it the host keeps working: one clear error
 // in the log, the host's routes untouched, and the plugin's own routes a 503 that names the fix.
+// Mounted after the plugin, koa-session never commits the plugin's pages' sessions: one clear error too.
 import test from 'ava';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { keptLogger } from '../helpers/fault-watch.js';
 import { SESSION_MISSING_MESSAGE } from '../../src/index.js';
+import { SESSION_NOT_PERSISTED_MESSAGE } from '../../src/plugin/middleware/session-persistence.js';
 
 test('koa-session missing entirely: the host still answers, the plugin answers 503 naming the fix, and the log says it once', async (t) => {
   const logger = keptLogger();
@@ -32,4 +34,54 @@ test('koa-session missing entirely: the host still answers, the plugin answers 5
   t.is(said.length, 1);
   t.is(said[0]!.level, 'error');
   t.regex(SESSION_MISSING_MESSAGE, /app\.use\(session\(app\)\) before app\.use\(telemetryPlugin/);
+});
+
+const API = '/api/v1/usage-stats';
+const metaToken = (html: string) => /<meta name="csrf-token" content="([^"]+)">/.exec(html)?.[1] ?? null;
+
+async function optIn(host: Awaited<ReturnType<typeof startHostApp>>, token: string) {
+  return host.request(`${API}/opt-in`, {
+    method: 'POST',
+    user: 'admin',
+    headers: { 'x-csrf-token': token, 'content-type': 'application/json' },
+    body: JSON.stringify({ categories: ['analytics'] }),
+  });
+}
+
+test('plugin mounted before koa-session: the session does not persist, and one error says to mount koa-session first', async (t) => {
+  const logger = keptLogger();
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger }, pluginMountedBefore: 'session' });
+  t.teardown(() => host.close());
+
+  const page = await host.request('/telemetry/settings', { user: 'admin' });
+  t.is(page.status, 200);
+  const token = metaToken(await page.text());
+  t.truthy(token);
+  for (let i = 0; i < 3; i++) {
+    const refused = await optIn(host, token!);
+    t.is(refused.status, 403);
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    t.is(body.error.code, 'csrf_failed');
+    t.regex(body.error.message, /This session holds no token: is koa-session mounted before the plugin\?/);
+  }
+  const errors = logger.lines.filter((line) => line.level === 'error');
+  t.deepEqual(errors.map((line) => line.msg), [SESSION_NOT_PERSISTED_MESSAGE]);
+  t.regex(SESSION_NOT_PERSISTED_MESSAGE, /app\.use\(session\(app\)\) before app\.use\(telemetryPlugin/);
+});
+
+test('mounted in the right order, an expired session (a token sent without its cookie) is refused but not reported as the mounting mistake', async (t) => {
+  const logger = keptLogger();
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger } });
+  t.teardown(() => host.close());
+  const token = metaToken(await (await host.request('/telemetry/settings', { user: 'admin' })).text());
+  t.is((await optIn(host, token!)).status, 200, 'the session persists');
+
+  // The same token from a client that lost its session cookie.
+  const lost = await fetch(`${host.url}${API}/opt-in`, {
+    method: 'POST',
+    headers: { 'x-test-user': 'admin', 'x-csrf-token': token!, 'content-type': 'application/json' },
+    body: JSON.stringify({ categories: ['analytics'] }),
+  });
+  t.is(lost.status, 403);
+  t.deepEqual(logger.lines.filter((line) => line.level === 'error'), []);
 });
