@@ -7,6 +7,7 @@ import { tempDirFor } from '../helpers/tmp.js';
 import { keptLogger } from '../helpers/fault-watch.js';
 import { SESSION_MISSING_MESSAGE } from '../../src/index.js';
 import { SESSION_NOT_PERSISTED_MESSAGE } from '../../src/plugin/middleware/session-persistence.js';
+import { MOUNT_ORDER_HINT } from '../../src/plugin/middleware/auth.js';
 
 test('koa-session missing entirely: the host still answers, the plugin answers 503 naming the fix, and the log says it once', async (t) => {
   const logger = keptLogger();
@@ -84,4 +85,17 @@ test('mounted in the right order, an expired session (a token sent without its c
   });
   t.is(lost.status, 403);
   t.deepEqual(logger.lines.filter((line) => line.level === 'error'), []);
+});
+
+test("plugin mounted before the host's user middleware: the admin 401 a signed-in admin gets hints at the mount order", async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: keptLogger() }, pluginMountedBefore: 'user' });
+  t.teardown(() => host.close());
+  for (const path of [`${API}/status`, '/telemetry/settings']) {
+    const response = await host.request(path, { user: 'admin' });
+    t.is(response.status, 401, path);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    t.is(body.error.code, 'unauthorized');
+    t.is(body.error.message, `Sign in as an administrator to use this endpoint. ${MOUNT_ORDER_HINT}`);
+  }
+  t.regex(MOUNT_ORDER_HINT, /mounted before the middleware that sets the signed-in user: mount it after that middleware/);
 });
