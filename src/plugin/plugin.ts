@@ -191,7 +191,11 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const withoutSession = (ctx: Context, next: Next): Promise<void> => {
     if (!sessionMissingLogged) {
       sessionMissingLogged = true;
-      options.logger.error(SESSION_MISSING_MESSAGE);
+      try {
+        options.logger.error(SESSION_MISSING_MESSAGE);
+      } catch {
+        // a throwing logger must not fail the host's request
+      }
     }
     extendContext(ctx.app);
     if (!ownsPath(ctx.path)) return next();

@@ -275,7 +275,13 @@ export class TelemetryRuntime {
     if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await migrateLatest(this.#knex);
     const data = await this.#file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
-    if (this.#file.created && !this.#killSwitch.disabled) options.logger.warn(firstRunNotice(`${options.mountPath.pages}/settings`));
+    if (this.#file.created && !this.#killSwitch.disabled) {
+      try {
+        options.logger.warn(firstRunNotice(`${options.mountPath.pages}/settings`));
+      } catch {
+        // the notice is best effort: a throwing logger must not stop the start
+      }
+    }
     // The baseline revision first: a change made while consent loads is then still picked up.
     await this.#consentSync.start();
     await this.consent.load();

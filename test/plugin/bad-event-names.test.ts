@@ -48,3 +48,11 @@ test('bad event name warnings are bounded: after the limit one note, then silenc
   t.is(lines.length, BAD_NAME_WARNING_LIMIT + 1);
   t.regex(lines.at(-1)!, /further ones are refused without a warning/);
 });
+
+test('a logger that throws on the bad-name warning does not reach the caller of track()', async (t) => {
+  const logger = { debug() {}, info() {}, warn() { throw new Error('logger down'); }, error() {} };
+  const telemetry = telemetryPlugin({ appName: 'TestHost', appVersion: '1.0.0', dataDir: await tempDirFor(t), jobs: false, env: {}, logger });
+  t.teardown(() => telemetry.stop());
+  await telemetry.ready();
+  t.notThrows(() => t.false(telemetry.track('Timer Started')));
+});

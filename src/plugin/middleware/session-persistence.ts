@@ -26,6 +26,10 @@ export class SessionPersistenceCheck {
       return;
     }
     this.#logged = true;
-    this.logger.error(SESSION_NOT_PERSISTED_MESSAGE);
+    try {
+      this.logger.error(SESSION_NOT_PERSISTED_MESSAGE);
+    } catch {
+      // a throwing logger must not fail the request
+    }
   }
 }

@@ -30,11 +30,20 @@ export class BadEventNameWarnings {
     if (this.#warned.has(key)) return;
     if (this.#warned.size >= BAD_NAME_WARNING_LIMIT) {
       this.#full = true;
-      this.logger.warn(`track(): ${BAD_NAME_WARNING_LIMIT} distinct invalid event names refused; further ones are refused without a warning`);
+      this.#say(`track(): ${BAD_NAME_WARNING_LIMIT} distinct invalid event names refused; further ones are refused without a warning`);
       return;
     }
     this.#warned.add(key);
     const problem = this.problemOf(name) ?? 'invalid event name';
-    this.logger.warn(`track(${loggableEventName(name)}) refused: ${problem}; the event was dropped (see docs/adding-events.md)`);
+    this.#say(`track(${loggableEventName(name)}) refused: ${problem}; the event was dropped (see docs/adding-events.md)`);
+  }
+
+  // track() runs inside the host's routes: a throwing logger must not reach them.
+  #say(message: string): void {
+    try {
+      this.logger.warn(message);
+    } catch {
+      // nothing to do: the warning is best effort
+    }
   }
 }
