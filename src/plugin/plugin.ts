@@ -18,7 +18,7 @@ import { MIGRATIONS_TABLE } from './db/tables.js';
 import { currentUser } from './middleware/auth.js';
 import { HttpError, jsonErrors, sendError } from '../core/http-errors.js';
 import { requestTracking } from './middleware/request-tracking.js';
-import { SessionPersistenceCheck } from './middleware/session-persistence.js';
+import { SessionOrderCheck } from './middleware/session-order.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
 import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
@@ -183,7 +183,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   };
 
   const tracked = requestTracking(runtime.analytics, mayExportRequest);
-  const sessionPersistence = new SessionPersistenceCheck(options.logger);
+  const sessionOrder = new SessionOrderCheck(options.logger);
   const passThrough = (_ctx: Context, next: Next): Promise<void> => next();
   // Without koa-session the plugin's pages cannot keep a CSRF token or a prompt state: say so once,
   // answer the plugin's own routes with a 503 that names the fix, and leave the host's routes alone.
@@ -205,15 +205,13 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   // Runs on every host request: a plain function (no async frame of its own), constant work before next().
   const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!('session' in ctx)) return withoutSession(ctx, next);
+    sessionOrder.observe(ctx);
     extendContext(ctx.app);
     runtime.autoStart();
     const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
-    if (ownsPath(ctx.path)) {
-      sessionPersistence.observe(ctx);
-      return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
-    }
+    if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
     // Nobody counts page views (local statistics off, not exporting): no hook after the host at all.
     const handler = runtime.analytics.wantsPageViews ? tracked : passThrough;
     return pending ? pending.then(() => handler(ctx, next)) : handler(ctx, next);

@@ -42,11 +42,6 @@ export function csrfToken(ctx: Context, getUser: GetUser): string {
   return token as string;
 }
 
-/** The session keeps a CSRF token (issued by an earlier request): the session persists between requests. */
-export function sessionHoldsCsrfToken(ctx: Context): boolean {
-  return typeof sessionOf(ctx)?.[SESSION_KEY] === 'string';
-}
-
 function sameToken(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
