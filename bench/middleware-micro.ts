@@ -14,7 +14,7 @@ async function measure(label: string, analytics: boolean | null): Promise<number
   Object.defineProperty(app.context, 'session', { value: {}, writable: true });
   let mw: ((ctx: Koa.Context, next: () => Promise<void>) => Promise<void>) | null = null;
   if (analytics !== null) {
-    const telemetry = telemetryPlugin({ appName: 'Bench', appVersion: '1.0.0', dataDir: mkdtempSync(join(tmpdir(), 'kct-micro-')), debug: true, jobs: false, env: {}, logger: quiet });
+    const telemetry = telemetryPlugin({ appName: 'Bench', appVersion: '1.0.0', dataDir: mkdtempSync(join(tmpdir(), 'kct-micro-')), debug: true, debugOutput: () => {}, jobs: false, env: {}, logger: quiet });
     await telemetry.ready();
     await telemetry.consent.set({ analytics });
     mw = telemetry as never;

@@ -1,11 +1,13 @@
 // Every option of collectorPlugin(), declared once as a zod schema with a default on every field,
 // with env fallbacks. Parsed once at construction: a bad option is a TypeError naming the field.
+// Every object is strict: an unknown key is a TypeError suggesting the nearest known key (core/option-keys.ts).
 // The nested smtp object uses `.prefault({})`: a missing one is parsed as {}, so each field's own
 // default applies and is written once.
 import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { loggerSchema } from '../core/logging.js';
+import { describeOptionIssues } from '../core/option-keys.js';
 import { isKnexInstance } from '../core/db/connection.js';
 
 export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
@@ -44,7 +46,7 @@ const fromSchema = z
   .max(200)
   .refine((v) => /^[^\s@<>]+@[^\s@<>]+$/.test(v) || /^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/.test(v), 'expected an address like "Collector <reports@example.com>"');
 
-export const collectorOptionsSchema = z.object({
+export const collectorOptionsSchema = z.strictObject({
   /** A knex instance (never closed by the collector) or a knex config; default SQLite file. */
   db: z
     .custom<Knex | Knex.Config>((value) => value === undefined || isKnexInstance(value) || (typeof value === 'object' && value !== null && 'client' in value), {
@@ -73,7 +75,7 @@ export const collectorOptionsSchema = z.object({
   /** Read the client address for rate limits from the first X-Forwarded-For entry [COLLECTOR_TRUST_PROXY]; only behind a proxy that sets it. */
   trustProxy: z.boolean().default(false),
   smtp: z
-    .object({
+    .strictObject({
       host: z.string().trim().min(1).nullable().default(null),
       port: z.number().int().min(1).max(65_535).default(DEFAULT_SMTP_PORT),
       secure: z.boolean().default(false),
@@ -137,11 +139,6 @@ function withEnvFallbacks(input: Record<string, unknown>, env: EnvMap): Record<s
   };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(options)';
-  return `koa-consent-telemetry collector: invalid option \`${field}\`: ${issue.message}`;
-}
-
 /** Validates the options once; throws a TypeError naming the first bad field. */
 export function resolveCollectorOptions(input: CollectorOptions = {}): ResolvedCollectorOptions {
   if (typeof input !== 'object' || input === null) {
@@ -154,7 +151,7 @@ export function resolveCollectorOptions(input: CollectorOptions = {}): ResolvedC
   }
   const env: EnvMap = (givenEnv as EnvMap | undefined) ?? process.env;
   const parsed = collectorOptionsSchema.safeParse(withEnvFallbacks(rest, env));
-  if (!parsed.success) throw new TypeError(describeIssue(parsed.error.issues[0]!));
+  if (!parsed.success) throw new TypeError(describeOptionIssues('koa-consent-telemetry collector', collectorOptionsSchema, parsed.error.issues));
   const options = parsed.data;
   if ((options.smtp.user === null) !== (options.smtp.pass === null)) {
     throw new TypeError('koa-consent-telemetry collector: invalid option `smtp.pass`: SMTP user and password go together (set both or neither)');

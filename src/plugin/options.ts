@@ -3,14 +3,17 @@
 // applies, and every default is written once. This is the only place defaults live: the parts
 // that take these options (the OTLP sink, the log processor, the recorder, …) never re-default.
 // Parsed once at construction: a bad option is a TypeError naming the field, never a per-request error.
+// Every object is strict: an unknown key is a TypeError suggesting the nearest known key (core/option-keys.ts).
 import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import type { Logger, TelemetryUser } from './types.js';
 import type { ConsentListener } from './installation/consent.js';
 import { loggerSchema } from '../core/logging.js';
+import { describeOptionIssues } from '../core/option-keys.js';
 import { isKnexInstance } from '../core/db/connection.js';
 import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
+import { stderrDebugOutput, type DebugOutput } from './telemetry/debug-output.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
 export const PRIVACY_NOTICE_VERSION = 1;
@@ -90,7 +93,7 @@ export interface NunjucksEnvironment {
   render(name: string, context: object | undefined, callback: (err: Error | null, html: string | null) => void): void;
 }
 
-const supportTierSchema = z.object({
+const supportTierSchema = z.strictObject({
   key: z.string().regex(/^[a-z0-9_-]{1,32}$/, 'expected a short lowercase key'),
   label: z.string().min(1).max(64),
   url: httpUrl,
@@ -104,7 +107,7 @@ const defaultGetUser = (ctx: Context): TelemetryUser | null => {
 // Deny by default: only an explicit `isAdmin === true` on the host's user opens admin routes.
 const defaultIsAdmin = (ctx: Context): boolean => (ctx.state?.user as { isAdmin?: unknown } | undefined)?.isAdmin === true;
 
-export const optionsSchema = z.object({
+export const optionsSchema = z.strictObject({
   appName: z.string().trim().min(1, 'appName is required').max(100),
   appVersion: z.string().trim().min(1, 'appVersion is required').max(64),
   releaseChannel: z.string().trim().min(1).max(32).default(DEFAULT_RELEASE_CHANNEL),
@@ -117,7 +120,7 @@ export const optionsSchema = z.object({
     .optional(),
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   otlp: z
-    .object({
+    .strictObject({
       endpoint: httpUrl.nullable().default(null),
       headers: z.record(z.string(), z.string()).default({}),
       token: z.string().min(1).nullable().default(null),
@@ -125,7 +128,7 @@ export const optionsSchema = z.object({
     })
     .prefault({}),
   collector: z
-    .object({
+    .strictObject({
       url: httpUrl.nullable().default(null),
       registrationKey: z.string().min(1).nullable().default(null),
       /** Allows a plain http:// collector URL on a non-loopback host (the signed requests can then be read on the way). */
@@ -144,10 +147,10 @@ export const optionsSchema = z.object({
   getUser: fn<(ctx: Context) => TelemetryUser | null | undefined>('getUser(ctx)').default(() => defaultGetUser),
   isAdmin: fn<(ctx: Context) => boolean>('isAdmin(ctx)').default(() => defaultIsAdmin),
   support: z
-    .object({
+    .strictObject({
       enabled: z.boolean().default(true),
       urls: z
-        .object({
+        .strictObject({
           tiers: z.array(supportTierSchema).max(6).default([]),
           license: httpUrl.nullable().default(null),
           share: httpUrl.nullable().default(null),
@@ -175,7 +178,7 @@ export const optionsSchema = z.object({
   /** Where the installation's published privacy policy lives (linked from the settings page); null → the bundled template. */
   privacyPolicyUrl: z.string().trim().min(1).max(2000).regex(/^(https?:\/\/|\/)/, 'expected an http(s) URL or an absolute path').nullable().default(null),
   pages: z
-    .object({
+    .strictObject({
       /** A host layout template the plugin's pages extend (it must have a `content` block); null → the plugin's own. */
       layout: z.string().min(1).nullable().default(null),
       /** Extra template context the host layout needs (user, app name, …); ctx.state is always included. */
@@ -183,7 +186,7 @@ export const optionsSchema = z.object({
     })
     .prefault({}),
   mountPath: z
-    .object({
+    .strictObject({
       api: mountPathSchema.default(DEFAULT_MOUNT_PATHS.api),
       pages: mountPathSchema.default(DEFAULT_MOUNT_PATHS.pages),
       donate: mountPathSchema.default(DEFAULT_MOUNT_PATHS.donate),
@@ -192,6 +195,8 @@ export const optionsSchema = z.object({
     .prefault({}),
   logger: loggerSchema,
   debug: z.boolean().default(false),
+  /** Where debug mode (TELEMETRY_DEBUG=1) prints each would-be payload, whole and indented (default: stderr). */
+  debugOutput: fn<DebugOutput>('debugOutput(text)').default(() => stderrDebugOutput),
   /** Also treat a request's `DNT: 1` header as an opt-out for that request (`Sec-GPC: 1` always is). */
   honorDnt: z.boolean().default(false),
   /**
@@ -210,7 +215,7 @@ export const optionsSchema = z.object({
   /** How often this process polls the database for consent changes made by other processes or the CLI. */
   consentSyncIntervalMs: z.number().int().min(MIN_CONSENT_SYNC_INTERVAL_MS).max(60_000).default(DEFAULT_CONSENT_SYNC_INTERVAL_MS),
   export: z
-    .object({
+    .strictObject({
       queueCap: z.number().int().min(10).max(1_000_000).default(DEFAULT_EXPORT_QUEUE_CAP),
       batchSize: z.number().int().min(1).max(10_000).default(DEFAULT_EXPORT_BATCH_SIZE),
       intervalMs: z.number().int().min(10).default(DEFAULT_EXPORT_INTERVAL_MS),
@@ -220,7 +225,7 @@ export const optionsSchema = z.object({
     .prefault({}),
   /** Local statistics buffer: written in one transaction per batch. */
   recorder: z
-    .object({
+    .strictObject({
       batchSize: z.number().int().min(1).max(10_000).default(DEFAULT_RECORDER_BATCH_SIZE),
       intervalMs: z.number().int().min(10).default(DEFAULT_RECORDER_INTERVAL_MS),
       cap: z.number().int().min(10).max(1_000_000).default(DEFAULT_RECORDER_CAP),
@@ -228,7 +233,7 @@ export const optionsSchema = z.object({
     .prefault({}),
   /** Weekly submission: retry policy and per-request deadline. */
   submission: z
-    .object({
+    .strictObject({
       retryBaseMs: z.number().int().min(10).default(DEFAULT_SUBMISSION_RETRY_BASE_MS),
       maxAttempts: z.number().int().min(1).max(20).default(DEFAULT_SUBMISSION_MAX_ATTEMPTS),
       timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_SUBMISSION_TIMEOUT_MS),
@@ -236,7 +241,7 @@ export const optionsSchema = z.object({
     .prefault({}),
   /** The outbound ledger (every OTLP batch, registration and erasure request): its bounds. */
   outboundLedger: z
-    .object({
+    .strictObject({
       retentionDays: z.number().int().min(1).max(3650).default(DEFAULT_OUTBOUND_LEDGER_RETENTION_DAYS),
       maxRows: z.number().int().min(1).max(1_000_000).default(DEFAULT_OUTBOUND_LEDGER_MAX_ROWS),
     })
@@ -300,11 +305,6 @@ function withEnvFallbacks(input: Record<string, unknown>, env: EnvMap): Record<s
   };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(options)';
-  return `koa-consent-telemetry: invalid option \`${field}\`: ${issue.message}`;
-}
-
 /** Validates the options once; throws a TypeError naming the first bad field. */
 export function resolveOptions(input: TelemetryOptions): ResolvedOptions {
   if (typeof input !== 'object' || input === null) {
@@ -312,7 +312,7 @@ export function resolveOptions(input: TelemetryOptions): ResolvedOptions {
   }
   const env: EnvMap = (input as { env?: EnvMap }).env ?? process.env;
   const parsed = optionsSchema.safeParse(withEnvFallbacks(input as Record<string, unknown>, env));
-  if (!parsed.success) throw new TypeError(describeIssue(parsed.error.issues[0]!));
+  if (!parsed.success) throw new TypeError(describeOptionIssues('koa-consent-telemetry', optionsSchema, parsed.error.issues));
   const options = parsed.data;
   compileDeclarations(options.events); // a TypeError naming `events.<event>.<property>`
   if (options.otlp.token && !Object.keys(options.otlp.headers).some((h) => h.toLowerCase() === 'authorization')) {

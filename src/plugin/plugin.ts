@@ -16,8 +16,9 @@ import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from
 import { migrationSource } from './db/migration-source.js';
 import { MIGRATIONS_TABLE } from './db/tables.js';
 import { currentUser } from './middleware/auth.js';
-import { HttpError, jsonErrors } from '../core/http-errors.js';
+import { HttpError, jsonErrors, sendError } from '../core/http-errors.js';
 import { requestTracking } from './middleware/request-tracking.js';
+import { SessionOrderCheck } from './middleware/session-order.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
 import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
@@ -86,6 +87,7 @@ const REQUEST_API = Symbol('koa-consent-telemetry.request');
 
 export const SESSION_MISSING_MESSAGE =
   'koa-consent-telemetry: koa-session is not mounted. Add app.use(session(app)) before app.use(telemetryPlugin(...)).';
+export const SESSION_MISSING_CODE = 'session_missing';
 
 export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const options = resolveOptions(input);
@@ -181,10 +183,29 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   };
 
   const tracked = requestTracking(runtime.analytics, mayExportRequest);
+  const sessionOrder = new SessionOrderCheck(options.logger);
   const passThrough = (_ctx: Context, next: Next): Promise<void> => next();
+  // Without koa-session the plugin's pages cannot keep a CSRF token or a prompt state: say so once,
+  // answer the plugin's own routes with a 503 that names the fix, and leave the host's routes alone.
+  let sessionMissingLogged = false;
+  const withoutSession = (ctx: Context, next: Next): Promise<void> => {
+    if (!sessionMissingLogged) {
+      sessionMissingLogged = true;
+      try {
+        options.logger.error(SESSION_MISSING_MESSAGE);
+      } catch {
+        // a throwing logger must not fail the host's request
+      }
+    }
+    extendContext(ctx.app);
+    if (!ownsPath(ctx.path)) return next();
+    sendError(ctx, 503, SESSION_MISSING_CODE, SESSION_MISSING_MESSAGE);
+    return Promise.resolve();
+  };
   // Runs on every host request: a plain function (no async frame of its own), constant work before next().
   const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
-    if (!('session' in ctx)) return Promise.reject(new Error(SESSION_MISSING_MESSAGE));
+    if (!('session' in ctx)) return withoutSession(ctx, next);
+    sessionOrder.observe(ctx);
     extendContext(ctx.app);
     runtime.autoStart();
     const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView);

@@ -43,6 +43,7 @@ import { SupportService } from './support/service.js';
 import { statusReport, type StatusReport } from './status.js';
 import { hostRecordEntries, originOf, parseHostRecord, HOST_PREFIX, type HostRecord } from './installation/host-record.js';
 import { PACKAGE_VERSION } from '../core/version.js';
+import { firstRunNotice } from './installation/first-run-notice.js';
 
 const AUTO_START_RETRY_MS = 60_000;
 /** How long the start record waits for the host's featureFlags() callback. */
@@ -181,6 +182,7 @@ export class TelemetryRuntime {
         featureFlags: sanitizeFeatureFlags(await Promise.resolve(options.featureFlags()).catch(() => ({}))),
       }),
       logger,
+      debugOutput: options.debugOutput,
       now,
       outbound: this.#outbound,
     });
@@ -289,6 +291,13 @@ export class TelemetryRuntime {
     if (!options.db) await mkdir(dataDir, { recursive: true }).catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
     await migrateLatest(this.#knex);
     const data = await this.#file.load().catch((err: unknown) => Promise.reject(dataDirError(dataDir, err)));
+    if (this.#file.created && !this.#killSwitch.disabled) {
+      try {
+        options.logger.warn(firstRunNotice(`${options.mountPath.pages}/settings`));
+      } catch {
+        // the notice is best effort: a throwing logger must not stop the start
+      }
+    }
     // The baseline revision first: a change made while consent loads is then still picked up.
     await this.#consentSync.start();
     await this.consent.load();
@@ -343,6 +352,7 @@ export class TelemetryRuntime {
       headers: options.otlp.headers,
       timeoutMs: options.otlp.timeoutMs,
       debug: this.#killSwitch.debug,
+      debugOutput: options.debugOutput,
       resource: { serviceName: options.appName, serviceVersion: options.appVersion, instanceId: installId },
       export: options.export,
       logger: options.logger,

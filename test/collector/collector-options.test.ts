@@ -60,6 +60,20 @@ test('env fallbacks fill what the options leave undefined; explicit values (and 
   t.notThrows(() => resolveCollectorOptions({ env: process.env }), 'process.env itself is accepted');
 });
 
+test('an unknown option key is a TypeError suggesting the nearest known key, at every level', (t) => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ retentionDay: 30 }, 'unknown option `retentionDay` (did you mean retentionDays?)'],
+    [{ kTreshold: 3 }, 'unknown option `kTreshold` (did you mean kThreshold?)'],
+    [{ smtp: { hots: 'smtp.example.com' } }, 'unknown option `smtp.hots` (did you mean smtp.host?)'],
+    [{ smtp: { password: 'secret' } }, 'unknown option `smtp.password`'],
+    [{ completelyDifferent: 1 }, 'unknown option `completelyDifferent`'],
+  ];
+  for (const [input, message] of cases) {
+    const err = t.throws(() => resolveCollectorOptions({ env: {}, ...input } as never), { instanceOf: TypeError }, message);
+    t.is(err?.message, `koa-consent-telemetry collector: ${message}`);
+  }
+});
+
 test('a bad option is a TypeError naming the field', (t) => {
   const cases: [Record<string, unknown>, string][] = [
     [{ kThreshold: 0 }, 'kThreshold'],

@@ -31,20 +31,32 @@ export interface HostAppOptions {
   session?: boolean;
   /** Call telemetry.ready() before listening (default true). */
   ready?: boolean;
+  /** Reproduce a mounting mistake: the plugin before koa-session, or before the host's user middleware. */
+  pluginMountedBefore?: 'session' | 'user';
 }
 
 export async function startHostApp(options: HostAppOptions): Promise<HostApp> {
   const app = new Koa();
   app.keys = ['test-key-a', 'test-key-b'];
   app.silent = true;
-  if (options.session !== false) app.use(session({ sameSite: 'lax' }, app));
-  app.use(async (ctx, next) => {
-    const name = ctx.get('x-test-user') as keyof typeof TEST_USERS;
-    if (name && TEST_USERS[name]) ctx.state.user = TEST_USERS[name];
-    await next();
-  });
   const telemetry = telemetryPlugin({ appName: 'TestHost', appVersion: '9.9.9', jobs: false, env: {}, ...options.telemetry } as TelemetryOptions);
-  app.use(telemetry);
+  const mountSession = () => {
+    if (options.session !== false) app.use(session({ sameSite: 'lax' }, app));
+  };
+  const mountUser = () =>
+    void app.use(async (ctx, next) => {
+      const name = ctx.get('x-test-user') as keyof typeof TEST_USERS;
+      if (name && TEST_USERS[name]) ctx.state.user = TEST_USERS[name];
+      await next();
+    });
+  const mountTelemetry = () => void app.use(telemetry);
+  const order =
+    options.pluginMountedBefore === 'session'
+      ? [mountUser, mountTelemetry, mountSession]
+      : options.pluginMountedBefore === 'user'
+        ? [mountSession, mountTelemetry, mountUser]
+        : [mountSession, mountUser, mountTelemetry];
+  for (const mount of order) mount();
 
   const router = new Router();
   router.get('/hello', (ctx) => {

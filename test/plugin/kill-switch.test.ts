@@ -37,8 +37,8 @@ for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
 test.serial('TELEMETRY_DEBUG=1 prints the would-be payloads and sends nothing', async (t) => {
   const scope = nock(ENDPOINT).persist().post(/.*/).reply(200, {});
   const printed: string[] = [];
-  const logger: Logger = { debug: () => {}, info: (...args) => printed.push(JSON.stringify(args)), warn: () => {}, error: () => {} };
-  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), otlp: { endpoint: ENDPOINT }, env: { TELEMETRY_DEBUG: '1' }, logger } });
+  const logger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), otlp: { endpoint: ENDPOINT }, env: { TELEMETRY_DEBUG: '1' }, logger, debugOutput: (text) => void printed.push(text) } });
   t.teardown(() => host.close());
   await host.telemetry.consent.set({ analytics: true });
   host.telemetry.track('timer.started', { source: 'web' });

@@ -293,6 +293,43 @@ test('invalid: a non-object options argument is a TypeError asking for appName/a
   }
 });
 
+// ------------------------------------------------------------------------------------ unknown keys
+
+const typos: { input: Record<string, unknown>; message: string }[] = [
+  { input: { retentionDay: 30 }, message: 'unknown option `retentionDay` (did you mean retentionDays?)' },
+  { input: { appVerison: '1.4.0' }, message: 'unknown option `appVerison` (did you mean appVersion?)' },
+  { input: { otlp: { endpont: 'https://otlp.example.com' } }, message: 'unknown option `otlp.endpont` (did you mean otlp.endpoint?)' },
+  { input: { collector: { registrationkey: 'k' } }, message: 'unknown option `collector.registrationkey` (did you mean collector.registrationKey?)' },
+  { input: { support: { urls: { licence: 'https://example.com/l' } } }, message: 'unknown option `support.urls.licence` (did you mean support.urls.license?)' },
+  {
+    input: { support: { urls: { tiers: [{ key: 'coffee', label: 'Coffee', url: 'https://example.com/c', lable: 'x' }] } } },
+    message: 'unknown option `support.urls.tiers.0.lable` (did you mean support.urls.tiers.0.label?)',
+  },
+  { input: { mountPath: { page: '/t' } }, message: 'unknown option `mountPath.page` (did you mean mountPath.pages?)' },
+  { input: { pages: { layuot: 'layout.njk' } }, message: 'unknown option `pages.layuot` (did you mean pages.layout?)' },
+  { input: { export: { batchSise: 5 } }, message: 'unknown option `export.batchSise` (did you mean export.batchSize?)' },
+  { input: { recorder: { capp: 50 } }, message: 'unknown option `recorder.capp` (did you mean recorder.cap?)' },
+  { input: { submission: { timeout: 50 } }, message: 'unknown option `submission.timeout` (did you mean submission.timeoutMs?)' },
+  { input: { outboundLedger: { maxrows: 5 } }, message: 'unknown option `outboundLedger.maxrows` (did you mean outboundLedger.maxRows?)' },
+];
+
+for (const { input, message } of typos) {
+  test(`an unknown option key is a TypeError suggesting the nearest known key: ${message}`, (t) => {
+    const err = t.throws(() => resolve(input), { instanceOf: TypeError });
+    t.is(err!.message, `koa-consent-telemetry: ${message}`);
+  });
+}
+
+test('an unknown option key far from every known key is still refused, without a guess', (t) => {
+  const err = t.throws(() => resolve({ somethingElseEntirely: true }), { instanceOf: TypeError });
+  t.is(err!.message, 'koa-consent-telemetry: unknown option `somethingElseEntirely`');
+});
+
+test('the typo is named even when it also leaves a required option missing', (t) => {
+  const err = t.throws(() => resolveOptions({ appName: 'TimeTracker', appVerison: '1.4.0', env: {} } as unknown as TelemetryOptions), { instanceOf: TypeError });
+  t.regex(err!.message, /unknown option `appVerison` \(did you mean appVersion\?\)/);
+});
+
 // ------------------------------------------------------------------------------------ collector.url over plain http
 
 test('a plain http:// collector URL on a non-loopback host is refused with a TypeError naming collector.url', (t) => {

@@ -20,6 +20,7 @@ import {
 } from '../../src/plugin/telemetry/bounded-log-processor.js';
 import type { Logger } from '../../src/plugin/types.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
+import { keptDebugOutput } from '../helpers/debug-output.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -95,20 +96,21 @@ async function closedPortUrl(): Promise<string> {
 
 // ------------------------------------------------------------------ nock (serial: shared state)
 
-test.serial('debug mode prints the would-be payloads via logger.info and sends nothing', async (t) => {
+test.serial('debug mode prints the would-be payloads whole to the debug output and sends nothing', async (t) => {
   const attempted: string[] = [];
   const onNoMatch = (req: { hostname?: string; path?: string }): void => {
     attempted.push(`${req.hostname ?? ''}${req.path ?? ''}`);
   };
   nock.disableNetConnect();
   nock.emitter.on('no match', onNoMatch);
-  const logger = captureLogger();
+  const printed = keptDebugOutput();
   const sink = createOtlpSink(
     config({
       endpoint: 'https://otlp.example.invalid/otlp',
       headers: { Authorization: 'Basic c2VjcmV0OnNlY3JldA==' },
       debug: true,
-      logger,
+      debugOutput: printed.output,
+      logger: captureLogger(),
       observe: () => ({
         activeInstall: { app_version: '2.3.4', platform: 'linux' },
         events: new Map([['timer.started', 2]]),
@@ -119,10 +121,7 @@ test.serial('debug mode prints the would-be payloads via logger.info and sends n
   try {
     sink.emit('timer.started', { project_count: 3, source: 'web' });
     t.true(await sink.flush());
-    const payloads = logger.calls
-      .filter((c) => c.level === 'info')
-      .map((c) => (c.args[0] as { telemetryDebug?: Record<string, unknown> }).telemetryDebug)
-      .filter((p): p is Record<string, unknown> => p !== undefined);
+    const payloads = printed.payloads().map((p) => p.payload as Record<string, unknown>);
     const logPayload = payloads.find((p) => p.signal === 'logs');
     t.like(logPayload, {
       signal: 'logs',
@@ -151,7 +150,7 @@ test.serial('debug mode prints the would-be payloads via logger.info and sends n
       queueDepth: 0,
     });
     // Debug mode also works without an endpoint.
-    const bare = createOtlpSink(config({ endpoint: null, debug: true, logger: captureLogger() }));
+    const bare = createOtlpSink(config({ endpoint: null, debug: true, debugOutput: keptDebugOutput().output, logger: captureLogger() }));
     bare.emit('x.y', {});
     t.true(await bare.flush());
     t.like(bare.stats(), { configured: true, debug: true, endpoint: null, exported: 1 });

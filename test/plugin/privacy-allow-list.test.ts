@@ -270,6 +270,8 @@ test('TELEMETRY_DEBUG reports key and reason at warn level, never the value, onc
 // End to end: every place data is stored, sent, exported or logged.
 
 interface CapturedLogger extends Logger {
+  /** The debugOutput option: what TELEMETRY_DEBUG prints is checked with the logs. */
+  print(text: string): void;
   text(): string;
   warnings(): unknown[][];
 }
@@ -286,6 +288,7 @@ function capturingLogger(): CapturedLogger {
     info: record('info'),
     warn: record('warn'),
     error: record('error'),
+    print: (text: string) => void all.push(['debugOutput', text]),
     text: () => all.map((args) => JSON.stringify(args, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Error ? `${v.name}: ${v.message}` : v))).join('\n'),
     warnings: () => warns,
   };
@@ -338,6 +341,7 @@ async function corpusRun(t: ExecutionContext, db: TestDatabase, debug: boolean):
       dataDir: await tempDirFor(t),
       db: db.knex,
       logger,
+      debugOutput: logger.print,
       debug,
       events: DECLARED,
       otlp: { endpoint: otlp.url },
@@ -400,7 +404,7 @@ async function corpusRun(t: ExecutionContext, db: TestDatabase, debug: boolean):
 
   // Everything written and sent.
   t.true(await host.telemetry.flush());
-  // With TELEMETRY_DEBUG the sink prints what it would send (to the logger, checked below) and sends nothing.
+  // With TELEMETRY_DEBUG the sink prints what it would send (to debugOutput, checked with the logs below) and sends nothing.
   if (!debug) await waitUntil(() => otlp.logs.some((l) => l.eventName === 'plan.changed' || l.body === 'plan.changed'), 5_000, 'the OTLP export');
   await waitUntil(async () => Number(((await db.knex(TABLES.usageEvents).where({ event_type: 'plan.changed' }).count({ n: '*' }).first()) as { n: unknown }).n) === 1, 5_000, 'the local rows');
 

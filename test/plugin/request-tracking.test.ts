@@ -5,7 +5,7 @@ import { tempDirFor } from '../helpers/tmp.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
 async function optedInHost(t: ExecutionContext) {
-  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, debugOutput: () => {}, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
   t.teardown(() => host.close());
   await host.telemetry.consent.set({ analytics: true });
   return host;
@@ -44,14 +44,14 @@ test("the plugin's own routes are not counted as page views, and the host's resp
 });
 
 test('opted out, no page view is counted for export', async (t) => {
-  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, debugOutput: () => {}, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
   t.teardown(() => host.close());
   await host.request('/projects/1');
   t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0);
 });
 
 test('with local statistics off, page views are counted from the request after opting in (and not before)', async (t) => {
-  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, localStats: false, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, debugOutput: () => {}, localStats: false, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
   t.teardown(() => host.close());
   t.deepEqual(await (await host.request('/hello')).json(), { hello: 'world' }, 'the host answers as usual with nothing counting');
   t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0);

@@ -18,7 +18,7 @@ test('anonymous → 401, a regular user → 403, both as JSON errors', async (t)
 
 test('an admin sees consent, kill switch, sink, queue depth, drops and guard counters', async (t) => {
   const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, logger: quiet } });
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, debugOutput: () => {}, logger: quiet } });
   t.teardown(() => host.close());
   await host.telemetry.consent.set({ analytics: true });
   host.telemetry.track('Not A Valid Name');

@@ -17,6 +17,7 @@ import { startHostApp, type HostApp } from '../helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
 import { startReceiverHost } from '../helpers/receiver-host.js';
 import { tempDirFor } from '../helpers/tmp.js';
+import { keptDebugOutput } from '../helpers/debug-output.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
 const DAY = 86_400_000;
@@ -242,13 +243,13 @@ test('TELEMETRY_DEBUG=1: delete-all does not send the erasure request either (pr
   await first.close();
 
   // Second run of the same installation with TELEMETRY_DEBUG=1.
-  const printed: unknown[][] = [];
-  const second = await startHostApp({ telemetry: { dataDir, logger: { ...silent, info: (...a: unknown[]) => void printed.push(a) }, collector: { url: receiver.url }, env: { TELEMETRY_DEBUG: '1' } } });
+  const printed = keptDebugOutput();
+  const second = await startHostApp({ telemetry: { dataDir, logger: silent, debugOutput: printed.output, collector: { url: receiver.url }, env: { TELEMETRY_DEBUG: '1' } } });
   t.teardown(() => second.close());
   const before = receiver.requests.length;
   const result = await second.telemetry.stats.deleteAll();
   t.is(receiver.requests.length - before, 0, `requests sent in debug mode: ${receiver.requests.slice(before).map((r) => `${r.method} ${r.path}`).join(', ')}; result ${JSON.stringify(result.remote)}`);
-  t.true(printed.some((args) => String(args[1]).includes('TELEMETRY_DEBUG')), 'what would be sent is printed');
+  t.true(printed.payloads().some((p) => p.title.includes('erasure request would be sent') && p.payload.method === 'DELETE'), 'what would be sent is printed');
   t.is(await runtimeOf(second.telemetry).knex(TABLES.usageEvents).count({ n: '*' }).first().then((r) => Number((r as { n: number }).n)), 0, 'the local data is deleted all the same');
 });
 
@@ -533,17 +534,16 @@ for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
 test.serial('TELEMETRY_DEBUG=1: the payload is printed, nothing is sent', async (t) => {
   const url = 'https://collector-debug.invalid';
   const scope = catchAll(url);
-  const printed: unknown[][] = [];
-  const logger: Logger = { ...silent, info: (...args: unknown[]) => void printed.push(args) };
-  const app = await withCollector(t, url, { env: { TELEMETRY_DEBUG: '1' }, logger });
+  const printed = keptDebugOutput();
+  const app = await withCollector(t, url, { env: { TELEMETRY_DEBUG: '1' }, debugOutput: printed.output });
   await app.telemetry.consent.set({ usageStats: true });
   const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(outcome.status, 'debug');
   await sleep(100);
   t.false(scope.isDone());
-  const line = printed.find((args) => /TELEMETRY_DEBUG.*usage statistics submission/.test(String(args[1])));
+  const line = printed.payloads().find((p) => /usage statistics submission would send this/.test(p.title));
   t.truthy(line, 'the would-be submission is printed');
-  const payload = (line![0] as { payload: unknown }).payload;
+  const payload = line!.payload as unknown;
   t.true(submissionPayloadSchema.safeParse(payload).success);
   t.deepEqual(payload, await app.telemetry.stats.preview());
   t.is((await ledgerRows(app)).length, 0);

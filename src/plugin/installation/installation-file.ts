@@ -109,6 +109,7 @@ function complete(raw: Record<string, unknown>, now: Date): InstallationData {
 export class InstallationFile {
   readonly path: string;
   #cached: InstallationData | null = null;
+  #created = false;
 
   constructor(dataDir: string, private readonly now: () => Date = () => new Date()) {
     this.path = join(dataDir, INSTALLATION_FILE_NAME);
@@ -122,6 +123,11 @@ export class InstallationFile {
 
   get loaded(): boolean {
     return this.#cached !== null;
+  }
+
+  /** This object wrote installation.json where there was none (a first start, or a corrupt file set aside). */
+  get created(): boolean {
+    return this.#created;
   }
 
   /** Reads the file, creating or completing it on disk when anything is missing. */
@@ -155,6 +161,7 @@ export class InstallationFile {
         const base = complete(onDisk ?? {}, this.now());
         const next = { ...base, ...patch(base) } as InstallationData;
         if (!onDisk || JSON.stringify(onDisk) !== JSON.stringify(next)) await this.#write(next);
+        if (!onDisk) this.#created = true;
         this.#cached = next;
         return next;
       }),

@@ -3,6 +3,10 @@ import type { Context, Next } from 'koa';
 import type { TelemetryUser } from '../types.js';
 import { HttpError } from '../../core/http-errors.js';
 
+/** A signed-in user still gets the 401 when the plugin runs before the host's user middleware: say so. */
+export const MOUNT_ORDER_HINT =
+  'Already signed in? Then the telemetry plugin is mounted before the middleware that sets the signed-in user: mount it after that middleware, or pass getUser (docs/faq.md).';
+
 export type GetUser = (ctx: Context) => TelemetryUser | null | undefined;
 export type IsAdmin = (ctx: Context) => boolean | Promise<boolean>;
 
@@ -18,14 +22,14 @@ export function currentUser(ctx: Context, getUser: GetUser): TelemetryUser | nul
 
 export function requireUser(getUser: GetUser) {
   return async function telemetryRequireUser(ctx: Context, next: Next): Promise<void> {
-    if (!currentUser(ctx, getUser)) throw new HttpError(401, 'unauthorized', 'Sign in to use this endpoint.');
+    if (!currentUser(ctx, getUser)) throw new HttpError(401, 'unauthorized', `Sign in to use this endpoint. ${MOUNT_ORDER_HINT}`);
     await next();
   };
 }
 
 export function requireAdmin(getUser: GetUser, isAdmin: IsAdmin) {
   return async function telemetryRequireAdmin(ctx: Context, next: Next): Promise<void> {
-    if (!currentUser(ctx, getUser)) throw new HttpError(401, 'unauthorized', 'Sign in as an administrator to use this endpoint.');
+    if (!currentUser(ctx, getUser)) throw new HttpError(401, 'unauthorized', `Sign in as an administrator to use this endpoint. ${MOUNT_ORDER_HINT}`);
     let admin = false;
     try {
       admin = (await isAdmin(ctx)) === true;

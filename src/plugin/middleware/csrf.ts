@@ -60,7 +60,9 @@ export function requireCsrf(getUser: GetUser, bodyField: (ctx: Context) => unkno
       const given = ctx.get('x-csrf-token') || bodyField(ctx);
       const boundToThisUser = typeof expected === 'string' && session?.[BINDING_KEY] === binding(expected, currentUser(ctx, getUser));
       if (!boundToThisUser || typeof given !== 'string' || !sameToken(expected as string, given)) {
-        throw new HttpError(403, 'csrf_failed', 'Missing or invalid CSRF token: send the X-CSRF-Token header from the page\'s csrf-token meta tag.');
+        // A token sent to a session that holds none: the session did not persist (docs/faq.md).
+        const hint = expected === undefined && typeof given === 'string' ? ' This session holds no token: is koa-session mounted before the plugin?' : '';
+        throw new HttpError(403, 'csrf_failed', `Missing or invalid CSRF token: send the X-CSRF-Token header from the page's csrf-token meta tag.${hint}`);
       }
     }
     await next();

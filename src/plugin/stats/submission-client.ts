@@ -15,6 +15,7 @@ import { describeError } from '../../core/logging.js';
 import { describeNetworkCause } from '../../core/network-errors.js';
 import { backoff, isRetryableStatus, parseRetryAfter } from '../../core/resilience/index.js';
 import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
+import { printDebugPayload, type DebugOutput } from '../telemetry/debug-output.js';
 
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 const MAX_LEDGER_BODY = 1_000;
@@ -38,6 +39,8 @@ export interface SubmissionClientDeps {
   policy: { retryBaseMs: number; maxAttempts: number; timeoutMs: number };
   summaryInputs: () => Promise<PayloadInputs>;
   logger: Logger;
+  /** Where TELEMETRY_DEBUG prints the requests it does not send. */
+  debugOutput: DebugOutput;
   now: () => Date;
   /** The outbound ledger: the registration and erasure requests are recorded there (never a secret). */
   outbound?: { record(entry: OutboundRecord): void };
@@ -223,7 +226,7 @@ export class SubmissionClient {
     if (this.deps.killSwitch.disabled || !registration) return { requested: false, deleted: false };
     const installId = this.deps.file.current.install_id;
     if (this.deps.killSwitch.debug) {
-      this.deps.logger.info({ method: 'DELETE', url: collectorEndpoint(registration.url, PATHS.installation(installId)) }, 'TELEMETRY_DEBUG: the erasure request would be sent (nothing sent)');
+      printDebugPayload(this.deps.debugOutput, 'the erasure request would be sent (nothing sent)', { method: 'DELETE', url: collectorEndpoint(registration.url, PATHS.installation(installId)) });
       return { requested: false, deleted: false };
     }
     const request = collectorRequest('erasure', 'DELETE', collectorEndpoint(registration.url, PATHS.installation(installId)), null);
@@ -259,7 +262,7 @@ export class SubmissionClient {
     const summary = await this.summary();
     const body = JSON.stringify(summary.payload);
     if (this.deps.killSwitch.debug) {
-      this.deps.logger.info({ payload: summary.payload }, 'TELEMETRY_DEBUG: the weekly usage statistics submission would send this (nothing sent)');
+      printDebugPayload(this.deps.debugOutput, 'the weekly usage statistics submission would send this (nothing sent)', summary.payload);
       return { status: 'debug' };
     }
 

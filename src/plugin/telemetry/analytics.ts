@@ -13,6 +13,7 @@ import type { UserAgentCache, UserAgentSummary } from './user-agent.js';
 import { BASE_EVENT_PREFIX } from './base-schema.js';
 import { describeError } from '../../core/logging.js';
 import { RingBuffer } from '../../core/resilience/index.js';
+import { BadEventNameWarnings } from './bad-event-names.js';
 
 /** Where accepted events go to be stored in the host's database (the local usage statistics). */
 export interface LocalEventRecorder {
@@ -78,9 +79,11 @@ export class AnalyticsLayer {
   // or object reused across requests, so counting a page view builds no string.
   readonly #pageviews = new Map<string, Map<UserAgentSummary, (PageviewEntry | undefined)[]>>();
   #pageviewKeys = 0;
+  readonly #badNames: BadEventNameWarnings;
 
   constructor(private readonly deps: AnalyticsDeps) {
     this.#intake = new RingBuffer(deps.intakeCap);
+    this.#badNames = new BadEventNameWarnings(deps.logger, (name) => deps.guard.nameProblem(name));
     deps.consent.onChange((consent) => {
       if (!consent.analytics) this.#forgetDetailed();
     });
@@ -129,6 +132,7 @@ export class AnalyticsLayer {
   track(name: string, props: Record<string, unknown> | undefined, userId: string | number | null, userAgent?: string, privacySignal = false): boolean {
     if (!this.deps.guard.isValidEventName(name)) {
       this.deps.guard.counters.rejectedEvents++;
+      this.#badNames.warn(name);
       return false;
     }
     // Before attach() the destination is not known yet; keep it (bounded) so startup events are not lost.

@@ -1,10 +1,10 @@
 // TELEMETRY_DEBUG exporters: they print exactly what would be exported (log records with body,
-// attributes and resource; metrics with names, attributes and values) through the host's
-// logger at `info` level and report success. They never touch the network.
+// attributes and resource; metrics with names, attributes and values), whole, to the debug output
+// (stderr by default, see debug-output.ts) and report success. They never touch the network.
 import { AggregationTemporality, DataPointType } from '@opentelemetry/sdk-metrics';
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { Logger } from '../types.js';
+import { printDebugPayload, type DebugOutput } from './debug-output.js';
 import { EXPORT_SUCCESS, type ExportResult } from './bounded-log-processor.js';
 
 type HrTime = [number, number];
@@ -13,14 +13,6 @@ function hrToIso(t: HrTime | undefined): string | undefined {
   if (!t) return undefined;
   const ms = t[0] * 1000 + t[1] / 1e6;
   return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
-}
-
-function safeInfo(logger: Logger, obj: unknown, msg: string): void {
-  try {
-    logger.info(obj, msg);
-  } catch {
-    // a broken logger must not break the pipeline
-  }
 }
 
 export interface DebugLogPayload {
@@ -46,9 +38,9 @@ export interface DebugMetricPayload {
   }[];
 }
 
-/** Prints log records via `logger.info({ telemetryDebug: payload }, msg)`; sends nothing. */
+/** Prints log records whole to the debug output; sends nothing. */
 export class DebugLogExporter implements LogRecordExporter {
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly output: DebugOutput) {}
 
   export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
     try {
@@ -70,11 +62,7 @@ export class DebugLogExporter implements LogRecordExporter {
         payload.records.push(entry);
       }
       for (const payload of groups.values()) {
-        safeInfo(
-          this.logger,
-          { telemetryDebug: payload },
-          `TELEMETRY_DEBUG: would export ${payload.records.length} log record(s) over OTLP (not sent)`,
-        );
+        printDebugPayload(this.output, `would export ${payload.records.length} log record(s) over OTLP (not sent)`, payload);
       }
     } catch {
       // printing is best effort
@@ -87,19 +75,15 @@ export class DebugLogExporter implements LogRecordExporter {
   async shutdown(): Promise<void> {}
 }
 
-/** Prints collected metrics via `logger.info({ telemetryDebug: payload }, msg)`; sends nothing. */
+/** Prints collected metrics whole to the debug output; sends nothing. */
 export class DebugMetricExporter implements PushMetricExporter {
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly output: DebugOutput) {}
 
   export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
     try {
       const payload = describeResourceMetrics(metrics);
       if (payload.metrics.length > 0) {
-        safeInfo(
-          this.logger,
-          { telemetryDebug: payload },
-          `TELEMETRY_DEBUG: would export ${payload.metrics.length} metric(s) over OTLP (not sent)`,
-        );
+        printDebugPayload(this.output, `would export ${payload.metrics.length} metric(s) over OTLP (not sent)`, payload);
       }
     } catch {
       // printing is best effort

@@ -50,6 +50,7 @@ import {
   type ExportResult,
 } from './bounded-log-processor.js';
 import { DebugLogExporter, DebugMetricExporter } from './debug-exporters.js';
+import { stderrDebugOutput, type DebugOutput } from './debug-output.js';
 
 /**
  * The sink's settings: the resolved options (src/plugin/options.ts validates and defaults them
@@ -62,8 +63,10 @@ export interface OtlpSinkConfig {
   headers: ResolvedOptions['otlp']['headers'];
   /** Deadline of one export attempt, retries by the transport included. */
   timeoutMs: ResolvedOptions['otlp']['timeoutMs'];
-  /** Print payloads via logger.info and send nothing (works with endpoint null). */
+  /** Print payloads to the debug output and send nothing (works with endpoint null). */
   debug: boolean;
+  /** Where debug mode prints each would-be payload (default: stderr). */
+  debugOutput?: DebugOutput;
   /** -> service.name, service.version, service.instance.id */
   resource: { serviceName: string; serviceVersion: string; instanceId: string };
   /**
@@ -631,8 +634,8 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
   let logExporter: LogRecordExporter;
   let metricInner: PushMetricExporter;
   if (debug) {
-    logExporter = new DebugLogExporter(config.logger);
-    metricInner = new DebugMetricExporter(config.logger);
+    logExporter = new DebugLogExporter(config.debugOutput ?? stderrDebugOutput);
+    metricInner = new DebugMetricExporter(config.debugOutput ?? stderrDebugOutput);
   } else {
     if (!parsed) throw new Error('no endpoint');
     const common = { headers, timeoutMillis: timeoutMs };

@@ -748,7 +748,7 @@ export class PrivacyGuard {
   }
 
   /** Why a name is refused (a short sentence naming the rule), or null when it is acceptable. */
-  private nameProblem(name: unknown): string | null {
+  nameProblem(name: unknown): string | null {
     if (typeof name !== 'string') return 'event name must be a string';
     if (name.length > MAX_EVENT_NAME_LENGTH) return `event name must be at most ${MAX_EVENT_NAME_LENGTH} characters`;
     if (!EVENT_NAME_PATTERN.test(name)) {
