@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { csrfToken } from './csrf.js';
 import type { GetUser } from './auth.js';
 import type { SupportViewModel } from '../support/view-model.js';
+import { ENGLISH, type MessageKey, type MessageParams, type Translator } from '../i18n/catalog.js';
 
 export interface TemplatePaths {
   api: string;
@@ -29,7 +30,33 @@ export class TemplateState {
     private readonly assetVersion: string,
     private readonly getUser: GetUser,
     private readonly privacyOf: ((ctx: Context) => UserPrivacyView | null) | null = null,
+    private readonly translatorOf: ((ctx: Context) => Translator) | null = null,
   ) {}
+
+  /** The request's translator (the host's locale(ctx) choice), resolved when first needed. */
+  get translator(): Translator {
+    return this.translatorOf === null ? ENGLISH : this.translatorOf(this.ctx);
+  }
+
+  /** The locale the plugin's texts are in, e.g. for <html lang>. */
+  get locale(): string {
+    return this.translator.locale;
+  }
+
+  /** A text from the message catalog; templates escape it like any other value. */
+  t(key: MessageKey, params?: MessageParams): string {
+    return this.translator.t(key, params);
+  }
+
+  /** A number in the request's locale. */
+  number(value: number): string {
+    return this.translator.number(value);
+  }
+
+  /** A date in the request's locale. */
+  date(value: Date | number | string): string {
+    return this.translator.date(typeof value === 'string' ? new Date(value) : value);
+  }
 
   /** The signed-in user's privacy view (null when signed out), computed only when a template reads it. */
   get privacy(): UserPrivacyView | null {
