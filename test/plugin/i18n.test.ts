@@ -170,3 +170,31 @@ test('a host locale(ctx) and messages overrides decide the texts; overrides are 
   t.regex(french, />Not now<\/button>/, 'keys the new locale lacks come from English');
   t.regex(await get({ 'accept-language': 'de' }), />Not now<\/button>/, 'the host function decides, not the header');
 });
+
+test('the user privacy page speaks German for Accept-Language: de, with dates in German notation', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: quiet, now: () => new Date('2026-03-05T12:00:00Z') } });
+  t.teardown(() => host.close());
+  const headers = { accept: 'text/html', 'accept-language': 'de' };
+  let html = await (await host.request('/telemetry/me', { user: 'alice', headers })).text();
+  t.regex(html, /<html lang="de">/);
+  t.regex(html, /<title>Deine Privatsphäre<\/title>/);
+  t.regex(html, /<h1>Deine Privatsphäre<\/h1>/);
+  t.regex(html, /TestHost verwendet koa-consent-telemetry/);
+  t.regex(html, /data-telemetry-user-state>Erlaubt</);
+  t.regex(html, />Für mich ausschalten<\/button>/);
+  t.regex(html, /data-text-save-failed="Die Änderung konnte nicht gespeichert werden\."/);
+  t.regex(html, /Du hast sie noch nicht geändert\./);
+  t.notRegex(html, /Your privacy|Turn off for me/);
+
+  const csrf = /<meta name="csrf-token" content="([^"]+)">/.exec(html)![1]!;
+  const optOut = await host.request('/api/v1/usage-stats/me/opt-out', { method: 'POST', user: 'alice', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: '{}' });
+  t.is(optOut.status, 200);
+  html = await (await host.request('/telemetry/me', { user: 'alice', headers })).text();
+  t.regex(html, /data-telemetry-user-state>Für mich aus</);
+  t.regex(html, /<td>erlaubt → aus<\/td>\s*<td>dich<\/td>/);
+  t.regex(html, /<time datetime="[^"]+">05\.03\.2026, \d\d:\d\d<\/time>/);
+
+  const english = await (await host.request('/telemetry/me', { user: 'alice', headers: { accept: 'text/html' } })).text();
+  t.regex(english, /<h1>Your privacy<\/h1>/);
+  t.regex(english, /<td>allowed → off<\/td>\s*<td>you<\/td>/);
+});

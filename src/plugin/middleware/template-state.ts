@@ -53,9 +53,18 @@ export class TemplateState {
     return this.translator.number(value);
   }
 
+  /** A date and time in the request's locale (the server's time zone). */
+  dateTime(value: Date | number | string): string {
+    const date = typeof value === 'string' ? new Date(value) : value;
+    if (!Number.isFinite(typeof date === 'number' ? date : date.getTime())) return String(value);
+    return this.translator.date(date, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
   /** A date in the request's locale. */
   date(value: Date | number | string): string {
-    return this.translator.date(typeof value === 'string' ? new Date(value) : value);
+    const date = typeof value === 'string' ? new Date(value) : value;
+    if (!Number.isFinite(typeof date === 'number' ? date : date.getTime())) return String(value);
+    return this.translator.date(date);
   }
 
   /** The signed-in user's privacy view (null when signed out), computed only when a template reads it. */

@@ -8,7 +8,8 @@ import type { StatsService } from '../stats/service.js';
 import type { ConsentStore } from '../installation/consent.js';
 import type { UserPrivacyStore } from '../installation/user-privacy.js';
 import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
-import type { UserPrivacyView } from '../middleware/template-state.js';
+import { TemplateState, type UserPrivacyView } from '../middleware/template-state.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 import { HttpError } from '../../core/http-errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
 import { GUARD_REASONS, GUARD_REASON_LABELS } from '../telemetry/privacy-guard.js';
@@ -20,6 +21,9 @@ import { readFile } from 'node:fs/promises';
 
 /** The bundled privacy-policy template: docs/ sits two levels above src/routes and three above dist/src/routes. */
 const POLICY_CANDIDATES = [new URL('../../../docs/privacy-policy.md', import.meta.url), new URL('../../../../docs/privacy-policy.md', import.meta.url)];
+/** The request's translator (set up by the plugin's middleware; English when a test mounts the router alone). */
+const translatorOf = (ctx: Context): Translator => (ctx.state.telemetry instanceof TemplateState ? ctx.state.telemetry.translator : ENGLISH);
+
 export async function readPolicyTemplate(): Promise<string> {
   const found = POLICY_CANDIDATES.find((url) => existsSync(url));
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
@@ -81,7 +85,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     }
     const user = currentUser(ctx, options.getUser)!;
     const history = await port.userHistory(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
-    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: port.privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
+    await render(ctx, 'telemetry/me.njk', { pageTitle: translatorOf(ctx).t('privacy.title'), me: port.privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
   });
 
   router.get('/settings', admin, async (ctx) => {
