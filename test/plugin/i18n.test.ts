@@ -198,3 +198,18 @@ test('the user privacy page speaks German for Accept-Language: de, with dates in
   t.regex(english, /<h1>Your privacy<\/h1>/);
   t.regex(english, /<td>allowed → off<\/td>\s*<td>you<\/td>/);
 });
+
+test('the admin settings page speaks German for Accept-Language: de; its script gets the German texts', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: quiet } });
+  t.teardown(() => host.close());
+  const html = await (await host.request('/telemetry/settings', { user: 'admin', headers: { accept: 'text/html', 'accept-language': 'de-DE' } })).text();
+  t.regex(html, /<title>Datenschutz &amp; Analyse<\/title>/);
+  t.regex(html, /<h1>Datenschutz &amp; Analyse<\/h1>/);
+  t.regex(html, /<h2>Deine Entscheidungen<\/h2>/);
+  t.regex(html, /data-telemetry-state>Aus</);
+  t.regex(html, /data-telemetry-toggle="analytics" data-telemetry-on="false">Einschalten</);
+  t.regex(html, /<h2>Was wir nie erfassen<\/h2>/);
+  t.regex(html, />Alles löschen<\/button>/);
+  t.regex(html, /data-text-confirm-delete="Alle lokalen Nutzungsstatistiken/);
+  t.notRegex(html, /Your choices|Turn on|Delete everything/);
+});

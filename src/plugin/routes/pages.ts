@@ -93,7 +93,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     const status = port.status();
     const history = started ? await port.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
     await render(ctx, 'telemetry/settings.njk', {
-      pageTitle: 'Privacy & Analytics',
+      pageTitle: translatorOf(ctx).t('admin.settings_title'),
       status,
       appName: ctx.state.appName ?? options.appName,
       killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
