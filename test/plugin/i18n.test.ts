@@ -213,3 +213,17 @@ test('the admin settings page speaks German for Accept-Language: de; its script 
   t.regex(html, /data-text-confirm-delete="Alle lokalen Nutzungsstatistiken/);
   t.notRegex(html, /Your choices|Turn on|Delete everything/);
 });
+
+test('the admin statistics page speaks German for Accept-Language: de, with German numbers', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: quiet, localStats: true } });
+  t.teardown(() => host.close());
+  const html = await (await host.request('/telemetry/stats', { user: 'admin', headers: { accept: 'text/html', 'accept-language': 'de' } })).text();
+  t.regex(html, /<title>Nutzungsstatistik<\/title>/);
+  t.regex(html, /<h1>Nutzungsstatistik<\/h1>/);
+  t.regex(html, /<h2>Diese Woche \(/);
+  t.regex(html, /Ereignisse nach Typ/);
+  t.regex(html, /<thead><tr><th>Ereignis<\/th><th>Anzahl<\/th><\/tr><\/thead>/);
+  t.regex(html, /Einträge werden 30 Tage aufbewahrt, höchstens 5\.000 davon\./);
+  t.regex(html, /data-text-shown-of-total="\{shown\} von \{total\}"/);
+  t.notRegex(html, /Usage statistics|Events by type|Show more/);
+});

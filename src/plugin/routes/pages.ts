@@ -124,7 +124,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     }
     const [local, ledger, outbound] = await Promise.all([port.stats.local(), port.stats.ledger(50, 0), port.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
     await render(ctx, 'telemetry/stats.njk', {
-      pageTitle: 'Usage statistics',
+      pageTitle: translatorOf(ctx).t('stats.title'),
       local,
       ledger,
       outbound,
