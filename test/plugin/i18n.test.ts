@@ -227,3 +227,14 @@ test('the admin statistics page speaks German for Accept-Language: de, with Germ
   t.regex(html, /data-text-shown-of-total="\{shown\} von \{total\}"/);
   t.notRegex(html, /Usage statistics|Events by type|Show more/);
 });
+
+test('head.njk hands the shared page script its German texts (confirm dialog, deletion messages)', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: quiet } });
+  t.teardown(() => host.close());
+  const html = await (await host.request('/telemetry/settings', { user: 'admin', headers: { accept: 'text/html', 'accept-language': 'de' } })).text();
+  const content = /<meta name="kct-texts" content="([^"]*)">/.exec(html)![1]!;
+  const texts = JSON.parse(content.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')) as Record<string, string>;
+  t.is(texts.cancel, 'Abbrechen');
+  t.is(texts.deletedLocal, 'Alles hier Gespeicherte wurde gelöscht.');
+  t.regex(texts.reRegisterFailed!, /\{reason\}$/);
+});

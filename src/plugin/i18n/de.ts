@@ -149,4 +149,13 @@ export const de: Record<MessageKey, string> = {
   'stats.nothing_else_sent': 'Sonst wurde nichts gesendet.',
   'stats.show_more': 'Mehr anzeigen',
   'stats.shown_of_total': '{shown} von {total}',
+
+  'common.cancel': 'Abbrechen',
+  'common.confirm': 'Bestätigen',
+  'admin.deleted_local': 'Alles hier Gespeicherte wurde gelöscht.',
+  'admin.deleted_remote': 'Alles hier Gespeicherte wurde gelöscht, und der Collector hat seine Kopie gelöscht.',
+  'admin.deleted_remote_failed': 'Alles hier Gespeicherte wurde gelöscht, aber der Collector war nicht erreichbar, um seine Kopie zu löschen ({reason}). Versuche es später noch einmal.',
+  'admin.confirm_re_register': 'Eine neue Installations-ID beginnen und beim Collector registrieren? Was der Collector noch unter der alten ID hat, kann dann nur noch sein Betreiber löschen.',
+  'admin.re_register_short': 'Neu registrieren',
+  'admin.re_register_failed': 'Die Neuregistrierung hat nicht geklappt: {reason}',
 };

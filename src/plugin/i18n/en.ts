@@ -149,6 +149,15 @@ export const en = {
   'stats.nothing_else_sent': 'Nothing else has been sent.',
   'stats.show_more': 'Show more',
   'stats.shown_of_total': '{shown} of {total}',
+
+  'common.cancel': 'Cancel',
+  'common.confirm': 'Confirm',
+  'admin.deleted_local': 'Everything stored here was deleted.',
+  'admin.deleted_remote': 'Everything stored here was deleted, and the collector erased its copy.',
+  'admin.deleted_remote_failed': 'Everything stored here was deleted, but the collector could not be reached to erase its copy ({reason}). Try again later.',
+  'admin.confirm_re_register': 'Start a new installation id and register it with the collector? Whatever the collector still holds under the old id can then only be erased by the collector’s operator.',
+  'admin.re_register_short': 'Re-register',
+  'admin.re_register_failed': 'Re-registration did not go through: {reason}',
 } as const;
 
 export type MessageKey = keyof typeof en;

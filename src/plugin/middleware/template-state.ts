@@ -48,6 +48,21 @@ export class TemplateState {
     return this.translator.t(key, params);
   }
 
+  /** The texts the shared page script (telemetry.js) shows, as JSON for head.njk's kct-texts meta tag. */
+  get scriptTexts(): string {
+    const t = this.translator.t;
+    return JSON.stringify({
+      cancel: t('common.cancel'),
+      confirm: t('common.confirm'),
+      deletedLocal: t('admin.deleted_local'),
+      deletedRemote: t('admin.deleted_remote'),
+      deletedRemoteFailed: t('admin.deleted_remote_failed'),
+      confirmReRegister: t('admin.confirm_re_register'),
+      reRegister: t('admin.re_register_short'),
+      reRegisterFailed: t('admin.re_register_failed'),
+    });
+  }
+
   /** A number in the request's locale. */
   number(value: number): string {
     return this.translator.number(value);
