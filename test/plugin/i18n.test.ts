@@ -238,3 +238,19 @@ test('head.njk hands the shared page script its German texts (confirm dialog, de
   t.is(texts.deletedLocal, 'Alles hier Gespeicherte wurde gelöscht.');
   t.regex(texts.reRegisterFailed!, /\{reason\}$/);
 });
+
+test('the HTML error page speaks German; the JSON error keeps its code and English message', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: quiet } });
+  t.teardown(() => host.close());
+  const headers = { accept: 'text/html', 'accept-language': 'de' };
+  const member = await host.request('/telemetry/settings', { user: 'alice', headers });
+  t.is(member.status, 403);
+  const html = await member.text();
+  t.regex(html, /<h1>403 · Nicht verfügbar<\/h1>/);
+  t.regex(html, /data-telemetry-error-code="forbidden">Nur Administratoren dürfen diese Seite sehen\.</);
+  const anonymous = await (await host.request('/telemetry/me', { headers })).text();
+  t.regex(anonymous, /data-telemetry-error-code="unauthorized">Melde dich an, um diese Seite zu sehen\.</);
+  const api = await host.request('/telemetry/settings', { user: 'alice', headers: { accept: 'application/json', 'accept-language': 'de' } });
+  t.is(api.status, 403);
+  t.is(((await api.json()) as { error: { code: string } }).error.code, 'forbidden');
+});

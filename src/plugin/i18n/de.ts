@@ -158,4 +158,10 @@ export const de: Record<MessageKey, string> = {
   'admin.confirm_re_register': 'Eine neue Installations-ID beginnen und beim Collector registrieren? Was der Collector noch unter der alten ID hat, kann dann nur noch sein Betreiber löschen.',
   'admin.re_register_short': 'Neu registrieren',
   'admin.re_register_failed': 'Die Neuregistrierung hat nicht geklappt: {reason}',
+
+  'error.page_title': 'Nicht verfügbar',
+  'error.unauthorized': 'Melde dich an, um diese Seite zu sehen.',
+  'error.unauthorized_admin': 'Melde dich als Administrator an, um diese Seite zu sehen.',
+  'error.forbidden': 'Nur Administratoren dürfen diese Seite sehen.',
+  'error.storage_unavailable': 'Der Telemetrie-Speicher ist gerade nicht verfügbar.',
 };

@@ -158,6 +158,12 @@ export const en = {
   'admin.confirm_re_register': 'Start a new installation id and register it with the collector? Whatever the collector still holds under the old id can then only be erased by the collector’s operator.',
   'admin.re_register_short': 'Re-register',
   'admin.re_register_failed': 'Re-registration did not go through: {reason}',
+
+  'error.page_title': 'Not available',
+  'error.unauthorized': 'Sign in to see this page.',
+  'error.unauthorized_admin': 'Sign in as an administrator to see this page.',
+  'error.forbidden': 'Only administrators may see this page.',
+  'error.storage_unavailable': 'The telemetry storage is not available right now.',
 } as const;
 
 export type MessageKey = keyof typeof en;

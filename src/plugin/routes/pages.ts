@@ -24,6 +24,20 @@ const POLICY_CANDIDATES = [new URL('../../../docs/privacy-policy.md', import.met
 /** The request's translator (set up by the plugin's middleware; English when a test mounts the router alone). */
 const translatorOf = (ctx: Context): Translator => (ctx.state.telemetry instanceof TemplateState ? ctx.state.telemetry.translator : ENGLISH);
 
+/** The error page's sentence for a person: translated for the codes pages raise, else the error's own message. */
+function pageErrorMessage(err: HttpError, onUserPage: boolean, tr: Translator): string {
+  switch (err.code) {
+    case 'unauthorized':
+      return tr.t(onUserPage ? 'error.unauthorized' : 'error.unauthorized_admin');
+    case 'forbidden':
+      return tr.t('error.forbidden');
+    case 'storage_unavailable':
+      return tr.t('error.storage_unavailable');
+    default:
+      return err.message;
+  }
+}
+
 export async function readPolicyTemplate(): Promise<string> {
   const found = POLICY_CANDIDATES.find((url) => existsSync(url));
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
@@ -64,13 +78,16 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     ctx.body = await port.render(template, { ...ctx.state, ...hostContext, ...data });
   };
 
-  // A browser asking for a page gets an HTML error page; API clients keep the JSON error.
+  const mePath = `${options.mountPath.pages}/me`;
+  // A browser asking for a page gets an HTML error page (its text in the reader's language; the
+  // code stays as it is); API clients keep the JSON error.
   router.use(async (ctx, next) => {
     try {
       await next();
     } catch (err) {
       if (!(err instanceof HttpError) || !ctx.accepts('html') || ctx.accepts('json', 'html') === 'json') throw err;
-      await render(ctx, 'telemetry/error.njk', { pageTitle: 'Not available', error: err }, err.status);
+      const tr = translatorOf(ctx);
+      await render(ctx, 'telemetry/error.njk', { pageTitle: tr.t('error.page_title'), error: err, message: pageErrorMessage(err, ctx.path === mePath, tr) }, err.status);
     }
   });
   // Deny by default: every page names its guard; only /me is open to any signed-in user.
