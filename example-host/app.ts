@@ -203,8 +203,11 @@ export async function createExampleHost(opts: ExampleHostOptions): Promise<Examp
     const session = sessionOf(ctx);
     if (typeof session.userId === 'number') {
       const user = await repo.userById(session.userId);
-      if (user) ctx.state.user = user;
-      else delete session.userId;
+      if (user) {
+        ctx.state.user = user;
+        // The plugin's default locale(ctx) reads this; without it, the browser's Accept-Language decides.
+        if (user.language) ctx.state.locale = user.language;
+      } else delete session.userId;
     }
     await next();
   });

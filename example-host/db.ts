@@ -40,6 +40,7 @@ export interface UserRow {
   created_at: number;
   week_start: string;
   duration_format: string;
+  language?: string | null;
 }
 
 export interface HostUser {
@@ -49,7 +50,14 @@ export interface HostUser {
   createdAt: Date;
   weekStart: 'monday' | 'sunday';
   durationFormat: 'hm' | 'decimal';
+  /** The UI language the user picked; null: the browser's. */
+  language: HostLanguage | null;
 }
+
+/** The languages a user can pick in the settings (the plugin ships these two). */
+export const HOST_LANGUAGES = ['en', 'de'] as const;
+export type HostLanguage = (typeof HOST_LANGUAGES)[number];
+const isHostLanguage = (value: unknown): value is HostLanguage => (HOST_LANGUAGES as readonly unknown[]).includes(value);
 
 export function toHostUser(row: UserRow): HostUser {
   return {
@@ -59,6 +67,7 @@ export function toHostUser(row: UserRow): HostUser {
     createdAt: new Date(Number(row.created_at)),
     weekStart: row.week_start === 'sunday' ? 'sunday' : 'monday',
     durationFormat: row.duration_format === 'decimal' ? 'decimal' : 'hm',
+    language: isHostLanguage(row.language) ? row.language : null,
   };
 }
 
@@ -93,8 +102,8 @@ export class HostRepository {
     return (await this.db<UserRow>('users').orderBy('username')).map(toHostUser);
   }
 
-  async updatePreferences(userId: number, prefs: { weekStart: string; durationFormat: string }): Promise<void> {
-    await this.db('users').where({ id: userId }).update({ week_start: prefs.weekStart, duration_format: prefs.durationFormat });
+  async updatePreferences(userId: number, prefs: { weekStart: string; durationFormat: string; language: HostLanguage | null }): Promise<void> {
+    await this.db('users').where({ id: userId }).update({ week_start: prefs.weekStart, duration_format: prefs.durationFormat, language: prefs.language });
   }
 
   async listProjects(): Promise<ProjectRow[]> {

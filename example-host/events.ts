@@ -17,7 +17,7 @@ export const EXAMPLE_HOST_EVENTS: EventDeclarations = {
   'timer.stopped': { source: SOURCE, reason: ['switched'], duration_minutes: 'number' },
   'report.viewed': { range_days: 'number' },
   'report.exported': { format: ['csv'] },
-  'settings.updated': { week_start: ['monday', 'sunday'], duration_format: ['hm', 'decimal'] },
+  'settings.updated': { week_start: ['monday', 'sunday'], duration_format: ['hm', 'decimal'], language: ['auto', 'en', 'de'] },
   // A route template such as /projects/:id (never the raw path), or `unmatched`.
   'app.error': { status_code: 'number', route: { pattern: /unmatched|(\/[A-Za-z0-9_.:-]*)+/ } },
 };

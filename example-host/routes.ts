@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { HostRepository, HostUser, EntryRow } from './db.js';
-import { toHostUser } from './db.js';
+import { HOST_LANGUAGES, toHostUser, type HostLanguage } from './db.js';
 import { verifyPassword } from './security.js';
 import {
   addDays,
@@ -314,11 +314,12 @@ export function hostRoutes({ repo, render, now }: RouteDeps): Router {
     const u = user(ctx);
     const weekStart = field(ctx, 'week_start');
     const durationFormat = field(ctx, 'duration_format');
-    if (!['monday', 'sunday'].includes(weekStart) || !['hm', 'decimal'].includes(durationFormat)) {
+    const language = field(ctx, 'language') || 'auto';
+    if (!['monday', 'sunday'].includes(weekStart) || !['hm', 'decimal'].includes(durationFormat) || !['auto', ...HOST_LANGUAGES].includes(language)) {
       return fail(ctx, '/settings', 400, 'Choose one of the offered options.');
     }
-    await repo.updatePreferences(u.id, { weekStart, durationFormat });
-    ctx.telemetry.track('settings.updated', { week_start: weekStart, duration_format: durationFormat });
+    await repo.updatePreferences(u.id, { weekStart, durationFormat, language: language === 'auto' ? null : (language as HostLanguage) });
+    ctx.telemetry.track('settings.updated', { week_start: weekStart, duration_format: durationFormat, language });
     setFlash(ctx, 'success', 'Preferences saved.');
     done(ctx, '/settings', { ok: true });
   });

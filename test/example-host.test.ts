@@ -256,14 +256,14 @@ test('host and plugin migrations coexist in host.sqlite3, and a restart on the s
   t.true(names.includes('telemetry_knex_migrations'), 'the plugin’s migrations table');
   t.true(names.includes('users') && names.includes('projects') && names.includes('time_entries'));
   const hostMigrations = (await first.db('knex_migrations').select('name')).map((r: { name: string }) => r.name);
-  t.deepEqual(hostMigrations, ['20250101000000_initial.ts', '20250102000000_user_preferences.ts']);
+  t.deepEqual(hostMigrations, ['20250101000000_initial.ts', '20250102000000_user_preferences.ts', '20250103000000_user_language.ts']);
   const pluginMigrations = (await first.db('telemetry_knex_migrations').count({ n: '*' }).first()) as { n: number };
   t.true(Number(pluginMigrations.n) > 0);
   await first.close();
 
   const second = await createExampleHost({ dataDir, logger: quiet });
   t.teardown(() => second.close());
-  t.is(Number(((await second.db('knex_migrations').count({ n: '*' }).first()) as { n: number }).n), 2);
+  t.is(Number(((await second.db('knex_migrations').count({ n: '*' }).first()) as { n: number }).n), 3);
   t.is(Number(((await second.db('telemetry_knex_migrations').count({ n: '*' }).first()) as { n: number }).n), Number(pluginMigrations.n));
   t.is(Number(((await second.db('users').count({ n: '*' }).first()) as { n: number }).n), 2, 'demo users seeded once');
   const { url } = await second.listen();

@@ -14,6 +14,8 @@ import { describeOptionIssues } from '../core/option-keys.js';
 import { isKnexInstance } from '../core/db/connection.js';
 import { compileDeclarations, type EventDeclarations } from './telemetry/privacy-guard.js';
 import { stderrDebugOutput, type DebugOutput } from './telemetry/debug-output.js';
+import { isMessageKey, type MessageOverrides } from './i18n/catalog.js';
+import { defaultLocale, type LocaleOf } from './i18n/request.js';
 
 /** Raised when the package's privacy notice changes in a way that needs consent again. */
 export const PRIVACY_NOTICE_VERSION = 1;
@@ -107,6 +109,17 @@ const defaultGetUser = (ctx: Context): TelemetryUser | null => {
 // Deny by default: only an explicit `isAdmin === true` on the host's user opens admin routes.
 const defaultIsAdmin = (ctx: Context): boolean => (ctx.state?.user as { isAdmin?: unknown } | undefined)?.isAdmin === true;
 
+/** locale → key → text; a locale may be new, every key must be one of the catalog's (src/plugin/i18n/en.ts). */
+const messagesSchema = z
+  .record(z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'expected a locale tag like de or pt-BR'), z.record(z.string(), z.string().max(2000)))
+  .superRefine((locales, ctx) => {
+    for (const [locale, texts] of Object.entries(locales)) {
+      for (const key of Object.keys(texts)) {
+        if (!isMessageKey(key)) ctx.addIssue({ code: 'custom', path: [locale, key], message: `unknown message key \`${key}\` (the keys are listed in docs/configuration.md)` });
+      }
+    }
+  });
+
 export const optionsSchema = z.strictObject({
   appName: z.string().trim().min(1, 'appName is required').max(100),
   appVersion: z.string().trim().min(1, 'appVersion is required').max(64),
@@ -193,6 +206,10 @@ export const optionsSchema = z.strictObject({
       assets: mountPathSchema.default(DEFAULT_MOUNT_PATHS.assets),
     })
     .prefault({}),
+  /** The language of the plugin's UI for a request: default ctx.state.locale, else Accept-Language, else 'en'. */
+  locale: fn<LocaleOf>('locale(ctx, availableLocales)').default(() => defaultLocale),
+  /** Added or overridden translations: { [locale]: { [messageKey]: text } }. */
+  messages: (messagesSchema.default({}) as unknown as z.ZodDefault<z.ZodType<MessageOverrides>>),
   logger: loggerSchema,
   debug: z.boolean().default(false),
   /** Where debug mode (TELEMETRY_DEBUG=1) prints each would-be payload, whole and indented (default: stderr). */

@@ -29,6 +29,7 @@ import { supportRouter } from './routes/support.js';
 import { supportRequestApi, supportTemplateState } from './middleware/support.js';
 import type { SupportApi } from './support/service.js';
 import { PACKAGE_VERSION } from '../core/version.js';
+import { MessageCatalog, RequestLocalizer } from './i18n/index.js';
 
 export const TEMPLATES_PATH = fileURLToPath(new URL('./templates/', import.meta.url));
 
@@ -113,6 +114,9 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     return user === null || !runtime.userPrivacy.isOptedOut(user.id);
   };
 
+  const localizer = new RequestLocalizer(new MessageCatalog(options.messages), options.locale);
+  const translatorFor = (ctx: Context) => localizer.translatorFor(ctx);
+
   const renderer = new PageRenderer({ hostEnv: options.nunjucks, layout: options.pages.layout, logger: options.logger });
   const ready = () => runtime.ready();
   const status = () => runtime.status();
@@ -138,9 +142,9 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
       privacyView,
       render: (template, context) => renderer.render(template, context),
     }),
-    supportRouter(options, { service: runtime.support }),
+    supportRouter(options, { service: runtime.support, translatorFor }),
   ];
-  const supportDeps = { options, service: runtime.support };
+  const supportDeps = { options, service: runtime.support, translatorFor };
   const prepareSupport = supportTemplateState(supportDeps);
   const errors = jsonErrors(options.logger);
   // Paths under the plugin's prefixes are the plugin's: a known path with another method is a JSON
@@ -208,7 +212,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     sessionOrder.observe(ctx);
     extendContext(ctx.app);
     runtime.autoStart();
-    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView);
+    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView, translatorFor);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
     if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);

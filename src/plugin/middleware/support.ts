@@ -21,10 +21,13 @@ import { markReportPending, peekSupportSession, sessionBagOf, supportSession } f
 import { HOST_CALLBACK_DEADLINE_MS, hostSupportInputs, settle, supporterNow } from '../support/host-inputs.js';
 import { currentUser } from './auth.js';
 import type { TemplateState } from './template-state.js';
+import type { Translator } from '../i18n/catalog.js';
 
 export interface SupportDeps {
   options: ResolvedOptions;
   service: SupportService;
+  /** The request's language. */
+  translatorFor: (ctx: Context) => Translator;
 }
 
 function isPageRequest(ctx: Context, skip: readonly string[]): boolean {
@@ -35,17 +38,18 @@ function isPageRequest(ctx: Context, skip: readonly string[]): boolean {
   return !skip.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 }
 
-export function supportTemplateState({ options, service }: SupportDeps) {
+export function supportTemplateState({ options, service, translatorFor }: SupportDeps) {
   const skip = [options.mountPath.api, options.mountPath.donate, options.mountPath.assets];
   const longSession = options.support.longSessionMinutes;
 
   /** The model from what is at hand (session, a synchronous isSupporter), without I/O. */
   const fallback = (ctx: Context): SupportViewModel => {
     const user = currentUser(ctx, options.getUser);
-    if (!user || !service.enabled) return service.staticViewModel({ user, isSupporter: false, stats: EMPTY_USER_STATS, prompt: NO_PROMPT });
+    const translator = translatorFor(ctx);
+    if (!user || !service.enabled) return service.staticViewModel({ user, isSupporter: false, stats: EMPTY_USER_STATS, prompt: NO_PROMPT, translator });
     // Only reads the session: a request that did not prepare a page does not start the session clock.
     const data = peekSupportSession(sessionBagOf(ctx), user);
-    return service.staticViewModel({ user, isSupporter: supporterNow(ctx, options.support), stats: EMPTY_USER_STATS, prompt: promptHints(data, options.now().getTime(), longSession) });
+    return service.staticViewModel({ user, isSupporter: supporterNow(ctx, options.support), stats: EMPTY_USER_STATS, prompt: promptHints(data, options.now().getTime(), longSession), translator });
   };
 
   /** Host callbacks and the counter, each capped in time; never rejects. */
@@ -53,8 +57,9 @@ export function supportTemplateState({ options, service }: SupportDeps) {
     try {
       const nowMs = options.now().getTime();
       const data = supportSession(sessionBagOf(ctx), user, nowMs);
+      const translator = translatorFor(ctx);
       const [host, reports] = await Promise.all([
-        hostSupportInputs(ctx, options.support, user),
+        hostSupportInputs(ctx, options.support, user, translator),
         settle(() => service.reportsGenerated(user), null, HOST_CALLBACK_DEADLINE_MS),
       ]);
       state.supportModel = service.staticViewModel({
@@ -63,6 +68,7 @@ export function supportTemplateState({ options, service }: SupportDeps) {
         stats: host.stats,
         reportsGenerated: reports,
         prompt: promptHints(data, nowMs, longSession),
+        translator,
       });
     } catch {
       state.supportModel = null; // the fallback builds one when a template asks

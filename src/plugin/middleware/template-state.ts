@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { csrfToken } from './csrf.js';
 import type { GetUser } from './auth.js';
 import type { SupportViewModel } from '../support/view-model.js';
+import { ENGLISH, type MessageKey, type MessageParams, type Translator } from '../i18n/catalog.js';
 
 export interface TemplatePaths {
   api: string;
@@ -29,7 +30,57 @@ export class TemplateState {
     private readonly assetVersion: string,
     private readonly getUser: GetUser,
     private readonly privacyOf: ((ctx: Context) => UserPrivacyView | null) | null = null,
+    private readonly translatorOf: ((ctx: Context) => Translator) | null = null,
   ) {}
+
+  /** The request's translator (the host's locale(ctx) choice), resolved when first needed. */
+  get translator(): Translator {
+    return this.translatorOf === null ? ENGLISH : this.translatorOf(this.ctx);
+  }
+
+  /** The locale the plugin's texts are in, e.g. for <html lang>. */
+  get locale(): string {
+    return this.translator.locale;
+  }
+
+  /** A text from the message catalog; templates escape it like any other value. */
+  t(key: MessageKey, params?: MessageParams): string {
+    return this.translator.t(key, params);
+  }
+
+  /** The texts the shared page script (telemetry.js) shows, as JSON for head.njk's kct-texts meta tag. */
+  get scriptTexts(): string {
+    const t = this.translator.t;
+    return JSON.stringify({
+      cancel: t('common.cancel'),
+      confirm: t('common.confirm'),
+      deletedLocal: t('admin.deleted_local'),
+      deletedRemote: t('admin.deleted_remote'),
+      deletedRemoteFailed: t('admin.deleted_remote_failed'),
+      confirmReRegister: t('admin.confirm_re_register'),
+      reRegister: t('admin.re_register_short'),
+      reRegisterFailed: t('admin.re_register_failed'),
+    });
+  }
+
+  /** A number in the request's locale. */
+  number(value: number): string {
+    return this.translator.number(value);
+  }
+
+  /** A date and time in the request's locale (the server's time zone). */
+  dateTime(value: Date | number | string): string {
+    const date = typeof value === 'string' ? new Date(value) : value;
+    if (!Number.isFinite(typeof date === 'number' ? date : date.getTime())) return String(value);
+    return this.translator.date(date, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  /** A date in the request's locale. */
+  date(value: Date | number | string): string {
+    const date = typeof value === 'string' ? new Date(value) : value;
+    if (!Number.isFinite(typeof date === 'number' ? date : date.getTime())) return String(value);
+    return this.translator.date(date);
+  }
 
   /** The signed-in user's privacy view (null when signed out), computed only when a template reads it. */
   get privacy(): UserPrivacyView | null {

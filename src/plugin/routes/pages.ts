@@ -8,7 +8,8 @@ import type { StatsService } from '../stats/service.js';
 import type { ConsentStore } from '../installation/consent.js';
 import type { UserPrivacyStore } from '../installation/user-privacy.js';
 import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
-import type { UserPrivacyView } from '../middleware/template-state.js';
+import { TemplateState, type UserPrivacyView } from '../middleware/template-state.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 import { HttpError } from '../../core/http-errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
 import { GUARD_REASONS, GUARD_REASON_LABELS } from '../telemetry/privacy-guard.js';
@@ -20,6 +21,23 @@ import { readFile } from 'node:fs/promises';
 
 /** The bundled privacy-policy template: docs/ sits two levels above src/routes and three above dist/src/routes. */
 const POLICY_CANDIDATES = [new URL('../../../docs/privacy-policy.md', import.meta.url), new URL('../../../../docs/privacy-policy.md', import.meta.url)];
+/** The request's translator (set up by the plugin's middleware; English when a test mounts the router alone). */
+const translatorOf = (ctx: Context): Translator => (ctx.state.telemetry instanceof TemplateState ? ctx.state.telemetry.translator : ENGLISH);
+
+/** The error page's sentence for a person: translated for the codes pages raise, else the error's own message. */
+function pageErrorMessage(err: HttpError, onUserPage: boolean, tr: Translator): string {
+  switch (err.code) {
+    case 'unauthorized':
+      return tr.t(onUserPage ? 'error.unauthorized' : 'error.unauthorized_admin');
+    case 'forbidden':
+      return tr.t('error.forbidden');
+    case 'storage_unavailable':
+      return tr.t('error.storage_unavailable');
+    default:
+      return err.message;
+  }
+}
+
 export async function readPolicyTemplate(): Promise<string> {
   const found = POLICY_CANDIDATES.find((url) => existsSync(url));
   return found ? readFile(found, 'utf8') : 'The privacy policy template is not installed with this copy of the package.';
@@ -60,13 +78,16 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     ctx.body = await port.render(template, { ...ctx.state, ...hostContext, ...data });
   };
 
-  // A browser asking for a page gets an HTML error page; API clients keep the JSON error.
+  const mePath = `${options.mountPath.pages}/me`;
+  // A browser asking for a page gets an HTML error page (its text in the reader's language; the
+  // code stays as it is); API clients keep the JSON error.
   router.use(async (ctx, next) => {
     try {
       await next();
     } catch (err) {
       if (!(err instanceof HttpError) || !ctx.accepts('html') || ctx.accepts('json', 'html') === 'json') throw err;
-      await render(ctx, 'telemetry/error.njk', { pageTitle: 'Not available', error: err }, err.status);
+      const tr = translatorOf(ctx);
+      await render(ctx, 'telemetry/error.njk', { pageTitle: tr.t('error.page_title'), error: err, message: pageErrorMessage(err, ctx.path === mePath, tr) }, err.status);
     }
   });
   // Deny by default: every page names its guard; only /me is open to any signed-in user.
@@ -81,7 +102,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     }
     const user = currentUser(ctx, options.getUser)!;
     const history = await port.userHistory(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
-    await render(ctx, 'telemetry/me.njk', { pageTitle: 'Your privacy', me: port.privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
+    await render(ctx, 'telemetry/me.njk', { pageTitle: translatorOf(ctx).t('privacy.title'), me: port.privacyView(ctx), history, appName: ctx.state.appName ?? options.appName });
   });
 
   router.get('/settings', admin, async (ctx) => {
@@ -89,7 +110,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     const status = port.status();
     const history = started ? await port.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
     await render(ctx, 'telemetry/settings.njk', {
-      pageTitle: 'Privacy & Analytics',
+      pageTitle: translatorOf(ctx).t('admin.settings_title'),
       status,
       appName: ctx.state.appName ?? options.appName,
       killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
@@ -120,7 +141,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     }
     const [local, ledger, outbound] = await Promise.all([port.stats.local(), port.stats.ledger(50, 0), port.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
     await render(ctx, 'telemetry/stats.njk', {
-      pageTitle: 'Usage statistics',
+      pageTitle: translatorOf(ctx).t('stats.title'),
       local,
       ledger,
       outbound,

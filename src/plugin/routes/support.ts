@@ -19,6 +19,7 @@ import { hostSupportInputs } from '../support/host-inputs.js';
 import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
 import { PerUserRateLimiter } from '../support/rate-limit.js';
 import { EXPECTED_BODIES } from '../openapi.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 const BODY_LIMIT = '4kb';
 // source and variant are checked against their allow-lists by the service (unknown_source /
@@ -52,9 +53,11 @@ function validate<T>(schema: z.ZodType<T>, body: unknown, expected: string): T {
 /** What the support routes need: the support service's prompt decision and funnel recording. */
 export interface SupportPort {
   service: Pick<SupportService, 'enabled' | 'decidePrompt' | 'funnelFieldProblem' | 'recordEvent'>;
+  /** The request's language for the prompt text (English when omitted). */
+  translatorFor?: (ctx: Context) => Translator;
 }
 
-export function supportRouter(options: ResolvedOptions, { service }: SupportPort): Router {
+export function supportRouter(options: ResolvedOptions, { service, translatorFor = () => ENGLISH }: SupportPort): Router {
   const router = new Router({ prefix: options.mountPath.donate });
   const funnelLimiter = new PerUserRateLimiter(options.support.eventsPerMinute);
   router.use(requireUser(options.getUser));
@@ -77,8 +80,9 @@ export function supportRouter(options: ResolvedOptions, { service }: SupportPort
     const session = supportSession(bag, user, nowMs);
     let answer;
     try {
-      const host = await hostSupportInputs(ctx, options.support, user);
-      answer = await service.decidePrompt({ user, kind, isSupporter: host.isSupporter, stats: host.stats, session: promptSessionState(session) });
+      const translator = translatorFor(ctx);
+      const host = await hostSupportInputs(ctx, options.support, user, translator);
+      answer = await service.decidePrompt({ user, kind, isSupporter: host.isSupporter, stats: host.stats, session: promptSessionState(session), translator });
     } catch {
       ctx.body = { show: false };
       return;

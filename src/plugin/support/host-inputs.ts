@@ -6,6 +6,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { TelemetryUser } from '../types.js';
 import { withDeadline } from '../../core/resilience/deadline.js';
 import { EMPTY_USER_STATS, normalizeUserStats, type SupportUserStats } from './user-stats.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 /** The longest a page waits for the host's isSupporter/userStats and the counter read. */
 export const HOST_CALLBACK_DEADLINE_MS = 500;
@@ -29,17 +30,17 @@ export interface HostSupportInputs {
 const UNKNOWN = Symbol('unknown');
 
 /** The host's isSupporter(ctx) and userStats(ctx, user), each capped in time; failures degrade. */
-export async function hostSupportInputs(ctx: Context, host: HostCallbacks, user: TelemetryUser, ms = HOST_CALLBACK_DEADLINE_MS): Promise<HostSupportInputs> {
+export async function hostSupportInputs(ctx: Context, host: HostCallbacks, user: TelemetryUser, translator: Translator = ENGLISH, ms = HOST_CALLBACK_DEADLINE_MS): Promise<HostSupportInputs> {
   const [supporter, rawStats] = await Promise.all([
     settle<boolean | typeof UNKNOWN>(async () => (await host.isSupporter(ctx)) === true, UNKNOWN, ms),
     settle<unknown>(() => host.userStats(ctx, user), undefined, ms),
   ]);
-  return { isSupporter: supporter === UNKNOWN ? null : supporter, stats: rawStats === undefined ? EMPTY_USER_STATS : safeNormalize(rawStats) };
+  return { isSupporter: supporter === UNKNOWN ? null : supporter, stats: rawStats === undefined ? EMPTY_USER_STATS : safeNormalize(rawStats, translator) };
 }
 
-function safeNormalize(raw: unknown): SupportUserStats {
+function safeNormalize(raw: unknown, translator: Translator): SupportUserStats {
   try {
-    return normalizeUserStats(raw);
+    return normalizeUserStats(raw, translator);
   } catch {
     return EMPTY_USER_STATS;
   }

@@ -12,6 +12,7 @@
 //      dashboard → seven_day (≥ 7 days since signup), else active_today (≥ 4 h tracked today);
 //      long_session → the session is older than longSessionMinutes; page → nothing else.
 import type { PromptKind, PromptVariant } from './events.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
@@ -113,17 +114,17 @@ export function decidePrompt(input: PromptPolicyInput): PromptDecision {
 }
 
 /** The toast's text for a variant (plain text; the page sets it with textContent). */
-export function promptMessage(variant: PromptVariant, appName: string, hoursToday: number | null): string {
+export function promptMessage(variant: PromptVariant, appName: string, hoursToday: number | null, translator: Translator = ENGLISH): string {
   switch (variant) {
     case 'after_report':
-      return `Your report is ready. If ${appName} saves you time, consider supporting its development.`;
+      return translator.t('prompt.after_report', { appName });
     case 'seven_day':
-      return `You have been using ${appName} for a week now — thank you! If it helps you, consider supporting it.`;
+      return translator.t('prompt.seven_day', { appName });
     case 'active_today': {
       const hours = hoursToday !== null && Number.isFinite(hoursToday) ? Math.floor(hoursToday) : ACTIVE_TODAY_HOURS;
-      return `${hours} hours tracked today — a productive day! If ${appName} helps, consider supporting it.`;
+      return translator.t('prompt.active_today', { appName, hours });
     }
     case 'long_session':
-      return `You have been working for a while — maybe time for a short break? If ${appName} helps, consider supporting it.`;
+      return translator.t('prompt.long_session', { appName });
   }
 }

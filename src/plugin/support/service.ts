@@ -9,6 +9,7 @@ import type { Logger, TelemetryUser } from '../types.js';
 import { OnceLogger } from '../../core/logging.js';
 import type { PrivacyGuard } from '../telemetry/privacy-guard.js';
 import { PROMPT_VARIANTS, SUPPORT_CLICK_TYPES, SUPPORT_EVENT_PREFIX, SUPPORT_SOURCES, type PromptKind, type PromptVariant, type SupportEvent } from './events.js';
+import type { Translator } from '../i18n/catalog.js';
 import { CLICK_SUPPRESSION_DAYS, decidePrompt, promptMessage, type PromptDecision } from './prompt-policy.js';
 import type { FunnelCount, InteractionRow, SupportRepository } from './repository.js';
 import type { PromptSessionState } from './session.js';
@@ -43,6 +44,8 @@ export interface PromptRequest {
   isSupporter: boolean | null;
   stats: SupportUserStats;
   session: PromptSessionState;
+  /** The language of the prompt's text (English when omitted). */
+  translator?: Translator;
 }
 
 export interface PromptAnswer {
@@ -69,6 +72,7 @@ export interface ViewModelRequest {
   /** The reports counter when it was read; null or absent: not shown. */
   reportsGenerated?: number | null;
   prompt: PromptHints;
+  translator?: Translator;
 }
 
 /** The support part of the plugin handle (`telemetry.support`): for host code outside a request, admin tools and tests. */
@@ -207,7 +211,7 @@ export class SupportService implements SupportApi {
     if (state === null) return { decision: { show: false, reason: 'unavailable', consumesAfterReport: false } };
     const decision = decidePrompt({ ...base, ...state });
     if (!decision.show) return { decision };
-    return { decision, message: promptMessage(decision.variant, this.#deps.appName, request.stats.hoursToday) };
+    return { decision, message: promptMessage(decision.variant, this.#deps.appName, request.stats.hoursToday, request.translator) };
   }
 
   /**
@@ -254,6 +258,7 @@ export class SupportService implements SupportApi {
       stats: request.stats ?? EMPTY_USER_STATS,
       reportsGenerated: request.reportsGenerated ?? null,
       prompt: request.prompt,
+      translator: request.translator,
     });
   }
 

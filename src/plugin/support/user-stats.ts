@@ -29,7 +29,7 @@ const KEY_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
 
 export const EMPTY_USER_STATS: SupportUserStats = Object.freeze({ items: [], hoursToday: null, snapshot: {} }) as SupportUserStats;
 
-const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 function finite(value: unknown): number | null {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
@@ -37,8 +37,8 @@ function finite(value: unknown): number | null {
   return null;
 }
 
-function formatStatValue(value: unknown): string | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? numberFormat.format(value) : null;
+function formatStatValue(value: unknown, translator: Translator): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? translator.number(value) : null;
   if (typeof value === 'string') {
     const trimmed = value.trim();
     return trimmed ? trimmed.slice(0, MAX_VALUE) : null;
@@ -55,7 +55,8 @@ function slug(label: string): string {
   return label.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 32) || 'stat';
 }
 
-export function normalizeUserStats(raw: unknown): SupportUserStats {
+/** The host's userStats answer, bounded; numbers are written in the translator's locale. Host labels are the host's own text. */
+export function normalizeUserStats(raw: unknown, translator: Translator = ENGLISH): SupportUserStats {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return EMPTY_USER_STATS;
   const record = raw as Record<string, unknown>;
   const items: SupportStatItem[] = [];
@@ -67,7 +68,7 @@ export function normalizeUserStats(raw: unknown): SupportUserStats {
       if (typeof entry !== 'object' || entry === null) continue;
       const { key, label, value } = entry as { key?: unknown; label?: unknown; value?: unknown };
       if (typeof label !== 'string' || !label.trim()) continue;
-      const shown = formatStatValue(value);
+      const shown = formatStatValue(value, translator);
       if (shown === null) continue;
       const statKey = typeof key === 'string' && KEY_PATTERN.test(key) ? key : slug(label);
       items.push({ key: statKey, label: label.trim().slice(0, MAX_LABEL), value: shown });
@@ -77,10 +78,10 @@ export function normalizeUserStats(raw: unknown): SupportUserStats {
   } else {
     const hours = first(record, ['hoursTracked', 'hours_tracked', 'totalHours', 'total_hours']);
     const entries = first(record, ['entries', 'totalEntries', 'total_entries']);
-    const hoursShown = formatStatValue(hours);
-    const entriesShown = formatStatValue(entries);
-    if (hoursShown !== null) items.push({ key: 'hours_tracked', label: 'Hours tracked', value: hoursShown });
-    if (entriesShown !== null) items.push({ key: 'entries', label: 'Entries', value: entriesShown });
+    const hoursShown = formatStatValue(hours, translator);
+    const entriesShown = formatStatValue(entries, translator);
+    if (hoursShown !== null) items.push({ key: 'hours_tracked', label: translator.t('support.stat.hours_tracked'), value: hoursShown });
+    if (entriesShown !== null) items.push({ key: 'entries', label: translator.t('support.stat.entries'), value: entriesShown });
     const h = finite(hours);
     const e = finite(entries);
     if (h !== null) snapshot.hours_tracked = h;

@@ -2,6 +2,7 @@
 // `telemetry.support`; every string in it is escaped by the (autoescaping) environment.
 import type { SupportStatItem, SupportUserStats } from './user-stats.js';
 import type { SupportSessionData } from './session.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 export interface SupportTier {
   key: string;
@@ -33,6 +34,8 @@ export interface SupportViewModel {
   visible: boolean;
   isSupporter: boolean;
   appName: string;
+  /** The locale of the texts below. */
+  locale: string;
   title: string;
   subtitle: string;
   /** Entry-point wording: "Support" or, for supporters, "Share & support". */
@@ -40,6 +43,8 @@ export interface SupportViewModel {
   badgeLabel: string;
   footnote: string;
   offlineNote: string;
+  /** Texts the page script shows (passed as data attributes on the toast container); `{url}` is filled in by the script. */
+  texts: { linkCopied: string; shareFailed: string };
   stats: SupportStatItem[];
   /** "12.5 hours tracked · 34 entries · 3 reports generated" */
   statsLine: string;
@@ -64,6 +69,8 @@ export interface ViewModelInput {
   stats: SupportUserStats;
   reportsGenerated: number | null;
   prompt: PromptHints;
+  /** The request's language (English when omitted). */
+  translator?: Translator;
 }
 
 export const NO_PROMPT: PromptHints = Object.freeze({ dashboard: false, page: false, longSessionInMs: null }) as PromptHints;
@@ -79,43 +86,48 @@ export function promptHints(data: SupportSessionData | null, nowMs: number, long
   };
 }
 
-const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+// English writes "12.5 hours tracked"; languages that capitalise nouns (German) keep the label as is.
+const LOWERCASE_STAT_LABELS = new Set(['en']);
 
-function statsLine(items: SupportStatItem[]): string {
-  return items.map((item) => `${item.value} ${item.label.toLowerCase()}`).join(' · ');
+function statsLine(items: SupportStatItem[], translator: Translator): string {
+  const lower = LOWERCASE_STAT_LABELS.has(translator.locale.split('-')[0]!);
+  return items
+    .map((item) => translator.t('support.stats_item', { value: item.value, label: lower ? item.label.toLocaleLowerCase(translator.locale) : item.label }))
+    .join(' · ');
 }
 
 export function buildViewModel(input: ViewModelInput): SupportViewModel {
   const { settings, appName } = input;
+  const translator = input.translator ?? ENGLISH;
+  const t = translator.t;
   const supporter = input.isSupporter === true;
   const enabled = settings.enabled && input.signedIn;
   const stats = [...input.stats.items];
   if (input.reportsGenerated !== null) {
-    stats.push({ key: 'reports_generated', label: 'Reports generated', value: numberFormat.format(input.reportsGenerated) });
+    stats.push({ key: 'reports_generated', label: t('support.stat.reports_generated'), value: translator.number(input.reportsGenerated) });
   }
   return {
     enabled,
     visible: enabled && !(supporter && settings.hideDonateWhenSupporter),
     isSupporter: supporter,
     appName,
-    title: supporter ? `Thank you for supporting ${appName}!` : `Support ${appName}`,
-    subtitle: supporter
-      ? `Your support keeps ${appName} independent and privacy-first. Sharing it with a friend helps just as much.`
-      : `${appName} is free and respects your privacy. If it saves you time, you can help keep it going.`,
-    ctaLabel: supporter ? 'Share & support' : 'Support',
-    badgeLabel: 'Supporter',
-    footnote:
-      'Support links open the project’s pages in a new tab; payments are handled there and never pass through this app. Nothing here is sent anywhere unless you click.',
-    offlineNote: 'You are offline. The support links need an internet connection and will work again once you are back online.',
+    locale: translator.locale,
+    title: t(supporter ? 'support.title_supporter' : 'support.title', { appName }),
+    subtitle: t(supporter ? 'support.subtitle_supporter' : 'support.subtitle', { appName }),
+    ctaLabel: t(supporter ? 'support.cta_supporter' : 'support.cta'),
+    badgeLabel: t('support.badge'),
+    footnote: t('support.footnote'),
+    offlineNote: t('support.offline'),
+    texts: { linkCopied: t('support.link_copied'), shareFailed: t('support.share_failed') },
     stats,
-    statsLine: statsLine(stats),
+    statsLine: statsLine(stats, translator),
     reportsGenerated: input.reportsGenerated,
     socialProofText: settings.socialProofText,
     tiers: settings.urls.tiers,
     licenseUrl: settings.urls.license,
     shareUrl: settings.urls.share,
     shareTitle: appName,
-    shareText: `${appName} — a privacy-first app I use. Have a look:`,
+    shareText: t('support.share_text', { appName }),
     endpoints: { prompt: `${input.donatePath}/request-soft-prompt`, track: `${input.donatePath}/track-support-event` },
     prompt: enabled && input.isSupporter === false ? input.prompt : NO_PROMPT,
   };

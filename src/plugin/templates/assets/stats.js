@@ -4,6 +4,8 @@
   'use strict';
   var root = document.querySelector('[data-telemetry-stats]');
   if (!root) return;
+  // The page's language: the server renders the translated texts onto the root element.
+  function text(name, fallback) { return root.getAttribute('data-text-' + name) || fallback; }
   var holder = root.querySelector('[data-telemetry-chart-data]');
   var data = { byDay: [], byType: [] };
   try { data = JSON.parse(holder.getAttribute('data-telemetry-chart-data')); } catch (e) { /* keep empty */ }
@@ -75,7 +77,7 @@
           rows.appendChild(tr);
         });
         var now = rows.querySelectorAll('tr').length;
-        if (countLabel) countLabel.textContent = now + ' of ' + result.data.total;
+        if (countLabel) countLabel.textContent = text('shown-of-total', '{shown} of {total}').replace('{shown}', now).replace('{total}', result.data.total);
         // .kct-btn sets display, which would win over the hidden attribute alone.
         if (now >= result.data.total || result.data.entries.length === 0) { more.hidden = true; more.style.display = 'none'; }
         else more.disabled = false;
@@ -86,7 +88,7 @@
   var message = root.querySelector('[data-telemetry-message]');
   if (del && kct) {
     del.addEventListener('click', function () {
-      kct.confirm('Delete all local usage statistics and the submission ledger, and ask the collector to erase this installation? This cannot be undone.', 'Delete everything').then(function (confirmed) {
+      kct.confirm(text('confirm-delete', 'Delete all local usage statistics and the submission ledger, and ask the collector to erase this installation? This cannot be undone.'), text('delete-all', 'Delete everything')).then(function (confirmed) {
         if (!confirmed) return;
         del.disabled = true;
         kct.request('DELETE', api + '/delete-all').then(function (result) {
@@ -102,7 +104,7 @@
             return;
           }
           del.disabled = false;
-          if (message) message.textContent = 'Deleting failed: ' + ((result.data && result.data.error && result.data.error.message) || result.status);
+          if (message) message.textContent = text('delete-failed', 'Deleting failed: {reason}').replace('{reason}', (result.data && result.data.error && result.data.error.message) || result.status);
         });
       });
     });

@@ -16,6 +16,12 @@
   var overlay = null;
   var dialog = null;
   var toasts = null;
+
+  // The page's language: the server renders the translated texts onto the toast container.
+  function text(name, fallback) {
+    var value = toasts && toasts.getAttribute('data-support-text-' + name);
+    return value || fallback;
+  }
   var lastFocus = null;
   var modalSource = null;
   var modalVariant = null;
@@ -234,11 +240,11 @@
     }
     return attempt.then(
       function (result) {
-        if (result === 'copied') notice('Link copied to the clipboard — thanks for sharing!');
+        if (result === 'copied') notice(text('link-copied', 'Link copied to the clipboard — thanks for sharing!'));
         return result;
       },
       function () {
-        notice('Sharing did not work in this browser. You can copy this link instead: ' + url);
+        notice(text('share-failed', 'Sharing did not work in this browser. You can copy this link instead: {url}').replace('{url}', url));
         return 'failed';
       }
     );

@@ -5,6 +5,16 @@
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute('content') : '';
   }
+  // The page's language: head.njk renders the translated texts as JSON into a meta tag.
+  var texts = null;
+  function uiText(name, fallback) {
+    if (texts === null) {
+      texts = {};
+      var meta = document.querySelector('meta[name="kct-texts"]');
+      try { texts = JSON.parse(meta ? meta.getAttribute('content') : '{}') || {}; } catch (e) { /* English */ }
+    }
+    return typeof texts[name] === 'string' && texts[name] ? texts[name] : fallback;
+  }
   /** fetch with the CSRF header and JSON body; resolves { ok, status, data }. */
   function request(method, url, body) {
     var init = { method: method, credentials: 'same-origin', headers: { 'X-CSRF-Token': csrfToken(), Accept: 'application/json' } };
@@ -33,12 +43,12 @@
       var cancel = document.createElement('button');
       cancel.type = 'button';
       cancel.className = 'kct-btn kct-btn-secondary';
-      cancel.textContent = 'Cancel';
+      cancel.textContent = uiText('cancel', 'Cancel');
       cancel.setAttribute('data-telemetry-confirm-cancel', '');
       var ok = document.createElement('button');
       ok.type = 'button';
       ok.className = 'kct-btn kct-btn-danger';
-      ok.textContent = confirmLabel || 'Confirm';
+      ok.textContent = confirmLabel || uiText('confirm', 'Confirm');
       ok.setAttribute('data-telemetry-confirm-ok', '');
       actions.appendChild(cancel);
       actions.appendChild(ok);
@@ -60,10 +70,10 @@
   /** What delete-all did, in words: local data, and whether the collector's copy was erased too. */
   function deletedMessage(data) {
     var remote = (data && data.remote) || {};
-    if (!remote.requested) return 'Everything stored here was deleted.';
-    if (remote.deleted) return 'Everything stored here was deleted, and the collector erased its copy.';
-    return 'Everything stored here was deleted, but the collector could not be reached to erase its copy (' +
-      (remote.status || remote.error || 'no answer') + '). Try again later.';
+    if (!remote.requested) return uiText('deletedLocal', 'Everything stored here was deleted.');
+    if (remote.deleted) return uiText('deletedRemote', 'Everything stored here was deleted, and the collector erased its copy.');
+    return uiText('deletedRemoteFailed', 'Everything stored here was deleted, but the collector could not be reached to erase its copy ({reason}). Try again later.')
+      .replace('{reason}', String(remote.status || remote.error || 'no answer'));
   }
   // A collector problem's way out (shown on the settings and statistics pages): a new identity, registered anew.
   document.addEventListener('click', function (event) {
@@ -74,7 +84,7 @@
       var out = note && note.querySelector('[data-telemetry-re-register-message]');
       if (out) out.textContent = text;
     };
-    confirmAction('Start a new installation id and register it with the collector? Whatever the collector still holds under the old id can then only be erased by the collector\'s operator.', 'Re-register').then(function (confirmed) {
+    confirmAction(uiText('confirmReRegister', 'Start a new installation id and register it with the collector? Whatever the collector still holds under the old id can then only be erased by the collector\'s operator.'), uiText('reRegister', 'Re-register')).then(function (confirmed) {
       if (!confirmed) return;
       button.disabled = true;
       request('POST', button.getAttribute('data-api') + '/collector/re-register', {}).then(function (result) {
@@ -84,7 +94,7 @@
         }
         button.disabled = false;
         var data = result.data || {};
-        say('Re-registration did not go through: ' + ((data.error && data.error.message) || data.error || result.status));
+        say(uiText('reRegisterFailed', 'Re-registration did not go through: {reason}').replace('{reason}', String((data.error && data.error.message) || data.error || result.status)));
       });
     });
   });

@@ -15,7 +15,7 @@
       kct.request('POST', api + (on ? '/me/opt-out' : '/me/opt-in'), {}).then(function (result) {
         if (!result.ok) {
           button.disabled = false;
-          if (message) message.textContent = (result.data && result.data.error && result.data.error.message) || 'The change could not be saved.';
+          if (message) message.textContent = (result.data && result.data.error && result.data.error.message) || root.getAttribute('data-text-save-failed') || 'The change could not be saved.';
           return;
         }
         window.location.reload();
