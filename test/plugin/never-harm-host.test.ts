@@ -18,6 +18,7 @@ import type Router from '@koa/router';
 import { startHostApp, type HostApp } from '../helpers/host-app.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { tempDirFor } from '../helpers/tmp.js';
+import { refusedPort } from '../helpers/ports.js';
 import type { TelemetryOptions } from '../../src/index.js';
 
 // ------------------------------------------------------------------ process-level failure watch
@@ -88,16 +89,6 @@ function captureConsole(t: ExecutionContext): string[] {
     for (const [m, fn] of saved) console[m] = fn;
   });
   return printed;
-}
-
-/** A TCP port that refuses connections: opened to get a free number, then closed. */
-async function refusedPort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
 }
 
 /** An extra host route that calls ctx.telemetry.track() and reports whether it threw. */

@@ -1,8 +1,6 @@
 import test from 'ava';
 import nock from 'nock';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { metrics } from '@opentelemetry/api';
@@ -20,6 +18,7 @@ import {
 } from '../../src/plugin/telemetry/bounded-log-processor.js';
 import type { Logger } from '../../src/plugin/types.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
+import { refusedPort } from '../helpers/ports.js';
 import { keptDebugOutput } from '../helpers/debug-output.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -839,11 +838,7 @@ test('flush() answers false within otlp.timeoutMs against a hanging receiver, an
 });
 
 test('flush() answers false within otlp.timeoutMs against a refused port', async (t) => {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((done) => server.close(() => done())); // the port is now refused
+  const port = await refusedPort();
   const sink = createOtlpSink(config({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1_000 }));
   sink.emit('e.refused', {});
   const started = Date.now();

@@ -3,8 +3,6 @@
 // carried (counts), its size and the answer; bounded by age and rows; browsable, exported, and
 // reduced to the erasure's receipt by delete-all. Real OTLP and submission receivers, SQLite and
 // PostgreSQL.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../../src/plugin/db/tables.js';
 import type { OutboundEntry } from '../../src/plugin/stats/outbound-repository.js';
@@ -16,6 +14,7 @@ import { startReceiverHost } from '../helpers/receiver-host.js';
 import { waitUntil } from '../helpers/submission-receiver.js';
 import { testEachDatabase, type TestDatabase } from '../helpers/databases.js';
 import { tempDirFor } from '../helpers/tmp.js';
+import { refusedPort } from '../helpers/ports.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
 const API = '/api/v1/usage-stats';
@@ -62,15 +61,6 @@ function countBy<T>(items: T[], key: (item: T) => string): Record<string, number
   const out: Record<string, number> = {};
   for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
   return out;
-}
-
-/** A port nothing listens on. */
-async function refusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
 }
 
 // ------------------------------------------------------------------------------------------- OTLP

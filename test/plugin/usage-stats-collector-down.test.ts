@@ -9,16 +9,7 @@ import { describeNetworkCause } from '../../src/core/network-errors.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
-
-/** A port nothing listens on: bound once, then closed. */
-async function refusedPort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
+import { refusedPort } from '../helpers/ports.js';
 
 /** A server that accepts connections and never answers. */
 async function hangingServer(t: ExecutionContext): Promise<number> {
