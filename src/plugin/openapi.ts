@@ -65,7 +65,8 @@ const SHARED_ERRORS = {
   Unauthorized: errorResponse('Nobody is signed in.', ['unauthorized']),
   AdminForbidden: errorResponse('The signed-in user is not an administrator, or (state-changing routes) the CSRF token is missing or wrong.', ['forbidden', 'csrf_failed']),
   CsrfFailed: errorResponse('The CSRF token is missing or wrong.', ['csrf_failed']),
-  StorageUnavailable: errorResponse('The plugin\'s storage is not available.', ['storage_unavailable']),
+  StorageUnavailable: errorResponse('The plugin\'s storage is not available, or koa-session is not mounted before the plugin (session_missing).', ['storage_unavailable', 'session_missing']),
+  SessionMissing: errorResponse('koa-session is not mounted before the plugin: the message names the fix.', ['session_missing']),
   InvalidQuery: errorResponse('A query parameter is out of range.', ['invalid_request']),
   PayloadTooLarge: errorResponse('The body is too large.', ['payload_too_large']),
   UnsupportedMediaType: errorResponse('The body is not application/json.', ['unsupported_media_type']),
@@ -385,12 +386,22 @@ function supportPaths(donate: string): Record<string, Schema> {
           '400': errorResponse(`The body has the wrong shape, or a variant or source is not allow-listed; expected ${EXPECTED_BODIES.supportEvent}.`, ['invalid_request', 'invalid_json', 'unknown_event', 'unknown_source', 'unknown_variant']),
           '404': errorResponse('Support is turned off in this application.', ['support_disabled']),
           '429': { ...errorResponse('Too many events from this user; see Retry-After.', ['rate_limited']), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
-          '503': errorResponse('The event could not be stored now.', ['unavailable']),
+          '503': errorResponse('The event could not be stored now, or koa-session is not mounted before the plugin (session_missing).', ['unavailable', 'session_missing']),
           ...supportErrors,
         },
       },
     },
   };
+}
+
+/** Without koa-session every plugin route answers 503 session_missing: operations with no 503 of their own get the shared one. */
+function withSessionMissing(paths: Record<string, Schema>): Record<string, Schema> {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item as Record<string, { responses?: Record<string, Schema> }>)) {
+      if (operation.responses && !('503' in operation.responses)) operation.responses['503'] = shared('SessionMissing');
+    }
+  }
+  return paths;
 }
 
 /** The document for these prefixes (the defaults are /api/v1/usage-stats and /donate). */
@@ -407,7 +418,7 @@ export function openApiDocument(mountPath: OpenApiMountPaths): Schema {
         'both are configurable with the mountPath option (docs/configuration.md), and GET {api}/openapi.json answers with this document for the configured prefixes.',
         'Authentication is the host\'s own session cookie (koa-session): the host\'s getUser/isAdmin options decide who is signed in and who is an administrator.',
         'Every state-changing request needs the session\'s CSRF token in the X-CSRF-Token header (from the page\'s csrf-token meta tag), or as a _csrf field in the JSON body.',
-        'Every error is JSON: { "error": { "code", "message", "details"? } } with a 4xx status (503 when the storage is unavailable).',
+        'Every error is JSON: { "error": { "code", "message", "details"? } } with a 4xx status (503 when the storage is unavailable, or session_missing when koa-session is not mounted before the plugin).',
         'Unknown paths under the prefixes answer 404 not_found, a known path with another method 405 method_not_allowed.',
       ].join(' '),
     },
@@ -416,7 +427,7 @@ export function openApiDocument(mountPath: OpenApiMountPaths): Schema {
       { name: 'user', description: 'Any signed-in user: their own analytics choice.' },
       { name: 'support', description: 'Support prompts and their funnel (docs/support.md); any signed-in user.' },
     ],
-    paths: { ...apiPaths(mountPath.api), ...userPaths(mountPath.api), ...supportPaths(mountPath.donate) },
+    paths: withSessionMissing({ ...apiPaths(mountPath.api), ...userPaths(mountPath.api), ...supportPaths(mountPath.donate) }),
     components: {
       schemas: schemas(),
       responses: SHARED_ERRORS,

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
+import { documented } from '../helpers/openapi.js';
 import { keptLogger } from '../helpers/fault-watch.js';
 import { SESSION_MISSING_MESSAGE } from '../../src/index.js';
 import { SESSION_AFTER_PLUGIN_MESSAGE } from '../../src/plugin/middleware/session-order.js';
@@ -27,6 +28,11 @@ test('koa-session missing entirely: the host still answers, the plugin answers 5
     const own = await host.request(path, { user: 'admin' });
     t.is(own.status, 503, path);
     t.deepEqual(await own.json(), { error: { code: 'session_missing', message: SESSION_MISSING_MESSAGE } }, path);
+  }
+  // The OpenAPI document describes that answer on every JSON route.
+  for (const [method, path] of [['GET', '/api/v1/usage-stats/status'], ['GET', '/api/v1/usage-stats/me'], ['POST', '/donate/track-support-event']] as const) {
+    const own = await host.request(path, { method, user: 'admin' });
+    await t.notThrowsAsync(documented(method, path, own), `${method} ${path}`);
   }
   await host.request('/hello');
 
