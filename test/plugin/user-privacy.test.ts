@@ -251,3 +251,22 @@ test('opting back in answers the user\'s view, and a wrong body names the expect
   t.regex(((await wrong.json()) as { error: { message: string } }).error.message, /expected no body/);
   t.false(await host.telemetry.users.isOptedOut(2), 'the wrong body changed nothing');
 });
+
+// Regression (a careless host): getUser returned an id longer than the table's 128-character key,
+// and /me/opt-out answered 500 instead of storing the choice.
+test('a host user id longer than 128 characters (or empty) can opt out, and the choice holds', async (t) => {
+  const longId = 'u'.repeat(300);
+  let current: string = longId;
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), getUser: () => ({ id: current }) } });
+  t.teardown(() => host.close());
+  for (const id of [longId, '']) {
+    current = id;
+    const html = await (await host.request('/telemetry/me')).text();
+    const token = /<meta name="csrf-token" content="([^"]+)">/.exec(html)![1]!;
+    const out = await host.request(`${API}/me/opt-out`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': token }, body: '{}' });
+    t.is(out.status, 200, `id of ${id.length} characters`);
+    t.deepEqual(await out.json(), { analytics: false, gpc: false, installation_analytics: false });
+    t.true(await host.telemetry.users.isOptedOut(id));
+  }
+  t.false(await host.telemetry.users.isOptedOut('u'.repeat(299)), 'another id is untouched');
+});

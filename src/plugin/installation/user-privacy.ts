@@ -3,6 +3,7 @@
 // (so every process reloads within the sync interval) and appends a user receipt, in one
 // transaction. This process keeps the opted-out ids in memory because the drain and the page-view
 // hook ask for every event.
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { UserPrivacyRepository } from './user-privacy-repository.js';
 import type { ConsentActor, ConsentReceiptsRepository, ConsentReceipt } from './consent-receipts.js';
@@ -33,7 +34,7 @@ export class UserPrivacyStore {
 
   /** Synchronous, from memory: asked once per detailed event or exported page view. */
   isOptedOut(userId: string | number): boolean {
-    return this.#optedOut.size > 0 && this.#optedOut.has(String(userId));
+    return this.#optedOut.size > 0 && this.#optedOut.has(keyOf(userId));
   }
 
   /** The user's own pseudonym: what their receipts are filed under. */
@@ -77,8 +78,12 @@ export class UserPrivacyStore {
   }
 }
 
+/**
+ * The table key of a host user id. Any id the host's getUser returns must work (never a 500): one
+ * that does not fit the column (or is empty) is stored as its SHA-256, which is as stable as the id.
+ */
 export function keyOf(userId: string | number): string {
   const id = String(userId);
-  if (id.length === 0 || id.length > MAX_USER_ID_LENGTH) throw new TypeError(`koa-consent-telemetry: a user id must be 1–${MAX_USER_ID_LENGTH} characters`);
-  return id;
+  if (id.length > 0 && id.length <= MAX_USER_ID_LENGTH) return id;
+  return `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
