@@ -2,24 +2,21 @@
 // standalone server: sign in with the admin token, the cards show /stats/overview's numbers, the
 // anomaly list shows severities, all five charts are drawn (non-empty canvases), Export JSON
 // downloads the export, the report buttons pass CSRF — and nothing is fetched from anywhere else.
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import test from 'ava';
 import { startCollectorServer, jsonLogger, type CollectorServer } from '../../src/collector/server.js';
 import { testEachDatabase, type TestDatabase } from '../helpers/databases.js';
 import { ADMIN_TOKEN, TestClock, databaseEnv, payloadFor, register, submit, type Installation } from '../helpers/collector.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const CHARTS = ['chart-installations', 'chart-deployment', 'chart-versions', 'chart-countries', 'chart-features'];
 
 let browser: Browser;
 test.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the CI script does this)`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 test.after.always(async () => {
   await browser?.close();

@@ -2,14 +2,13 @@
 // playwright-core): the newest entries are listed, "Show more" appends the next page from
 // GET {api}/ledger as text (an event name with markup stays text), then disappears.
 import test from 'ava';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { OUTBOUND_PAGE_SIZE } from '../../src/plugin/routes/pages.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 test('the stats page lists outbound entries and "Show more" appends the older ones as text', async (t) => {
   t.timeout(60_000);
@@ -35,7 +34,7 @@ test('the stats page lists outbound entries and "Show more" appends the older on
   }
   await outbound.flush();
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser: Browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext({ extraHTTPHeaders: { 'x-test-user': 'admin' } });
   const page = await context.newPage();

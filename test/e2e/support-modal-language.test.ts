@@ -3,11 +3,11 @@
 // section in German, although the browser asks for English; "Browser default" follows the browser's
 // Accept-Language. The language is stored in the host's users table (example-host migration
 // 20250103000000_user_language) and handed to the plugin as ctx.state.locale.
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { createExampleHost, type ExampleHost } from '../../example-host/app.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -15,17 +15,14 @@ for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS',
   delete process.env[name];
 }
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const shared = {} as { host: ExampleHost; url: string; dataDir: string; browser: Browser };
 
 test.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the CI script does this)`);
   shared.dataDir = await makeTempDir('kct-e2e-language-');
   shared.host = await createExampleHost({ dataDir: shared.dataDir, logger: { info() {}, error: console.error } });
   shared.url = (await shared.host.listen(0, '127.0.0.1')).url;
-  shared.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  shared.browser = await launchChromium();
 });
 
 test.after.always(async () => {

@@ -4,11 +4,11 @@
 // note and disables the tier buttons (re-enabled online), and events sent meanwhile arrive later;
 // a CSV export leads to an after_report soft toast whose dismissal is recorded. Nothing is ever
 // requested from anywhere but the host.
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { createExampleHost, type ExampleHost } from '../../example-host/app.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -16,8 +16,6 @@ for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS',
   delete process.env[name];
 }
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOT = '/tmp/support-modal.png';
 
 interface Shared {
@@ -33,11 +31,10 @@ interface Shared {
 const shared = {} as Shared;
 
 test.before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the CI script does this)`);
   shared.dataDir = await makeTempDir('kct-e2e-support-');
   shared.host = await createExampleHost({ dataDir: shared.dataDir, logger: { info() {}, error: console.error } });
   shared.url = (await shared.host.listen(0, '127.0.0.1')).url;
-  shared.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  shared.browser = await launchChromium();
   shared.external = [];
   shared.pageErrors = [];
 });

@@ -5,13 +5,12 @@
 // without internet (Chart.js is served by the plugin).
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { createExampleHost } from '../../example-host/app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
 import { tempDirFor } from '../helpers/tmp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOT = '/tmp/usage-stats-e2e.png';
 
 interface CanvasState {
@@ -57,7 +56,7 @@ test('admin opts in, records events, sees both charts, exports, deletes and sees
     await host.close();
   });
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser: Browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const external: string[] = [];
@@ -187,7 +186,7 @@ test('delete-all from the settings page says so when the collector could not era
   await receiver.waitFor(() => receiver.accepted.length === 1, 5_000, 'registered');
   receiver.script('delete', [503]); // the collector is down when the admin deletes
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${server.url}/login`);

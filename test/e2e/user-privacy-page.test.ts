@@ -3,12 +3,11 @@
 // turns detailed analytics off and back on, and the stored choice follows each click.
 // Debian's chromium driven by playwright-core; every request outside 127.0.0.1 is blocked.
 import test from 'ava';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { createExampleHost } from '../../example-host/app.js';
 import { tempDirFor } from '../helpers/tmp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 test('a signed-in user turns detailed analytics off and on for themselves from their settings page', async (t) => {
   t.timeout(90_000);
@@ -20,7 +19,7 @@ test('a signed-in user turns detailed analytics off and on for themselves from t
     await host.close();
   });
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser: Browser = await launchChromium();
   t.teardown(() => browser.close());
   const context = await browser.newContext();
   await context.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()));
