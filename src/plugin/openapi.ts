@@ -334,7 +334,14 @@ function userPaths(api: string): Record<string, Schema> {
       tags: ['user'],
       security: cookieAndCsrf,
       requestBody: emptyBody,
-      responses: { '200': json('The user\'s privacy view after the change.', ref('UserPrivacy')), ...bodyErrors(EXPECTED_BODIES.empty), ...userErrors, ...csrfError, ...storageError },
+      responses: {
+        '200': json('The user\'s privacy view after the change.', ref('UserPrivacy')),
+        ...bodyErrors(EXPECTED_BODIES.empty),
+        ...userErrors,
+        ...csrfError,
+        '429': { ...errorResponse('Too many changes from this user; see Retry-After.', ['rate_limited']), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+        ...storageError,
+      },
     },
   });
   return {

@@ -270,3 +270,24 @@ test('a host user id longer than 128 characters (or empty) can opt out, and the 
   }
   t.false(await host.telemetry.users.isOptedOut('u'.repeat(299)), 'another id is untouched');
 });
+
+// Regression (a hostile signed-in user): every change of one's own choice writes a consent receipt,
+// so flipping the switch in a loop grew telemetry_consent_receipts without bound.
+test('a signed-in user cannot flood the consent receipts by flipping their choice in a loop', async (t) => {
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t) } });
+  t.teardown(() => host.close());
+  const token = await csrfFor(host, 'alice');
+  let limited: Response | null = null;
+  for (let i = 0; i < 30 && !limited; i++) {
+    const answer = await post(host, i % 2 === 0 ? '/me/opt-out' : '/me/opt-in', 'alice', token);
+    if (answer.status === 429) limited = answer;
+    else t.is(answer.status, 200);
+  }
+  t.truthy(limited, 'refused before 30 changes');
+  t.is(((await limited!.json()) as { error: { code: string } }).error.code, 'rate_limited');
+  t.regex(limited!.headers.get('retry-after') ?? '', /^\d+$/);
+  const receipts = (await (await host.request(`${API}/receipts?scope=user`, { user: 'admin' })).json()) as { total: number };
+  t.true(receipts.total <= 10, `${receipts.total} receipts stored`);
+  // Another user is not affected.
+  t.is((await post(host, '/me/opt-out', 'admin', await csrfFor(host, 'admin'))).status, 200);
+});

@@ -17,7 +17,7 @@ import { jsonBody, parseJsonBody } from '../middleware/body.js';
 import { applyPromptDecision, promptSessionState, sessionBagOf, supportSession } from '../support/session.js';
 import { hostSupportInputs } from '../support/host-inputs.js';
 import { PROMPT_KINDS, SUPPORT_EVENTS } from '../support/events.js';
-import { PerUserRateLimiter } from '../support/rate-limit.js';
+import { PerUserRateLimiter } from '../../core/rate-limit.js';
 import { EXPECTED_BODIES } from '../openapi.js';
 import { ENGLISH, type Translator } from '../i18n/catalog.js';
 

@@ -11,6 +11,7 @@ import type { UserPrivacyView } from '../middleware/template-state.js';
 import { currentUser, requireUser } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput } from '../middleware/body.js';
+import { PerUserRateLimiter } from '../../core/rate-limit.js';
 import { HttpError } from '../../core/http-errors.js';
 import { EXPECTED_BODIES } from '../openapi.js';
 
@@ -20,6 +21,9 @@ export interface UserPrivacyPort {
   setUserOptOut(userId: string | number, optedOut: boolean): Promise<boolean>;
   privacyView(ctx: Context): UserPrivacyView | null;
 }
+
+/** Changes of their own choice one user may make per minute (each writes a consent receipt). */
+export const MAX_PRIVACY_CHANGES_PER_MINUTE = 10;
 
 const choiceBody = z.object({ _csrf: z.string().optional() }).strict().optional();
 
@@ -44,7 +48,14 @@ export function userPrivacyRouter(options: ResolvedOptions, port: UserPrivacyPor
     ctx.body = answer(port.privacyView(ctx)!);
   });
 
+  // Every change writes a consent receipt: a user flipping the switch in a loop must not grow the table without bound.
+  const changeLimiter = new PerUserRateLimiter(MAX_PRIVACY_CHANGES_PER_MINUTE);
   const choose = (optedOut: boolean) => async (ctx: Context) => {
+    const rate = changeLimiter.take(String(currentUser(ctx, options.getUser)!.id));
+    if (!rate.allowed) {
+      ctx.set('Retry-After', String(rate.retryAfterSeconds));
+      throw new HttpError(429, 'rate_limited', `Too many changes of this choice; try again in ${rate.retryAfterSeconds} s.`);
+    }
     validateInput(choiceBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     await port.setUserOptOut(currentUser(ctx, options.getUser)!.id, optedOut);
     ctx.body = answer(port.privacyView(ctx)!);

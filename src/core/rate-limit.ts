@@ -1,4 +1,4 @@
-// A per-user fixed-window counter for the support funnel route: in memory, bounded (at most
+// A per-user fixed-window counter (the support funnel, a user's own privacy choice): in memory, bounded (at most
 // MAX_TRACKED_USERS windows; expired ones are forgotten first, then the oldest), so a flood of
 // distinct users cannot grow it either.
 
