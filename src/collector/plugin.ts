@@ -1,7 +1,7 @@
 // collectorPlugin(options): the receiving service (docs/collector.md) as a Koa middleware handle. Mount it in
 // your own Koa app (`app.use(collector)`), or run it standalone with `koa-consent-telemetry collector`.
 // It answers only under its own paths (below mountPath): /v1/*, /stats/*, /reports/*,
-// /dashboard*, /metrics, /health; everything else goes on to the host's middleware.
+// /dashboard*, /metrics, /health, /openapi.json; everything else goes on to the host's middleware.
 import type { Context, Next } from 'koa';
 import { resolveCollectorOptions, type CollectorOptions, type ResolvedCollectorOptions } from './options.js';
 import { Collector, type MaintenanceResult } from './collector.js';
@@ -36,7 +36,7 @@ export interface CollectorHandle {
 }
 
 const OWN_PREFIXES = ['/v1/', '/stats/', '/reports/', '/dashboard/'];
-const OWN_PATHS = ['/metrics', '/health', '/dashboard'];
+const OWN_PATHS = ['/metrics', '/health', '/dashboard', '/openapi.json'];
 
 export function collectorPlugin(input: CollectorOptions = {}): CollectorHandle {
   const options = resolveCollectorOptions(input);

@@ -4,6 +4,7 @@ import http from 'node:http';
 import { payloadFor, register, startCollector, submit } from '../helpers/collector.js';
 import { testEachDatabase } from '../helpers/databases.js';
 import { MAX_SUBMISSION_BYTES, PATHS, SIGNED, signedHeaders } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 function rawRequest(url: string, path: string, headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -20,6 +21,7 @@ function rawRequest(url: string, path: string, headers: Record<string, string>, 
 
 testEachDatabase('Content-Length over 64 KiB is 413 payload_too_large', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const body = JSON.stringify({ ...payloadFor(install.installId), pad: 'x'.repeat(MAX_SUBMISSION_BYTES) });
   const response = await submit(c.url, c.clock, install, payloadFor(install.installId), { body });
@@ -32,6 +34,7 @@ testEachDatabase('Content-Length over 64 KiB is 413 payload_too_large', async (t
 
 testEachDatabase('a chunked body that grows past 64 KiB is 413 too', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const chunk = Buffer.alloc(16 * 1024, 0x20);
   const headers = { 'content-type': 'application/json', 'transfer-encoding': 'chunked', ...signedHeaders(SIGNED.submit, install.installId, install.secret, 'x', c.clock.seconds()) };
@@ -42,6 +45,7 @@ testEachDatabase('a chunked body that grows past 64 KiB is 413 too', async (t, d
 
 testEachDatabase('a body of exactly 64 KiB is read, verified and accepted; one byte more is 413', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const json = JSON.stringify(payloadFor(install.installId));
   const exact = json + ' '.repeat(MAX_SUBMISSION_BYTES - Buffer.byteLength(json));
@@ -54,6 +58,7 @@ testEachDatabase('a body of exactly 64 KiB is read, verified and accepted; one b
 
 testEachDatabase('register has the same limit', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const response = await fetch(`${c.url}${PATHS.register}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ' '.repeat(MAX_SUBMISSION_BYTES + 1) });
   t.is(response.status, 413);
 });

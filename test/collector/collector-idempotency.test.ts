@@ -3,6 +3,7 @@
 import { payloadFor, register, startCollector, submit } from '../helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from '../helpers/databases.js';
 import { idempotencyKey } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 const count = async (db: TestDatabase, table: string) => Number(((await db.knex(table).count({ n: '*' }).first()) as { n: unknown }).n);
 const rollupSubmissions = async (db: TestDatabase) =>
@@ -10,6 +11,7 @@ const rollupSubmissions = async (db: TestDatabase) =>
 
 testEachDatabase('a repeated key gets the first 202 again (replay header), and nothing new is stored', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const payload = payloadFor(install.installId);
   const first = await submit(c.url, c.clock, install, payload);
@@ -35,6 +37,7 @@ testEachDatabase('a repeated key gets the first 202 again (replay header), and n
 
 testEachDatabase('a different key within the hour is rate limited, the accepted key still replays', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const payload = payloadFor(install.installId);
   const first = await (await submit(c.url, c.clock, install, payload)).json();
@@ -46,6 +49,7 @@ testEachDatabase('a different key within the hour is rate limited, the accepted 
 
 testEachDatabase('concurrent identical requests: one submission stored, every answer names it', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const payload = payloadFor(install.installId);
   const answers = await Promise.all(Array.from({ length: 10 }, () => submit(c.url, c.clock, install, payload)));
@@ -61,6 +65,7 @@ testEachDatabase('concurrent identical requests: one submission stored, every an
 
 testEachDatabase('keys are per installation: the same key value from another installation is its own submission', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const a = await register(c.url);
   const b = await register(c.url);
   const key = idempotencyKey(a.installId, '2026-03-09');
@@ -73,6 +78,7 @@ testEachDatabase('keys are per installation: the same key value from another ins
 
 testEachDatabase('without a key the submission is refused (400 idempotency_key_required); a malformed key is 400', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const payload = payloadFor(install.installId);
   const missing = await submit(c.url, c.clock, install, payload, { idempotencyKey: null });

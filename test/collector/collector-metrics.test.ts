@@ -4,6 +4,7 @@ import test from 'ava';
 import { register as globalRegistry } from 'prom-client';
 import { payloadFor, register, registerAndSubmit, startCollector, submit } from '../helpers/collector.js';
 import { createTestDatabase, testEachDatabase } from '../helpers/databases.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 function metricValue(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
@@ -12,6 +13,7 @@ function metricValue(text: string, name: string, labels = ''): number | undefine
 
 testEachDatabase('submissions by outcome, the latency histogram and the installations gauge', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const a = await registerAndSubmit(c.url, c.clock); // accepted
   await submit(c.url, c.clock, a, payloadFor(a.installId)); // replayed
   await submit(c.url, c.clock, a, payloadFor(a.installId, { period: { start: '2026-03-16', end: '2026-03-23' } })); // rate_limited
@@ -47,6 +49,7 @@ testEachDatabase('submissions by outcome, the latency histogram and the installa
 
 testEachDatabase('a private registry per instance: prom-client\'s global registry stays untouched', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   await registerAndSubmit(c.url, c.clock);
   const other = await startCollector(t, await createTestDatabase(db.kind).then((d) => (t.teardown(() => d.cleanup()), d)));
   t.not(c.handle.metrics.registry, other.handle.metrics.registry);

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { payloadFor, register, startCollector, submit, spawnCollector, databaseEnv, ADMIN_TOKEN, TestClock } from '../helpers/collector.js';
 import { testEachDatabase } from '../helpers/databases.js';
 import type { SubmissionPayload } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 const period = (n: number) => {
   const start = new Date(Date.UTC(2026, 0, 5 + 7 * n));
@@ -15,6 +16,7 @@ const weekly = (installId: string, n: number): SubmissionPayload => payloadFor(i
 
 testEachDatabase('a second submission within the hour is 429 with Retry-After; at one hour it is accepted', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   t.is((await submit(c.url, c.clock, install, weekly(install.installId, 0))).status, 202);
 
@@ -37,6 +39,7 @@ testEachDatabase('a second submission within the hour is 429 with Retry-After; a
 
 testEachDatabase('the window is per installation and configurable (rateLimitWindowSeconds)', async (t, db) => {
   const c = await startCollector(t, db, { rateLimitWindowSeconds: 60 });
+  checkCollectorAnswers(t, c.url);
   const a = await register(c.url);
   const b = await register(c.url);
   t.is((await submit(c.url, c.clock, a, weekly(a.installId, 0))).status, 202);
@@ -50,6 +53,7 @@ testEachDatabase('the window is per installation and configurable (rateLimitWind
 
 testEachDatabase('concurrent submissions of one installation in one process: exactly one 202', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(c.url, c.clock, install, weekly(install.installId, i))));
   const statuses = answers.map((r) => r.status).sort();

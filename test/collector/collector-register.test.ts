@@ -4,12 +4,14 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { testEachDatabase } from '../helpers/databases.js';
 import { startCollector } from '../helpers/collector.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 const post = (url: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${url}/v1/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
 testEachDatabase('register answers 201 with the install id and a 32-byte hex secret, stored once', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const id = randomUUID();
   const response = await post(c.url, JSON.stringify({ install_id: id }));
   t.is(response.status, 201);
@@ -25,6 +27,7 @@ testEachDatabase('register answers 201 with the install id and a 32-byte hex sec
 
 testEachDatabase('a second registration of the same id is 409 and keeps the first secret', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const id = randomUUID();
   const first = await (await post(c.url, JSON.stringify({ install_id: id }))).json();
   for (const variant of [id, id.toUpperCase()]) {
@@ -41,6 +44,7 @@ testEachDatabase('a second registration of the same id is 409 and keeps the firs
 
 testEachDatabase('racing registrations of one id: exactly one 201, the rest 409', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const id = randomUUID();
   const answers = await Promise.all(Array.from({ length: 12 }, () => post(c.url, JSON.stringify({ install_id: id }))));
   const statuses = answers.map((r) => r.status).sort();
@@ -50,6 +54,7 @@ testEachDatabase('racing registrations of one id: exactly one 201, the rest 409'
 
 testEachDatabase('invalid registrations: 422 with field errors, 400 for broken JSON, nothing stored', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const cases: [string, number, string | null][] = [
     [JSON.stringify({ install_id: 'not-a-uuid' }), 422, 'install_id'],
     [JSON.stringify({}), 422, 'install_id'],
@@ -70,6 +75,7 @@ testEachDatabase('invalid registrations: 422 with field errors, 400 for broken J
 
 testEachDatabase('with a registration key, register needs it in X-Registration-Key (401 otherwise)', async (t, db) => {
   const c = await startCollector(t, db, { registrationKey: 'app-level-key-123' });
+  checkCollectorAnswers(t, c.url);
   const body = () => JSON.stringify({ install_id: randomUUID() });
   const missing = await post(c.url, body());
   t.is(missing.status, 401);
@@ -84,6 +90,7 @@ test('without a registration key, registration is open (the default)', async (t)
   const db = await createTestDatabase('sqlite');
   t.teardown(() => db.cleanup());
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   t.is(c.handle.options.registrationKey, null);
   t.is((await post(c.url, JSON.stringify({ install_id: randomUUID() }))).status, 201);
   t.is((await fetch(`${c.url}/v1/register`)).status, 405, 'GET is not allowed');

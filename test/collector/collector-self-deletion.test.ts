@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { payloadFor, register, registerAndSubmit, startCollector, submit, type TestCollector, type Installation, ADMIN_TOKEN } from '../helpers/collector.js';
 import { testEachDatabase, type TestDatabase } from '../helpers/databases.js';
 import { PATHS, SIGNED, signedHeaders } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 function signedDelete(c: TestCollector, signer: Installation, target = signer.installId, seconds = c.clock.seconds()) {
   return fetch(`${c.url}${PATHS.installation(target)}`, { method: 'DELETE', headers: signedHeaders(SIGNED.erase(target), signer.installId, signer.secret, '', seconds) });
@@ -13,6 +14,7 @@ const rows = async (db: TestDatabase, table: string, installId: string) => (awai
 
 testEachDatabase('a signed DELETE erases the installation and all its submissions', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await registerAndSubmit(c.url, c.clock);
   const other = await registerAndSubmit(c.url, c.clock);
   t.is((await c.adminJson('/stats/overview')).total, 2);
@@ -35,6 +37,7 @@ testEachDatabase('a signed DELETE erases the installation and all its submission
 
 testEachDatabase('a bad signature, a stale timestamp, a body or another installation\'s id erase nothing', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const a = await registerAndSubmit(c.url, c.clock);
   const b = await registerAndSubmit(c.url, c.clock);
   t.is((await signedDelete(c, { installId: a.installId, secret: b.secret })).status, 401);
@@ -56,6 +59,7 @@ testEachDatabase('a bad signature, a stale timestamp, a body or another installa
 
 testEachDatabase('the admin token can erase any installation; without it the answer is 401', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await registerAndSubmit(c.url, c.clock);
   const anonymous = await fetch(`${c.url}${PATHS.installation(install.installId)}`, { method: 'DELETE' });
   t.is(anonymous.status, 401);

@@ -3,6 +3,7 @@
 import { payloadFor, register, startCollector, submit, type Installation, type TestCollector, ADMIN_TOKEN } from '../helpers/collector.js';
 import { testEachDatabase } from '../helpers/databases.js';
 import type { SubmissionPayload } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 let periodCounter = 0;
 async function send(c: TestCollector, install: Installation, over: Partial<SubmissionPayload>) {
@@ -53,6 +54,7 @@ async function history(c: TestCollector) {
 
 testEachDatabase('overview and installations: totals, active 7/30 days, growth and the trend', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   await history(c);
   const overview = await c.adminJson('/stats/overview');
   t.deepEqual(overview, {
@@ -87,6 +89,7 @@ testEachDatabase('overview and installations: totals, active 7/30 days, growth a
 
 testEachDatabase('breakdowns of the active installations, with small groups merged into "other"', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   await history(c);
   t.deepEqual(await c.adminJson('/stats/versions'), {
     window_days: 30,
@@ -113,6 +116,7 @@ testEachDatabase('breakdowns of the active installations, with small groups merg
 
 testEachDatabase('weekly series: version migration, feature trends, errors', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   await history(c);
   const migration = await c.adminJson('/stats/version-migration?weeks=4');
   t.deepEqual(migration.series, [
@@ -135,6 +139,7 @@ testEachDatabase('weekly series: version migration, feature trends, errors', asy
 
 testEachDatabase('export: a JSON attachment with every section, k-protected, without installation ids', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const { a, b } = await history(c);
   const response = await c.admin('/stats/export');
   t.is(response.status, 200);
@@ -169,6 +174,7 @@ testEachDatabase('export: a JSON attachment with every section, k-protected, wit
 
 testEachDatabase('stats need the admin token; bad query parameters are 422 with field errors, a window outside the fixed set is 400', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   for (const path of ['/stats/overview', '/stats/versions', '/stats/export', '/stats/anomalies']) {
     const anonymous = await fetch(`${c.url}${path}`);
     t.is(anonymous.status, 401, path);

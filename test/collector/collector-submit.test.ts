@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { testEachDatabase } from '../helpers/databases.js';
 import { payloadFor, register, startCollector, submit } from '../helpers/collector.js';
 import { PATHS, SIGNED, signRequest } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 const signBody = (secret: string, ts: string | number, body: string) => signRequest(secret, SIGNED.submit, ts, body);
 
@@ -14,6 +15,7 @@ async function submissionCount(db: { knex: import('knex').Knex }): Promise<numbe
 
 testEachDatabase('a correctly signed submission is accepted: 202 with a submission id, stored', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const response = await submit(c.url, c.clock, install, payloadFor(install.installId));
   t.is(response.status, 202);
@@ -28,6 +30,7 @@ testEachDatabase('a correctly signed submission is accepted: 202 with a submissi
 
 testEachDatabase('the signature covers the raw bytes: pretty-printed JSON signed as sent is accepted', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const body = `${JSON.stringify(payloadFor(install.installId), null, 4)}\n\n`;
   const response = await submit(c.url, c.clock, install, payloadFor(install.installId), { body });
@@ -36,6 +39,7 @@ testEachDatabase('the signature covers the raw bytes: pretty-printed JSON signed
 
 testEachDatabase('bad or missing signatures are 401 and store nothing', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const payload = payloadFor(install.installId);
   const body = JSON.stringify(payload);
@@ -63,6 +67,7 @@ testEachDatabase('bad or missing signatures are 401 and store nothing', async (t
 
 testEachDatabase('an unknown installation is 401 unknown_installation', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const stranger = { installId: randomUUID(), secret: 'a'.repeat(64) };
   const response = await submit(c.url, c.clock, stranger, payloadFor(stranger.installId));
   t.is(response.status, 401);
@@ -72,6 +77,7 @@ testEachDatabase('an unknown installation is 401 unknown_installation', async (t
 
 testEachDatabase('a timestamp far off either way is 401 (the exact bounds: collector-protocol-security.test.ts)', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   for (const offset of [-301, 301, -3600, 86_400]) {
     const install = await register(c.url);
     const response = await submit(c.url, c.clock, install, payloadFor(install.installId), { seconds: c.clock.seconds() + offset });
@@ -83,6 +89,7 @@ testEachDatabase('a timestamp far off either way is 401 (the exact bounds: colle
 
 testEachDatabase('a payload naming another installation than X-Install-Id is 422', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const response = await submit(c.url, c.clock, install, payloadFor(randomUUID()));
   t.is(response.status, 422);

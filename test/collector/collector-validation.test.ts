@@ -3,6 +3,7 @@
 import { payloadFor, register, startCollector, submit } from '../helpers/collector.js';
 import { testEachDatabase } from '../helpers/databases.js';
 import type { SubmissionPayload } from '../../src/core/protocol.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 type Mutation = [label: string, mutate: (p: Record<string, unknown>) => void, path: string];
 
@@ -24,6 +25,7 @@ const cases: Mutation[] = [
 
 testEachDatabase('each invalid payload is 422 naming the field; nothing is stored', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   for (const [label, mutate, path] of cases) {
     const payload = structuredClone(payloadFor(install.installId)) as unknown as Record<string, unknown>;
@@ -46,6 +48,7 @@ testEachDatabase('each invalid payload is 422 naming the field; nothing is store
 
 testEachDatabase('a body that is not JSON (but correctly signed) is 400 invalid_json', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const response = await submit(c.url, c.clock, install, payloadFor(install.installId), { body: '{"schema_version": 1,' });
   t.is(response.status, 400);
@@ -56,6 +59,7 @@ testEachDatabase('a body that is not JSON (but correctly signed) is 400 invalid_
 
 testEachDatabase('many field errors come back together (several paths at once)', async (t, db) => {
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const install = await register(c.url);
   const payload = { ...payloadFor(install.installId), country: 'germany', deployment_type: 'vm', error_count: -4 } as unknown as SubmissionPayload;
   const body = await (await submit(c.url, c.clock, install, payload)).json();
