@@ -84,7 +84,7 @@ export class Collector {
     this.submissions = new SubmissionRepository(knex, dialect);
     this.rollups = new RollupRepository(knex);
     this.reportLog = new ReportLogRepository(knex);
-    this.metrics = new CollectorMetrics({ counts: () => this.installations.counts(now()) }, { processMetrics: options.processMetrics });
+    this.metrics = new CollectorMetrics({ counts: () => this.installations.counts(now()), health: () => this.health() }, { processMetrics: options.processMetrics });
     this.ingest = new IngestService({
       installations: this.installations,
       submissions: this.submissions,

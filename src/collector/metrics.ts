@@ -15,6 +15,8 @@ export type SubmissionOutcome =
 
 export interface InstallationGaugeSource {
   counts(): Promise<{ total: number; active7d: number; active30d: number }>;
+  /** The /health probe; optional so a bare source still works (the gauge then reads 1). */
+  health?(): Promise<{ ok: boolean }>;
 }
 
 export class CollectorMetrics {
@@ -25,6 +27,7 @@ export class CollectorMetrics {
   readonly erasures: Counter<'by'>;
   readonly reports: Counter<'kind' | 'outcome'>;
   readonly installations: Gauge<'state'>;
+  readonly databaseUp: Gauge;
 
   constructor(source: InstallationGaugeSource, options: { processMetrics: boolean }) {
     const registers = [this.registry];
@@ -63,6 +66,16 @@ export class CollectorMetrics {
         } catch {
           // Database unreachable: keep the last values (/health reports the outage).
         }
+      },
+    });
+    // What /health answers, as a metric: alerting rules can page on a gone database even while the
+    // process itself (and so Prometheus's `up`) is fine, with no blackbox prober in between.
+    this.databaseUp = new Gauge({
+      name: 'collector_database_up',
+      help: 'Whether the collector\'s database answered its health probe at scrape time (1) or not (0): what /health reports.',
+      registers,
+      async collect() {
+        this.set(source.health ? ((await source.health()).ok ? 1 : 0) : 1);
       },
     });
     for (const outcome of ['accepted', 'replayed', 'rate_limited', 'unauthorized', 'invalid', 'too_large'] as const) this.submissions.inc({ outcome }, 0);

@@ -72,3 +72,14 @@ test('/metrics needs the admin token unless publicMetrics is on; process metrics
   t.true(text.includes('collector_installations'));
   t.true(text.includes('process_cpu_user_seconds_total'));
 });
+
+testEachDatabase('collector_database_up is 1 while the database answers and 0 once it is gone (what /health says)', async (t, db) => {
+  const hostKnex = (await import('knex')).default(db.config());
+  const c = await startCollector(t, db, { db: hostKnex });
+  t.is(metricValue(await (await c.admin('/metrics')).text(), 'collector_database_up'), 1);
+  await hostKnex.destroy();
+  const response = await c.admin('/metrics');
+  t.is(response.status, 200, 'the metrics still answer, so the alert can fire');
+  t.is(metricValue(await response.text(), 'collector_database_up'), 0);
+  t.is((await fetch(`${c.url}/health`)).status, 503);
+});
