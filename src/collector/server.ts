@@ -2,6 +2,7 @@
 // environment (`koa-consent-telemetry collector` runs it). Logs are JSON lines without any client
 // address; requests are logged at debug level (LOG_LEVEL=debug).
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -107,6 +108,15 @@ export function collectorOptionsFromEnv(env: EnvMap, logger: Logger): CollectorO
   if (unconfirmed !== undefined) options.unconfirmedRegistrationDays = unconfirmed;
   const idle = intEnv(env, 'COLLECTOR_SESSION_IDLE_MINUTES');
   if (idle !== undefined) options.sessionIdleMinutes = idle;
+  // A Docker/Kubernetes secret: the token in a file, so it is not in the environment or `docker inspect`.
+  const tokenFile = env.COLLECTOR_ADMIN_TOKEN_FILE?.trim();
+  if (tokenFile && !env.COLLECTOR_ADMIN_TOKEN) {
+    try {
+      options.adminToken = readFileSync(tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new Error(`koa-consent-telemetry collector: cannot read COLLECTOR_ADMIN_TOKEN_FILE ${tokenFile}: ${(err as Error).message}`);
+    }
+  }
   if (env.COLLECTOR_TITLE) options.title = env.COLLECTOR_TITLE;
   if (env.COLLECTOR_JOBS !== undefined && env.COLLECTOR_JOBS !== '') options.jobs = truthy(env.COLLECTOR_JOBS);
   return options;

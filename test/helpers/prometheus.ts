@@ -94,7 +94,11 @@ export async function startPrometheus(t: ExecutionContext, dir: string, config: 
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
   const exited = once(child, 'exit');
+  // Should the test process end without its teardown (ava's timeout), Prometheus must not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   t.teardown(async () => {
+    process.off('exit', killOnExit);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
