@@ -11,6 +11,7 @@ import { ADMIN_TOKEN, AddressedClient, startCollector } from '../helpers/collect
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { collectorPlugin, type CollectorOptions } from '../../src/collector/plugin.js';
 import { SESSION_COOKIE, CSRF_COOKIE } from '../../src/collector/auth.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 /** fetch with a cookie jar, like a browser on one origin. */
 function browser(base: string) {
@@ -50,6 +51,7 @@ async function sqlite(t: import('ava').ExecutionContext): Promise<TestDatabase> 
 
 test('deny by default: without a token or isAdmin, every admin route is 401 and the dashboard says why', async (t) => {
   const c = await startCollector(t, await sqlite(t), { adminToken: null });
+  checkCollectorAnswers(t, c.url);
   for (const [method, path] of [
     ['GET', '/stats/overview'],
     ['GET', '/stats/export'],
@@ -70,6 +72,7 @@ test('deny by default: without a token or isAdmin, every admin route is 401 and 
 test('sign-in form: wrong token → 401 page; right token → 303 and an HttpOnly SameSite=Strict session kept server-side', async (t) => {
   const db = await sqlite(t);
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const b = browser(c.url);
   const signIn = await b.fetch('/dashboard');
   t.is(signIn.status, 200);
@@ -129,6 +132,7 @@ test('sign-in form: wrong token → 401 page; right token → 303 and an HttpOnl
 test('sessions end when they expire or when the admin token changes', async (t) => {
   const db = await sqlite(t);
   const c = await startCollector(t, db, { sessionHours: 1 });
+  checkCollectorAnswers(t, c.url);
   const b = browser(c.url);
   const csrf = csrfFrom(await (await b.fetch('/dashboard')).text());
   await b.fetch('/dashboard/sign-in', form({ token: ADMIN_TOKEN, _csrf: csrf }));
@@ -138,6 +142,8 @@ test('sessions end when they expire or when the admin token changes', async (t) 
   await c.close();
 
   const rotated = await startCollector(t, db, { adminToken: 'a-brand-new-admin-token-123456' });
+
+  checkCollectorAnswers(t, rotated.url);
   const again = browser(rotated.url);
   for (const [k, v] of b.jar) again.jar.set(k, v);
   t.is((await again.fetch('/stats/overview')).status, 401, 'a session of the old token is void');
@@ -145,6 +151,7 @@ test('sessions end when they expire or when the admin token changes', async (t) 
 
 test('sign-in failures are throttled per client (429 with Retry-After after 10 in a minute)', async (t) => {
   const c = await startCollector(t, await sqlite(t));
+  checkCollectorAnswers(t, c.url);
   const b = browser(c.url);
   const csrf = csrfFrom(await (await b.fetch('/dashboard')).text());
   for (let i = 0; i < 10; i++) t.is((await b.fetch('/dashboard/sign-in', form({ token: `wrong-${i}`, _csrf: csrf }))).status, 401);
@@ -157,6 +164,7 @@ test('sign-in failures are throttled per client (429 with Retry-After after 10 i
 
 test('eleven wrong tokens from an attacker do not lock out the admin', async (t) => {
   const c = await startCollector(t, await sqlite(t));
+  checkCollectorAnswers(t, c.url);
   const attacker = new AddressedClient(c.url, '127.0.0.2');
   const attackerCsrf = await attacker.csrf();
   const statuses = [];

@@ -11,6 +11,7 @@ import { ADMIN_TOKEN, registerAndSubmit, startCollector, type TestCollector } fr
 import { createTestDatabase, testEachDatabase } from '../helpers/databases.js';
 import { MONTHLY_REPORT_JOB, WEEKLY_REPORT_JOB, MAINTENANCE_JOB, weeklyRule, monthlyRule } from '../../src/collector/collector.js';
 import { renderReport } from '../../src/collector/reports/render.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 interface Mailbox {
   port: number;
@@ -69,6 +70,7 @@ const smtpOptions = (port: number) => ({ host: '127.0.0.1', port, secure: false,
 testEachDatabase('the weekly report arrives as HTML + text with the same numbers as /stats/overview', async (t, db) => {
   const mailbox = await smtpServer(t);
   const c = await startCollector(t, db, { smtp: smtpOptions(mailbox.port), reportRecipients: ['ops@example.test', 'lead@example.test'], title: 'TimeTracker telemetry' });
+  checkCollectorAnswers(t, c.url);
   await seed(c);
   const overview = await c.adminJson('/stats/overview');
   const anomalies = (await c.adminJson('/stats/anomalies')).anomalies;
@@ -111,6 +113,7 @@ testEachDatabase('the weekly report arrives as HTML + text with the same numbers
 testEachDatabase('the monthly report adds deployment, geography and features', async (t, db) => {
   const mailbox = await smtpServer(t);
   const c = await startCollector(t, db, { smtp: smtpOptions(mailbox.port), reportRecipients: ['ops@example.test'] });
+  checkCollectorAnswers(t, c.url);
   await seed(c);
   c.clock.set('2026-04-01T08:00:00Z');
   const sent = await (await c.admin('/reports/monthly', { method: 'POST' })).json();
@@ -132,6 +135,7 @@ testEachDatabase('the monthly report adds deployment, geography and features', a
 testEachDatabase('test e-mail, email-status, and clear errors when SMTP is missing or down', async (t, db) => {
   const mailbox = await smtpServer(t);
   const c = await startCollector(t, db, { smtp: smtpOptions(mailbox.port), reportRecipients: ['ops@example.test'] });
+  checkCollectorAnswers(t, c.url);
   const tested = await c.admin('/reports/test-email', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: 'someone@example.test' }) });
   t.is(tested.status, 200);
   t.like(await tested.json(), { sent: true, kind: 'test', recipients: ['someone@example.test'] });
@@ -151,6 +155,7 @@ testEachDatabase('test e-mail, email-status, and clear errors when SMTP is missi
 
   // SMTP down: 502 with the reason, logged as failed.
   const down = await startCollector(t, await fresh(t, db.kind), { smtp: { host: '127.0.0.1', port: 1 }, reportRecipients: ['ops@example.test'] });
+  checkCollectorAnswers(t, down.url);
   const failed = await down.admin('/reports/weekly', { method: 'POST' });
   t.is(failed.status, 502);
   t.is((await failed.json()).error.code, 'email_failed');
@@ -160,6 +165,7 @@ testEachDatabase('test e-mail, email-status, and clear errors when SMTP is missi
 
   // Not configured: 409, and the status says so.
   const none = await startCollector(t, await fresh(t, db.kind));
+  checkCollectorAnswers(t, none.url);
   const notConfigured = await none.admin('/reports/weekly', { method: 'POST' });
   t.is(notConfigured.status, 409);
   t.is((await notConfigured.json()).error.code, 'email_not_configured');
@@ -171,8 +177,10 @@ testEachDatabase('a scheduled report is sent once per period even by two collect
   const mailbox = await smtpServer(t);
   const options = { smtp: smtpOptions(mailbox.port), reportRecipients: ['ops@example.test'] };
   const a = await startCollector(t, db, options);
+  checkCollectorAnswers(t, a.url);
   await seed(a);
   const b = await startCollector(t, db, { ...options, clock: a.clock });
+  checkCollectorAnswers(t, b.url);
   await Promise.all([a.handle.collector.reports.scheduled('weekly'), b.handle.collector.reports.scheduled('weekly'), a.handle.collector.reports.scheduled('weekly')]);
   await mailbox.next();
   await new Promise((r) => setTimeout(r, 300));
@@ -181,6 +189,7 @@ testEachDatabase('a scheduled report is sent once per period even by two collect
   t.deepEqual(log, [{ kind: 'weekly', trigger: 'schedule', period_key: 'weekly:2026-03-23', status: 'sent' }]);
   // Unconfigured collectors skip quietly.
   const quiet = await startCollector(t, await fresh(t, db.kind));
+  checkCollectorAnswers(t, quiet.url);
   await quiet.handle.collector.reports.scheduled('monthly');
   t.is((await quiet.adminJson('/reports/email-status')).recent.length, 0);
 });
@@ -189,6 +198,7 @@ test('jobs: maintenance daily, weekly report Monday 08:00, monthly the 1st 08:00
   const db = await createTestDatabase('sqlite');
   t.teardown(() => db.cleanup());
   const c = await startCollector(t, db, { jobs: true });
+  checkCollectorAnswers(t, c.url);
   const jobs = c.handle.collector.scheduler.list();
   t.deepEqual(jobs.map((j) => j.name).sort(), [MAINTENANCE_JOB, MONTHLY_REPORT_JOB, WEEKLY_REPORT_JOB].sort());
   const weekly = new Date(jobs.find((j) => j.name === WEEKLY_REPORT_JOB)!.nextRunAt!);

@@ -7,6 +7,7 @@ import { ADMIN_TOKEN, AddressedClient, databaseEnv, spawnCollector, startCollect
 import { createTestDatabase, testEachDatabase, type TestDatabase } from '../helpers/databases.js';
 import { SESSION_COOKIE } from '../../src/collector/auth.js';
 import { DEFAULT_SESSION_ABSOLUTE_HOURS, DEFAULT_SESSION_IDLE_MINUTES } from '../../src/collector/options.js';
+import { checkCollectorAnswers } from '../helpers/openapi.js';
 
 const MINUTE = 60_000;
 
@@ -35,6 +36,7 @@ const overview = async (client: AddressedClient) => (await client.request('/stat
 test('a copied session cookie stops working after sign-out', async (t) => {
   const db = await sqlite(t);
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const { client, csrf } = await signIn(c.url);
   const thief = copyOf(client);
   t.is(await overview(thief), 200, 'the copy works while the session lives');
@@ -48,6 +50,7 @@ test('a copied session cookie stops working after sign-out', async (t) => {
 test('each sign-in gets its own random session id; only its hash is stored', async (t) => {
   const db = await sqlite(t);
   const c = await startCollector(t, db);
+  checkCollectorAnswers(t, c.url);
   const one = (await signIn(c.url)).client.jar.get(SESSION_COOKIE)!;
   const two = (await signIn(c.url)).client.jar.get(SESSION_COOKIE)!;
   t.regex(one, /^[A-Za-z0-9_-]{43}$/);
@@ -60,17 +63,21 @@ test('each sign-in gets its own random session id; only its hash is stored', asy
 test('rotating the admin token ends every session', async (t) => {
   const db = await sqlite(t);
   const before = await startCollector(t, db);
+  checkCollectorAnswers(t, before.url);
   const sessions = [await signIn(before.url), await signIn(before.url, '127.0.0.2')];
   for (const s of sessions) t.is(await overview(s.client), 200);
   await before.close();
 
   const after = await startCollector(t, db, { adminToken: 'a-brand-new-admin-token-123456' });
+
+  checkCollectorAnswers(t, after.url);
   for (const s of sessions) t.is(await overview(copyOf(s.client, after.url)), 401, 'a session of the old token is void');
   t.is(Number(((await db.knex('collector_sessions').count({ n: '*' }).first()) as { n: unknown }).n), 0, 'and deleted on sight');
 });
 
 test('a session ends after the idle timeout (each request restarts it)', async (t) => {
   const c = await startCollector(t, await sqlite(t), { sessionIdleMinutes: 30 });
+  checkCollectorAnswers(t, c.url);
   t.is(DEFAULT_SESSION_IDLE_MINUTES, 120);
   const { client } = await signIn(c.url);
   c.clock.advance(29 * MINUTE);
@@ -83,6 +90,7 @@ test('a session ends after the idle timeout (each request restarts it)', async (
 
 test('a session ends at its absolute expiry however busy it is', async (t) => {
   const c: TestCollector = await startCollector(t, await sqlite(t), { sessionHours: 1, sessionIdleMinutes: 120 });
+  checkCollectorAnswers(t, c.url);
   t.is(DEFAULT_SESSION_ABSOLUTE_HOURS, 12);
   const { client } = await signIn(c.url);
   for (let i = 0; i < 5; i++) {
@@ -95,6 +103,7 @@ test('a session ends at its absolute expiry however busy it is', async (t) => {
 
 test('the session cookie is HttpOnly, SameSite=Strict, and Secure over https', async (t) => {
   const c = await startCollector(t, await sqlite(t));
+  checkCollectorAnswers(t, c.url);
   c.app.proxy = true; // this test's own app honours X-Forwarded-Proto
   for (const [proto, secure] of [['http', false], ['https', true]] as const) {
     const client = new AddressedClient(c.url, '127.0.0.1');
