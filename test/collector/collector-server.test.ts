@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { startCollectorServer, databaseFromEnv, jsonLogger } from '../../src/collector/server.js';
+import { startCollectorServer, databaseFromEnv, jsonLogger, collectorOptionsFromEnv } from '../../src/collector/server.js';
+import { writeFile } from 'node:fs/promises';
 import { chartJsUmdPath } from '../../src/collector/assets/index.js';
 import { runCli } from '../../src/cli.js';
 import { testEachDatabase } from '../helpers/databases.js';
@@ -103,4 +104,14 @@ test('dashboard assets: Chart.js from the installed package, own CSS/JS, long ca
   t.regex((await fetch(`${server.url}/dashboard/assets/dashboard.css`)).headers.get('content-type') ?? '', /^text\/css/);
   t.is((await fetch(`${server.url}/dashboard/assets/..%2Fpackage.json`)).status, 404);
   t.is((await fetch(`${server.url}/dashboard/assets/other.js`)).status, 404);
+});
+
+test('COLLECTOR_ADMIN_TOKEN_FILE: the token from a secret file (trimmed); COLLECTOR_ADMIN_TOKEN wins; a missing file is a clear start error', async (t) => {
+  const dir = await tempDirFor(t);
+  const file = join(dir, 'collector_admin_token');
+  await writeFile(file, 'token-from-a-secret-file-0123456789\n');
+  const logger = jsonLogger('error', () => undefined);
+  t.is(collectorOptionsFromEnv({ COLLECTOR_ADMIN_TOKEN_FILE: file }, logger).adminToken, 'token-from-a-secret-file-0123456789');
+  t.is(collectorOptionsFromEnv({ COLLECTOR_ADMIN_TOKEN_FILE: file, COLLECTOR_ADMIN_TOKEN: 'from-the-environment-0123456789' }, logger).adminToken, undefined, 'the env token is resolved later, unchanged');
+  t.throws(() => collectorOptionsFromEnv({ COLLECTOR_ADMIN_TOKEN_FILE: join(dir, 'missing') }, logger), { message: /COLLECTOR_ADMIN_TOKEN_FILE .*missing/ });
 });
