@@ -145,7 +145,7 @@ test('settings page: privacy-guard reasons and the kill switch are explained in 
   t.regex(english, /<td>1,234<\/td><td>Values under a property name that means personal data/);
 });
 
-test('settings page: the collector-problem explanation is German; /status keeps the stored English one', async (t) => {
+test('settings and stats pages: the collector-problem explanation is German; /status keeps the stored English one', async (t) => {
   const dataDir = await tempDirFor(t);
   const collector = { url: 'http://127.0.0.1:9' };
   const first = await startHostApp({ telemetry: { dataDir, logger: quiet, collector } });
@@ -160,6 +160,8 @@ test('settings page: the collector-problem explanation is German; /status keeps 
   t.regex(html, /Der Collector kennt diese Installation nicht \(mehr\)/);
   t.regex(html, /\(unknown_installation, seit /);
   t.false(html.includes('stored text'));
+  const stats = await (await app.request('/telemetry/stats', { user: 'admin', headers: { accept: 'text/html', 'accept-language': 'de' } })).text();
+  t.regex(stats, /data-telemetry-collector-problem[^>]*>\s*<strong>[^<]*<\/strong>\s*Der Collector kennt diese Installation nicht \(mehr\)/);
   t.is(app.telemetry.status().collector.problem?.explanation, 'The collector does not know this installation (stored text).');
 });
 

@@ -148,8 +148,11 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
       throw localizedError(503, 'storage_unavailable', 'error.storage_unavailable');
     }
     const [local, ledger, outbound] = await Promise.all([port.stats.local(), port.stats.ledger(50, 0), port.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
+    const tr = translatorOf(ctx);
+    const problem = local.installation.collector_problem;
     await render(ctx, 'telemetry/stats.njk', {
-      pageTitle: translatorOf(ctx).t('stats.title'),
+      pageTitle: tr.t('stats.title'),
+      collectorProblemExplanation: problem ? (collectorProblemExplanation(problem.code, tr) ?? problem.explanation) : null,
       local,
       ledger,
       outbound,
