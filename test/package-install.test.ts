@@ -217,6 +217,36 @@ test.serial('a host following the README gets no allowScripts notice: sqlite3 is
   t.false(existsSync(join(setup.app, 'node_modules/esbuild')), 'esbuild is no dependency of the package (it comes with a host\'s own tsx or vite)');
 });
 
+test.serial('sqlite3 without its native binding (its install script denied or skipped): telemetryPlugin() names the package and the allowScripts fix', async (t) => {
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const sqliteDir = [join(setup.app, 'node_modules/sqlite3'), join(setup.app, 'node_modules', PACKAGE.name, 'node_modules/sqlite3')].find((d) => existsSync(join(d, 'package.json')))!;
+  const script = join(setup.app, 'no-binding.mjs');
+  await writeFile(
+    script,
+    `import { telemetryPlugin } from '${PACKAGE.name}';
+try {
+  telemetryPlugin({ appName: 'H', appVersion: '1.0.0', dataDir: process.argv[2], jobs: false, env: {} });
+  console.log(JSON.stringify({ threw: false }));
+} catch (err) {
+  console.log(JSON.stringify({ threw: true, message: err.message }));
+}
+`,
+  );
+  const aside = join(setup.work, 'sqlite3-build-aside');
+  cpSync(join(sqliteDir, 'build'), aside, { recursive: true });
+  rmSync(join(sqliteDir, 'build'), { recursive: true, force: true });
+  try {
+    const result = await run(process.execPath, [script, join(setup.app, 'data-no-binding')], setup.app, 30_000);
+    const report = JSON.parse(result.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '{}') as { threw?: boolean; message?: string };
+    t.true(report.threw, explain('no-binding.mjs', result));
+    t.regex(report.message ?? '', /^koa-consent-telemetry: the SQLite database needs the sqlite3 package with its native binding/);
+    t.regex(report.message ?? '', /"allowScripts": \{ "sqlite3": true \}.*npm rebuild sqlite3.*db option/);
+  } finally {
+    cpSync(aside, join(sqliteDir, 'build'), { recursive: true });
+  }
+});
+
 test.serial('the installed package exposes its bin (node_modules/.bin/koa-consent-telemetry)', (t) => {
   const setup = requireInstalled(t);
   if (!setup) return;
