@@ -4,8 +4,10 @@
 // in a host that has no prom-client or nodemailer (the collector's dependencies), and the published
 // types of both entries compile in a strict TypeScript host without skipLibCheck.
 //
-// sqlite3 is installed with --ignore-scripts (compiling it takes ~2 minutes here) and gets the
-// binding compiled for /work/main's identical pinned version copied in.
+// The fresh app follows README.md's install lines, including its allowScripts entry for sqlite3; npm's
+// own list of unreviewed install scripts must then be empty. sqlite3 is installed with
+// --ignore-scripts (compiling it takes ~2 minutes here) and gets the binding compiled for this
+// repository's identical pinned version copied in.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -84,6 +86,21 @@ interface Installed {
   tarball: string;
   entries: string[];
   app: string;
+  /** The README's command that records the host's allowScripts decision. */
+  allowScriptsCommand: string[];
+}
+
+/** README.md's `npm pkg set allowScripts…` line, as argv (the host runs it before installing). */
+function readmeAllowScriptsCommand(): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const line = readme.split('\n').find((l) => /^npm pkg set allowScripts\./.test(l));
+  if (!line) throw new Error('README.md has no `npm pkg set allowScripts.…` install line');
+  return line.replace(/\s+#.*$/, '').trim().split(/\s+/);
+}
+
+/** npm's own list of dependencies whose install scripts the project has not reviewed (read-only). */
+function pendingInstallScripts(app: string): Promise<RunResult> {
+  return run('npm', ['approve-scripts', '--allow-scripts-pending'], app, 60_000);
 }
 
 let installed: Installed | null = null;
@@ -111,6 +128,9 @@ test.before(async (t) => {
     const app = join(work, 'fresh-app');
     await mkdir(app);
     await writeFile(join(app, 'package.json'), `${JSON.stringify({ name: 'fresh-koa-host', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
+    const allowScriptsCommand = readmeAllowScriptsCommand();
+    const allow = await run(allowScriptsCommand[0]!, allowScriptsCommand.slice(1), app, 30_000);
+    if (allow.code !== 0) throw new Error(explain(`README's \`${allowScriptsCommand.join(' ')}\``, allow));
     // @types/koa and @types/node are what a TypeScript host of Koa has anyway (the typed-host test).
     const hostTypes = ['@types/koa', '@types/node'].map((name) => `${name}@${PACKAGE.devDependencies[name]}`);
     const install = await run(
@@ -129,7 +149,7 @@ test.before(async (t) => {
     if (ours !== theirs) throw new Error(`sqlite3 version mismatch: repo has ${ours}, the install got ${theirs}; cannot reuse the compiled binding`);
     cpSync(join(ROOT, 'node_modules/sqlite3/build'), join(sqliteDir, 'build'), { recursive: true });
 
-    installed = { work, tarball, entries, app };
+    installed = { work, tarball, entries, app, allowScriptsCommand };
   } catch (err) {
     setupError = err instanceof Error ? err.message : String(err);
   }
@@ -171,6 +191,59 @@ test.serial('the tarball ships compiled JS, declarations, migrations and templat
   // Whatever package.json points at is in the tarball.
   for (const [name, target] of Object.entries(PACKAGE.bin ?? {})) {
     t.true(files.has(`package/${target.replace(/^\.\//, '')}`), `bin "${name}" → ${target} is in the tarball`);
+  }
+});
+
+test.serial('a host following the README gets no allowScripts notice: sqlite3 is its one dependency with an install script, and no esbuild', async (t) => {
+  t.timeout(150_000);
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const hostManifest = join(setup.app, 'package.json');
+  const manifest = readFileSync(hostManifest, 'utf8');
+  t.deepEqual((JSON.parse(manifest) as { allowScripts?: unknown }).allowScripts, { sqlite3: true }, `the README's ${setup.allowScriptsCommand.join(' ')}`);
+  const covered = await pendingInstallScripts(setup.app);
+  t.is(covered.code, 0, explain('npm approve-scripts --allow-scripts-pending', covered));
+  t.notRegex(covered.stdout + covered.stderr, /not yet covered by allowScripts/, explain('npm approve-scripts --allow-scripts-pending', covered));
+  // Without that entry npm names sqlite3 — and nothing else of this package's tree.
+  const { allowScripts: _decision, ...withoutDecision } = JSON.parse(manifest) as Record<string, unknown>;
+  await writeFile(hostManifest, `${JSON.stringify(withoutDecision, null, 2)}\n`);
+  try {
+    const pending = await pendingInstallScripts(setup.app);
+    const listed = [...(pending.stdout + pending.stderr).matchAll(/^\s+(@?[a-z0-9._\/-]+)@\d[^\s]* \(/gm)].map((m) => m[1]);
+    t.deepEqual(listed, ['sqlite3'], explain('npm approve-scripts --allow-scripts-pending without allowScripts', pending));
+  } finally {
+    await writeFile(hostManifest, manifest);
+  }
+  t.false(existsSync(join(setup.app, 'node_modules/esbuild')), 'esbuild is no dependency of the package (it comes with a host\'s own tsx or vite)');
+});
+
+test.serial('sqlite3 without its native binding (its install script denied or skipped): telemetryPlugin() names the package and the allowScripts fix', async (t) => {
+  const setup = requireInstalled(t);
+  if (!setup) return;
+  const sqliteDir = [join(setup.app, 'node_modules/sqlite3'), join(setup.app, 'node_modules', PACKAGE.name, 'node_modules/sqlite3')].find((d) => existsSync(join(d, 'package.json')))!;
+  const script = join(setup.app, 'no-binding.mjs');
+  await writeFile(
+    script,
+    `import { telemetryPlugin } from '${PACKAGE.name}';
+try {
+  telemetryPlugin({ appName: 'H', appVersion: '1.0.0', dataDir: process.argv[2], jobs: false, env: {} });
+  console.log(JSON.stringify({ threw: false }));
+} catch (err) {
+  console.log(JSON.stringify({ threw: true, message: err.message }));
+}
+`,
+  );
+  const aside = join(setup.work, 'sqlite3-build-aside');
+  cpSync(join(sqliteDir, 'build'), aside, { recursive: true });
+  rmSync(join(sqliteDir, 'build'), { recursive: true, force: true });
+  try {
+    const result = await run(process.execPath, [script, join(setup.app, 'data-no-binding')], setup.app, 30_000);
+    const report = JSON.parse(result.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '{}') as { threw?: boolean; message?: string };
+    t.true(report.threw, explain('no-binding.mjs', result));
+    t.regex(report.message ?? '', /^koa-consent-telemetry: the SQLite database needs the sqlite3 package with its native binding/);
+    t.regex(report.message ?? '', /"allowScripts": \{ "sqlite3": true \}.*npm rebuild sqlite3.*db option/);
+  } finally {
+    cpSync(aside, join(sqliteDir, 'build'), { recursive: true });
   }
 });
 

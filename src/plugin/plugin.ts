@@ -16,7 +16,7 @@ import type { ConsentState, RequestTelemetry, TelemetryUser, TrackOptions } from
 import { migrationSource } from './db/migration-source.js';
 import { MIGRATIONS_TABLE } from './db/tables.js';
 import { currentUser } from './middleware/auth.js';
-import { HttpError, jsonErrors, sendError } from '../core/http-errors.js';
+import { jsonErrors, sendError } from '../core/http-errors.js';
 import { requestTracking } from './middleware/request-tracking.js';
 import { SessionOrderCheck } from './middleware/session-order.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
@@ -29,7 +29,7 @@ import { supportRouter } from './routes/support.js';
 import { supportRequestApi, supportTemplateState } from './middleware/support.js';
 import type { SupportApi } from './support/service.js';
 import { PACKAGE_VERSION } from '../core/version.js';
-import { MessageCatalog, RequestLocalizer } from './i18n/index.js';
+import { ENGLISH, MessageCatalog, RequestLocalizer, localizedError, messageRenderer } from './i18n/index.js';
 
 export const TEMPLATES_PATH = fileURLToPath(new URL('./templates/', import.meta.url));
 
@@ -86,8 +86,7 @@ export interface TelemetryStats {
 const EXTENDED = Symbol.for('koa-consent-telemetry.context');
 const REQUEST_API = Symbol('koa-consent-telemetry.request');
 
-export const SESSION_MISSING_MESSAGE =
-  'koa-consent-telemetry: koa-session is not mounted. Add app.use(session(app)) before app.use(telemetryPlugin(...)).';
+export const SESSION_MISSING_MESSAGE = ENGLISH.t('error.api.session_missing');
 export const SESSION_MISSING_CODE = 'session_missing';
 
 export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
@@ -146,17 +145,17 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   ];
   const supportDeps = { options, service: runtime.support, translatorFor };
   const prepareSupport = supportTemplateState(supportDeps);
-  const errors = jsonErrors(options.logger);
+  const errors = jsonErrors(options.logger, messageRenderer(translatorFor));
   // Paths under the plugin's prefixes are the plugin's: a known path with another method is a JSON
   // 405, anything else a JSON 404 — never handed to the host (nor @koa/router's 501).
-  const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'This endpoint does not accept that method.');
+  const methodNotAllowed = () => localizedError(405, 'method_not_allowed', 'error.api.method_not_allowed');
   const dispatchers = routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true, methodNotAllowed, notImplemented: methodNotAllowed })]);
   const routePlugin = async (ctx: Context, next: Next): Promise<void> => {
     let index = 0;
     const step = async (): Promise<void> => {
       const dispatch = dispatchers[index++];
       if (dispatch) await dispatch(ctx as never, step);
-      else if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, 'not_found', 'No such telemetry endpoint.');
+      else if (ctx.status === 404 && ctx.body == null) throw localizedError(404, 'not_found', 'error.api.not_found');
     };
     await errors(ctx, step);
   };
@@ -203,7 +202,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     }
     extendContext(ctx.app);
     if (!ownsPath(ctx.path)) return next();
-    sendError(ctx, 503, SESSION_MISSING_CODE, SESSION_MISSING_MESSAGE);
+    sendError(ctx, 503, SESSION_MISSING_CODE, translatorFor(ctx).t('error.api.session_missing'));
     return Promise.resolve();
   };
   // Runs on every host request: a plain function (no async frame of its own), constant work before next().

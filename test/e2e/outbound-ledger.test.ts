@@ -1,6 +1,7 @@
 // Browser test of the outbound ledger on the stats page (Debian's chromium driven by
 // playwright-core): the newest entries are listed, "Show more" appends the next page from
-// GET {api}/ledger as text (an event name with markup stays text), then disappears.
+// GET {api}/ledger as text (an event name with markup stays text), then disappears; a German
+// reader's appended rows are German too.
 import test from 'ava';
 import { type Browser } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
@@ -52,7 +53,18 @@ test('the stats page lists outbound entries and "Show more" appends the older on
   t.regex((await page.textContent('[data-telemetry-outbound-count]'))!, new RegExp(`${total} of ${total}`));
   const last = page.locator(rows).last();
   t.regex((await last.textContent())!, /<b>oldest<\/b> 1/, 'the markup is shown as text');
-  t.regex((await last.textContent())!, /1000/);
+  t.regex((await last.textContent())!, /1,000/, 'bytes in the page\'s locale, like the rows rendered on the server');
   t.is(await page.locator('[data-telemetry-outbound-rows] b').count(), 0, 'and never parsed as HTML');
+
+  // A German reader: the appended rows use the German words and notation the server rendered.
+  const german = await (await browser.newContext({ extraHTTPHeaders: { 'x-test-user': 'admin', 'accept-language': 'de' } })).newPage();
+  german.on('pageerror', (err) => pageErrors.push(err.message));
+  await german.goto(`${host.url}/telemetry/stats`);
+  t.regex((await german.locator(rows).first().textContent())!, /angenommen \(200\)/);
+  await german.click('[data-telemetry-outbound-more]');
+  await german.waitForFunction((n) => document.querySelectorAll('[data-telemetry-outbound-rows] tr').length === n, total);
+  const oldest = (await german.locator(rows).last().textContent())!;
+  t.regex(oldest, /1\.000angenommen \(200\)/);
+  t.regex((await german.textContent('[data-telemetry-outbound-count]'))!, new RegExp(`${total} von ${total}`));
   t.deepEqual(pageErrors, []);
 });

@@ -47,6 +47,9 @@ export async function startHostApp(options: HostAppOptions): Promise<HostApp> {
     void app.use(async (ctx, next) => {
       const name = ctx.get('x-test-user') as keyof typeof TEST_USERS;
       if (name && TEST_USERS[name]) ctx.state.user = TEST_USERS[name];
+      // The language a host keeps in its user's settings (ctx.state.locale), e.g. the example host's.
+      const locale = ctx.get('x-test-locale');
+      if (locale) ctx.state.locale = locale;
       await next();
     });
   const mountTelemetry = () => void app.use(telemetry);

@@ -239,7 +239,7 @@ test('head.njk hands the shared page script its German texts (confirm dialog, de
   t.regex(texts.reRegisterFailed!, /\{reason\}$/);
 });
 
-test('the HTML error page speaks German; the JSON error keeps its code and English message', async (t) => {
+test('the HTML error page speaks German; the JSON error keeps its code and speaks German too', async (t) => {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), logger: quiet } });
   t.teardown(() => host.close());
   const headers = { accept: 'text/html', 'accept-language': 'de' };
@@ -252,5 +252,5 @@ test('the HTML error page speaks German; the JSON error keeps its code and Engli
   t.regex(anonymous, /data-telemetry-error-code="unauthorized">Melde dich an, um diese Seite zu sehen\.</);
   const api = await host.request('/telemetry/settings', { user: 'alice', headers: { accept: 'application/json', 'accept-language': 'de' } });
   t.is(api.status, 403);
-  t.is(((await api.json()) as { error: { code: string } }).error.code, 'forbidden');
+  t.deepEqual(await api.json(), { error: { code: 'forbidden', message: 'Nur Administratoren dürfen diesen Endpunkt nutzen.' } });
 });

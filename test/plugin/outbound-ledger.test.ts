@@ -294,7 +294,7 @@ test('the stats page lists the newest outbound entries (autoescaped) and offers 
   t.true(section.length > 0);
   t.true(section.includes('http://otlp.test/v1/logs'));
   t.true(section.includes('timer.started'));
-  t.true(section.includes('1234'));
+  t.true(section.includes('1,234'), 'bytes in the locale\'s notation');
   t.true(section.includes('503'));
   t.true(section.includes('HTTP 503 Service Unavailable'));
   t.true(section.includes('http://collector.test/v1/register'));

@@ -60,5 +60,24 @@ export function openDatabase(option: Knex | Knex.Config | undefined, dataDir: st
   // The folder for the default file is created by ready(): construction does no I/O.
   const base: Knex.Config = option ?? { client: 'sqlite3', connection: { filename: join(dataDir, DEFAULT_SQLITE_FILE) } };
   const config = sqliteTuning({ acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS, log: knexLog(logger), ...base });
-  return { knex: knex(config), owned: true, client: String(config.client) };
+  try {
+    return { knex: knex(config), owned: true, client: String(config.client) };
+  } catch (err) {
+    throw clearDriverError(err, String(config.client));
+  }
+}
+
+/**
+ * knex loads the driver at once; sqlite3 without its native binding (its install script did not
+ * run, e.g. denied by the host's npm allowScripts) says only "Could not locate the bindings file".
+ */
+function clearDriverError(err: unknown, client: string): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!/^(sqlite3?|better-sqlite3)$/.test(client) || !/bindings file|Cannot find module|node_sqlite3\.node/i.test(message)) return err;
+  return new Error(
+    'koa-consent-telemetry: the SQLite database needs the sqlite3 package with its native binding, which is missing. ' +
+      'sqlite3 builds it in its install script: allow it in your package.json ("allowScripts": { "sqlite3": true }, or `npm approve-scripts sqlite3`), ' +
+      'then run `npm rebuild sqlite3` — or store everything elsewhere with the db option (docs/faq.md).',
+    { cause: err },
+  );
 }

@@ -2,11 +2,17 @@
 // TELEMETRY_DEBUG prints what would be sent instead of sending it.
 import { isTruthyEnv } from '../options.js';
 import type { KillSwitchReason, KillSwitchState } from '../types.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
-export const KILL_SWITCH_EXPLANATIONS: Record<KillSwitchReason, string> = {
-  DO_NOT_TRACK: 'The DO_NOT_TRACK environment variable is set, so nothing is sent anywhere (base telemetry included).',
-  TELEMETRY_DISABLED: 'The TELEMETRY_DISABLED environment variable is set, so nothing is sent anywhere (base telemetry included).',
-};
+/** Why nothing is sent, in the translator's language (English by default). */
+export function killSwitchExplanation(reason: KillSwitchReason, tr: Translator = ENGLISH): string {
+  return tr.t(`kill_switch.${reason}`);
+}
+
+export const KILL_SWITCH_EXPLANATIONS: Readonly<Record<KillSwitchReason, string>> = Object.freeze({
+  DO_NOT_TRACK: killSwitchExplanation('DO_NOT_TRACK'),
+  TELEMETRY_DISABLED: killSwitchExplanation('TELEMETRY_DISABLED'),
+});
 
 export function readKillSwitch(env: Record<string, string | undefined>, debugOption = false): KillSwitchState {
   const reason: KillSwitchReason | null = isTruthyEnv(env.DO_NOT_TRACK)

@@ -5,7 +5,7 @@
 // new token is issued and the old one is refused.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { HttpError } from '../../core/http-errors.js';
+import { localizedError } from '../i18n/errors.js';
 import { currentUser, type GetUser } from './auth.js';
 import type { TelemetryUser } from '../types.js';
 
@@ -31,7 +31,7 @@ function sessionOf(ctx: Context): SessionBag {
 /** The session's token for the current user, created on first use and re-issued when the user changes. */
 export function csrfToken(ctx: Context, getUser: GetUser): string {
   const session = sessionOf(ctx);
-  if (!session) throw new HttpError(500, 'session_unavailable', 'koa-session is required for CSRF protection.');
+  if (!session) throw localizedError(500, 'session_unavailable', 'error.api.session_unavailable');
   const user = currentUser(ctx, getUser);
   let token = session[SESSION_KEY];
   if (typeof token !== 'string' || token.length !== 43 || session[BINDING_KEY] !== binding(token, user)) {
@@ -61,8 +61,8 @@ export function requireCsrf(getUser: GetUser, bodyField: (ctx: Context) => unkno
       const boundToThisUser = typeof expected === 'string' && session?.[BINDING_KEY] === binding(expected, currentUser(ctx, getUser));
       if (!boundToThisUser || typeof given !== 'string' || !sameToken(expected as string, given)) {
         // A token sent to a session that holds none: the session did not persist (docs/faq.md).
-        const hint = expected === undefined && typeof given === 'string' ? ' This session holds no token: is koa-session mounted before the plugin?' : '';
-        throw new HttpError(403, 'csrf_failed', `Missing or invalid CSRF token: send the X-CSRF-Token header from the page's csrf-token meta tag.${hint}`);
+        const noSessionToken = expected === undefined && typeof given === 'string';
+        throw localizedError(403, 'csrf_failed', noSessionToken ? 'error.api.csrf_failed_no_session_token' : 'error.api.csrf_failed');
       }
     }
     await next();

@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import { csrfToken } from './csrf.js';
 import type { GetUser } from './auth.js';
 import type { SupportViewModel } from '../support/view-model.js';
-import { ENGLISH, type MessageKey, type MessageParams, type Translator } from '../i18n/catalog.js';
+import { ENGLISH, isMessageKey, type MessageKey, type MessageParams, type Translator } from '../i18n/catalog.js';
 
 export interface TemplatePaths {
   api: string;
@@ -61,6 +61,12 @@ export class TemplateState {
       reRegister: t('admin.re_register_short'),
       reRegisterFailed: t('admin.re_register_failed'),
     });
+  }
+
+  /** A ledger's outcome word (accepted, rejected, failed, pending) in the request's language; other values as they are. */
+  outcome(value: string): string {
+    const key = `outcome.${value}`;
+    return isMessageKey(key) ? this.translator.t(key) : value;
   }
 
   /** A number in the request's locale. */

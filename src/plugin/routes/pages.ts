@@ -11,9 +11,12 @@ import { currentUser, requireAdmin, requireUser } from '../middleware/auth.js';
 import { TemplateState, type UserPrivacyView } from '../middleware/template-state.js';
 import { ENGLISH, type Translator } from '../i18n/catalog.js';
 import { HttpError } from '../../core/http-errors.js';
+import { localizedError } from '../i18n/errors.js';
 import { collected, neverCollected } from '../telemetry/event-catalog.js';
-import { GUARD_REASONS, GUARD_REASON_LABELS } from '../telemetry/privacy-guard.js';
-import { KILL_SWITCH_EXPLANATIONS } from '../installation/kill-switch.js';
+import { GUARD_REASONS, guardReasonLabel } from '../telemetry/privacy-guard.js';
+import { killSwitchExplanation } from '../installation/kill-switch.js';
+import { collectorProblemExplanation } from '../stats/submission-client.js';
+import type { KillSwitchReason } from '../types.js';
 import { describeError } from '../../core/logging.js';
 
 import { existsSync } from 'node:fs';
@@ -98,7 +101,7 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     try {
       await port.ready();
     } catch {
-      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
+      throw localizedError(503, 'storage_unavailable', 'error.storage_unavailable');
     }
     const user = currentUser(ctx, options.getUser)!;
     const history = await port.userHistory(user.id, SETTINGS_HISTORY_LIMIT).catch(() => null);
@@ -109,15 +112,19 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
     const started = await port.ready().then(() => true, () => false);
     const status = port.status();
     const history = started ? await port.receipts({ scope: 'installation', limit: SETTINGS_HISTORY_LIMIT }).catch(() => null) : null;
+    const tr = translatorOf(ctx);
+    const problem = status.collector.problem;
     await render(ctx, 'telemetry/settings.njk', {
-      pageTitle: translatorOf(ctx).t('admin.settings_title'),
+      pageTitle: tr.t('admin.settings_title'),
       status,
       appName: ctx.state.appName ?? options.appName,
-      killSwitchExplanation: status.kill_switch.reason ? KILL_SWITCH_EXPLANATIONS[status.kill_switch.reason as keyof typeof KILL_SWITCH_EXPLANATIONS] : null,
-      collected: collected(),
-      neverCollected: neverCollected(),
+      killSwitchExplanation: status.kill_switch.reason ? killSwitchExplanation(status.kill_switch.reason as KillSwitchReason, tr) : null,
+      // The stored explanation is English (installation.json, /status); the page shows the reader's.
+      collectorProblemExplanation: problem ? (collectorProblemExplanation(problem.code, tr) ?? problem.explanation) : null,
+      collected: collected(tr),
+      neverCollected: neverCollected(tr),
       // Only the reasons that happened, most frequent first.
-      guardReasons: GUARD_REASONS.map((reason) => ({ reason, count: status.privacy_guard.by_reason[reason] ?? 0, label: GUARD_REASON_LABELS[reason] }))
+      guardReasons: GUARD_REASONS.map((reason) => ({ reason, count: status.privacy_guard.by_reason[reason] ?? 0, label: guardReasonLabel(reason, tr) }))
         .filter((row) => row.count > 0)
         .sort((a, b) => b.count - a.count),
       privacyPolicyUrl: options.privacyPolicyUrl ?? `${options.mountPath.pages}/privacy-policy`,
@@ -130,18 +137,22 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
 
   // The bundled template, shown to admins until the host publishes its own (privacyPolicyUrl).
   router.get('/privacy-policy', admin, async (ctx) => {
-    await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: 'Privacy policy (template)', policy: await readPolicyTemplate() });
+    const tr = translatorOf(ctx);
+    await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: tr.t('policy.title'), policy: await readPolicyTemplate(), policyInOtherLanguage: tr.locale !== 'en' });
   });
 
   router.get('/stats', admin, async (ctx) => {
     try {
       await port.ready();
     } catch {
-      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now.');
+      throw localizedError(503, 'storage_unavailable', 'error.storage_unavailable');
     }
     const [local, ledger, outbound] = await Promise.all([port.stats.local(), port.stats.ledger(50, 0), port.stats.outboundLedger(OUTBOUND_PAGE_SIZE, 0)]);
+    const tr = translatorOf(ctx);
+    const problem = local.installation.collector_problem;
     await render(ctx, 'telemetry/stats.njk', {
-      pageTitle: translatorOf(ctx).t('stats.title'),
+      pageTitle: tr.t('stats.title'),
+      collectorProblemExplanation: problem ? (collectorProblemExplanation(problem.code, tr) ?? problem.explanation) : null,
       local,
       ledger,
       outbound,

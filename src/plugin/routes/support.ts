@@ -11,7 +11,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { SupportService } from '../support/service.js';
 import { requireUser, currentUser } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
-import { HttpError } from '../../core/http-errors.js';
+import { localizedError, validatorText } from '../i18n/errors.js';
 import { hasPrivacySignal } from '../middleware/privacy-signals.js';
 import { jsonBody, parseJsonBody } from '../middleware/body.js';
 import { applyPromptDecision, promptSessionState, sessionBagOf, supportSession } from '../support/session.js';
@@ -35,19 +35,17 @@ const supportEventBody = z.object({
 });
 
 function validate<T>(schema: z.ZodType<T>, body: unknown, expected: string): T {
-  const parsed = schema.safeParse(body ?? {});
+  const parsed = schema.safeParse(body ?? {}, { reportInput: true });
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const field = issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
   // A missing field (e.g. `{"type": …}` for `{"kind": …}`) is a wrong shape, not an unknown value.
   const missing = issue.path.length === 1 && (typeof body !== 'object' || body === null || (body as Record<string, unknown>)[field] === undefined);
-  if (missing) throw new HttpError(400, 'invalid_request', `Missing \`${field}\`: expected ${expected}`);
-  const message = issue.code === 'invalid_value' && field === 'event'
-    ? `Unknown event: expected one of ${SUPPORT_EVENTS.join(', ')}.`
-    : issue.code === 'invalid_value' && field === 'kind'
-      ? `Unknown kind: expected one of ${PROMPT_KINDS.join(', ')}.`
-      : `Invalid \`${field}\`: ${issue.message}; expected ${expected}`;
-  throw new HttpError(400, field === 'event' ? 'unknown_event' : 'invalid_request', message);
+  if (missing) throw localizedError(400, 'invalid_request', 'error.api.missing_field', { field, expected });
+  const code = field === 'event' ? 'unknown_event' : 'invalid_request';
+  if (issue.code === 'invalid_value' && field === 'event') throw localizedError(400, code, 'error.api.unknown_event', { values: SUPPORT_EVENTS.join(', ') });
+  if (issue.code === 'invalid_value' && field === 'kind') throw localizedError(400, code, 'error.api.unknown_kind', { values: PROMPT_KINDS.join(', ') });
+  throw localizedError(400, code, 'error.api.invalid_value', { field, issue: validatorText(issue), expected });
 }
 
 /** What the support routes need: the support service's prompt decision and funnel recording. */
@@ -97,12 +95,12 @@ export function supportRouter(options: ResolvedOptions, { service, translatorFor
     const rate = funnelLimiter.take(String(user.id));
     if (!rate.allowed) {
       ctx.set('Retry-After', String(rate.retryAfterSeconds));
-      throw new HttpError(429, 'rate_limited', `Too many support events; try again in ${rate.retryAfterSeconds} s.`);
+      throw localizedError(429, 'rate_limited', 'error.api.support_rate_limited', { seconds: rate.retryAfterSeconds });
     }
     const body = validate(supportEventBody, jsonBody(ctx), EXPECTED_BODIES.supportEvent);
-    if (!service.enabled) throw new HttpError(404, 'support_disabled', 'Support is turned off in this application.');
+    if (!service.enabled) throw localizedError(404, 'support_disabled', 'error.api.support_disabled');
     const problem = service.funnelFieldProblem(body.source ?? null, body.variant ?? null);
-    if (problem) throw new HttpError(400, problem.code, problem.message);
+    if (problem) throw localizedError(400, problem.code, problem.code === 'unknown_source' ? 'error.api.unknown_source' : 'error.api.unknown_variant', { values: problem.expected.join(', ') });
     const host = await hostSupportInputs(ctx, options.support, user);
     const stored = await service.recordEvent({
       user,
@@ -113,7 +111,7 @@ export function supportRouter(options: ResolvedOptions, { service, translatorFor
       stats: host.stats,
       privacySignal: hasPrivacySignal(ctx, options.honorDnt),
     });
-    if (!stored) throw new HttpError(503, 'unavailable', 'The event could not be stored right now; try again later.');
+    if (!stored) throw localizedError(503, 'unavailable', 'error.api.event_not_stored');
     ctx.status = 202;
     ctx.body = { ok: true };
   });

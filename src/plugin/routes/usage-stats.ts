@@ -12,7 +12,7 @@ import type { ConsentPatch, ConsentStore } from '../installation/consent.js';
 import { currentUser, requireAdmin } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput as validate } from '../middleware/body.js';
-import { HttpError } from '../../core/http-errors.js';
+import { localizedError } from '../i18n/errors.js';
 import { CONSENT_CATEGORIES, type ConsentState } from '../types.js';
 import { OUTBOUND_KINDS } from '../stats/outbound-repository.js';
 import { EXPECTED_BODIES, openApiDocument } from '../openapi.js';
@@ -65,7 +65,7 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
     try {
       await port.ready();
     } catch {
-      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now; see the status route and the server log.');
+      throw localizedError(503, 'storage_unavailable', 'error.api.storage_unavailable_status');
     }
     await next();
   };
@@ -134,7 +134,7 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
   router.post('/collector/re-register', ...changes, async (ctx) => {
     validate(noFieldsBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     const blocked = port.registrationBlockedReason();
-    if (blocked) throw new HttpError(409, 'cannot_register', `Re-registration is not possible right now: ${blocked}.`);
+    if (blocked) throw localizedError(409, 'cannot_register', 'error.api.cannot_register', { reason: blocked });
     ctx.body = await port.stats.reRegister();
   });
 

@@ -12,7 +12,7 @@ import { currentUser, requireUser } from '../middleware/auth.js';
 import { requireCsrf } from '../middleware/csrf.js';
 import { jsonBody, parseJsonBody, validateInput } from '../middleware/body.js';
 import { PerUserRateLimiter } from '../../core/rate-limit.js';
-import { HttpError } from '../../core/http-errors.js';
+import { localizedError } from '../i18n/errors.js';
 import { EXPECTED_BODIES } from '../openapi.js';
 
 /** What the routes need: the user's stored choice, the request's view of it, and storage readiness. */
@@ -39,7 +39,7 @@ export function userPrivacyRouter(options: ResolvedOptions, port: UserPrivacyPor
     try {
       await port.ready();
     } catch {
-      throw new HttpError(503, 'storage_unavailable', 'The telemetry storage is not available right now; try again later.');
+      throw localizedError(503, 'storage_unavailable', 'error.api.storage_unavailable_retry');
     }
     await next();
   });
@@ -54,7 +54,7 @@ export function userPrivacyRouter(options: ResolvedOptions, port: UserPrivacyPor
     const rate = changeLimiter.take(String(currentUser(ctx, options.getUser)!.id));
     if (!rate.allowed) {
       ctx.set('Retry-After', String(rate.retryAfterSeconds));
-      throw new HttpError(429, 'rate_limited', `Too many changes of this choice; try again in ${rate.retryAfterSeconds} s.`);
+      throw localizedError(429, 'rate_limited', 'error.api.choice_rate_limited', { seconds: rate.retryAfterSeconds });
     }
     validateInput(choiceBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     await port.setUserOptOut(currentUser(ctx, options.getUser)!.id, optedOut);

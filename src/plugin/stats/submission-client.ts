@@ -16,6 +16,7 @@ import { describeNetworkCause } from '../../core/network-errors.js';
 import { backoff, isRetryableStatus, parseRetryAfter } from '../../core/resilience/index.js';
 import { credentialFreeUrl, type OutboundRecord } from './outbound-ledger.js';
 import { printDebugPayload, type DebugOutput } from '../telemetry/debug-output.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 const MAX_BACKOFF_MS = 6 * 3_600_000;
 const MAX_LEDGER_BODY = 1_000;
@@ -106,16 +107,19 @@ export function submissionBackoff(retryBaseMs: number) {
  * The collector's answers that mean it will not take anything from this installation identity
  * again, whatever is retried: only a new identity (re-registration) helps.
  */
-export const COLLECTOR_PROBLEMS: Record<string, string> = {
-  unknown_installation:
-    'The collector does not know this installation (any more): its data there was erased, or the collector lost its database. Nothing is sent until you re-register, which starts a new installation id.',
-  invalid_signature:
-    'The collector refused the signature of this installation: the secret kept in installation.json is not the one the collector holds for this installation id. Nothing is sent until you re-register, which starts a new installation id.',
-  already_registered:
-    'The collector already has this installation id registered with a secret this installation does not hold. Nothing is sent until you re-register, which starts a new installation id.',
-  installation_erased:
-    'The collector erased this installation id recently and refuses to register it again. Nothing is sent until you re-register, which starts a new installation id.',
-};
+const COLLECTOR_PROBLEM_CODES = ['unknown_installation', 'invalid_signature', 'already_registered', 'installation_erased'] as const;
+type CollectorProblemCode = (typeof COLLECTOR_PROBLEM_CODES)[number];
+const isCollectorProblemCode = (code: string): code is CollectorProblemCode => (COLLECTOR_PROBLEM_CODES as readonly string[]).includes(code);
+
+/** What a collector refusal means for the admin, in the translator's language; null for an unknown code. */
+export function collectorProblemExplanation(code: string, tr: Translator = ENGLISH): string | null {
+  return isCollectorProblemCode(code) ? tr.t(`collector_problem.${code}`) : null;
+}
+
+/** The English explanations, as stored with the problem in installation.json and shown by /status. */
+export const COLLECTOR_PROBLEMS: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(COLLECTOR_PROBLEM_CODES.map((code) => [code, collectorProblemExplanation(code)!])),
+);
 
 export type CollectorProblemView = Pick<CollectorProblem, 'code' | 'explanation' | 'since'>;
 

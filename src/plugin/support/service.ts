@@ -100,6 +100,8 @@ function toDateOrNull(value: TelemetryUser['createdAt']): Date | null {
 export interface FunnelFieldProblem {
   code: 'unknown_source' | 'unknown_variant';
   message: string;
+  /** The allowed values, for a message in the reader's language. */
+  expected: readonly string[];
 }
 
 export class SupportService implements SupportApi {
@@ -125,10 +127,10 @@ export class SupportService implements SupportApi {
   /** Null when `source` and `variant` are on their allow-lists (or absent); the refusal otherwise. Never echoes the value. */
   funnelFieldProblem(source: string | null, variant: string | null): FunnelFieldProblem | null {
     if (source !== null && !this.#sources.has(source)) {
-      return { code: 'unknown_source', message: `Unknown source: expected one of ${this.sources.join(', ')} (a host adds its own with the support.sources option).` };
+      return { code: 'unknown_source', message: `Unknown source: expected one of ${this.sources.join(', ')} (a host adds its own with the support.sources option).`, expected: [...this.sources] };
     }
     if (variant !== null && !this.#variants.has(variant)) {
-      return { code: 'unknown_variant', message: `Unknown variant: expected one of ${[...this.#variants].join(', ')}.` };
+      return { code: 'unknown_variant', message: `Unknown variant: expected one of ${[...this.#variants].join(', ')}.`, expected: [...this.#variants] };
     }
     return null;
   }

@@ -2,7 +2,8 @@
 // docs/events.md is generated from this file (a test keeps them equal), and the settings page
 // renders its "what we collect / never collect" lists from the same data.
 import { BASE_SCHEMA_KEYS } from './base-schema.js';
-import { GUARD_REASONS, GUARD_REASON_LABELS, PII_KEY_WORDS, REDACTED, type EventDeclarations, type PropertyDeclaration } from './privacy-guard.js';
+import { GUARD_REASONS, PII_KEY_WORDS, REDACTED, guardReasonLabel, type EventDeclarations, type PropertyDeclaration } from './privacy-guard.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 import { SUPPORT_EVENT_CATALOG } from '../support/events.js';
 
 export type EventLayer = 'base' | 'detailed' | 'weekly' | 'local';
@@ -15,31 +16,16 @@ export interface CatalogEvent {
   properties: Record<string, string>;
 }
 
-const BASE_FIELDS: Record<(typeof BASE_SCHEMA_KEYS)[number], string> = {
-  install_id: 'random UUID created at install time (not derived from any person or machine)',
-  app_version: 'the host application version',
-  platform: 'operating system family (linux, darwin, win32)',
-  os_version: 'operating system kernel release',
-  architecture: 'CPU architecture (x64, arm64)',
-  locale: 'server locale (e.g. en-US)',
-  timezone: 'server IANA time zone (e.g. Europe/Berlin)',
-  first_seen_at: 'when this installation first started',
-  last_seen_at: 'when this installation last ran',
-  heartbeat_at: 'time of this heartbeat (heartbeat only)',
-  release_channel: 'release channel (stable, beta, …)',
-  deployment_type: 'docker or native',
-};
+type BaseField = (typeof BASE_SCHEMA_KEYS)[number];
+// The admin-facing descriptions live in the message catalog (collected.*), so the settings page can
+// show them in the reader's language; docs/events.md uses the English ones.
+const baseFieldText = (key: BaseField, tr: Translator): string => tr.t(`collected.base.${key}`);
+const BASE_FIELDS: Record<BaseField, string> = Object.fromEntries(BASE_SCHEMA_KEYS.map((key) => [key, baseFieldText(key, ENGLISH)])) as Record<BaseField, string>;
 
 /** Attributes added to every detailed event when analytics consent is given. */
-export const DETAILED_ENRICHMENT: Record<string, string> = {
-  install_id: 'random installation id',
-  app_version: 'the host application version',
-  deployment_type: 'docker or native',
-  'user.pseudonym': 'HMAC of the user id with the installation salt, 16 hex characters; the id itself never leaves',
-  'browser.family': 'browser name from the User-Agent (e.g. Chrome)',
-  'os.family': 'client OS name from the User-Agent (e.g. Windows)',
-  'device.class': 'desktop, mobile, tablet, bot or other',
-};
+const DETAILED_ENRICHMENT_KEYS = ['install_id', 'app_version', 'deployment_type', 'user.pseudonym', 'browser.family', 'os.family', 'device.class'] as const;
+const enrichmentText = (key: (typeof DETAILED_ENRICHMENT_KEYS)[number], tr: Translator): string => tr.t(`collected.detailed.${key}`);
+export const DETAILED_ENRICHMENT: Record<string, string> = Object.fromEntries(DETAILED_ENRICHMENT_KEYS.map((key) => [key, enrichmentText(key, ENGLISH)]));
 
 export const PAGEVIEW_ATTRIBUTES: Record<string, string> = {
   'http.route': 'the route template, e.g. /projects/:id — never the URL or its query string',
@@ -110,14 +96,14 @@ export const METRICS_CATALOG: readonly { name: string; layer: EventLayer; descri
 ];
 
 /** "What we never collect", in the admin's words, derived from the rules the guard enforces. */
-export function neverCollected(): string[] {
+export function neverCollected(tr: Translator = ENGLISH): string[] {
   return [
-    `Anything not known to be safe: an event property passes only when it is a boolean, a number that cannot hold a phone or card number, a short lowercase identifier (e.g. web, csv, 1.4.0) or a value the application declared; everything else is stored and sent as "${REDACTED}"`,
-    ...GUARD_REASONS.map((reason) => `${GUARD_REASON_LABELS[reason]} (${reason})`),
-    `Values under property names with a part such as ${PII_KEY_WORDS.slice(0, 12).join(', ')}, … (pii_key)`,
-    'Raw URLs and query strings (page views use the route template only)',
-    'Raw user ids (a salted pseudonym is used instead)',
-    'Client IP addresses',
+    tr.t('never.not_safe', { redacted: REDACTED }),
+    ...GUARD_REASONS.map((reason) => tr.t('never.guard_item', { label: guardReasonLabel(reason, tr), reason })),
+    tr.t('never.pii_key', { words: PII_KEY_WORDS.slice(0, 12).join(', ') }),
+    tr.t('never.raw_urls'),
+    tr.t('never.raw_user_ids'),
+    tr.t('never.client_ips'),
   ];
 }
 
@@ -129,38 +115,27 @@ function describeDeclaration(declaration: PropertyDeclaration): string {
 }
 
 /** "What we collect", summarized per layer. */
-export function collected(): { layer: EventLayer; title: string; items: string[] }[] {
+export function collected(tr: Translator = ENGLISH): { layer: EventLayer; title: string; items: string[] }[] {
   return [
     {
       layer: 'base',
-      title: 'Installation footprint (whenever a telemetry endpoint is configured, unless DO_NOT_TRACK or TELEMETRY_DISABLED is set)',
-      items: BASE_SCHEMA_KEYS.map((key) => `${key}: ${BASE_FIELDS[key]}`),
+      title: tr.t('collected.base_title'),
+      items: BASE_SCHEMA_KEYS.map((key) => `${key}: ${baseFieldText(key, tr)}`),
     },
     {
       layer: 'detailed',
-      title: 'Detailed analytics (only with analytics consent)',
-      items: [
-        'Product events the application tracks (name and flat, guarded properties)',
-        ...Object.entries(DETAILED_ENRICHMENT).map(([key, what]) => `${key}: ${what}`),
-        'Page view counts per route template, method, status class, browser family and device class',
-      ],
+      title: tr.t('collected.detailed_title'),
+      items: [tr.t('collected.detailed.events'), ...DETAILED_ENRICHMENT_KEYS.map((key) => `${key}: ${enrichmentText(key, tr)}`), tr.t('collected.detailed.pageviews')],
     },
     {
       layer: 'weekly',
-      title: 'Weekly usage statistics (only with usage-statistics consent), counts only',
-      items: [
-        'Counts per event type over the past seven whole UTC days (no individual event, no free text)',
-        'Error count (events whose name ends in .error)',
-        'Uptime hours (hours in the week during which the application ran)',
-        'Country derived from the server time zone (XX when none)',
-        'Feature flags: on/off switches the application reports',
-        'Installation id, application version, platform and deployment type',
-      ],
+      title: tr.t('collected.weekly_title'),
+      items: (['counts', 'errors', 'uptime', 'country', 'flags', 'identity'] as const).map((item) => tr.t(`collected.weekly.${item}`)),
     },
     {
       layer: 'local',
-      title: 'Local usage statistics (kept in this server\'s own database; only weekly counts are sent, and only with usage-statistics consent)',
-      items: ['Every tracked event with its guarded properties', 'Page view counts per route template per hour'],
+      title: tr.t('collected.local_title'),
+      items: [tr.t('collected.local.events'), tr.t('collected.local.pageviews')],
     },
   ];
 }

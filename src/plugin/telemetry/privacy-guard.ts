@@ -14,6 +14,7 @@
 // isValidEventName() is the only part on the request path (a cached check); check() runs in
 // drain(). Neither throws.
 import type { EventProps, GuardCounters, Logger } from '../types.js';
+import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
 export const EVENT_NAME_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
 export const MAX_EVENT_NAME_LENGTH = 64;
@@ -62,24 +63,14 @@ export type GuardReason = (typeof GUARD_REASONS)[number];
 /** Reasons that drop the key altogether (the others keep it with REDACTED). */
 export const DROPPING_REASONS: ReadonlySet<GuardReason> = new Set<GuardReason>(['key_not_safe', 'too_many_props']);
 
-export const GUARD_REASON_LABELS: Record<GuardReason, string> = {
-  key_not_safe: 'Property names that look like personal data (an e-mail, an IP address, long digits, non-ASCII) — dropped',
-  too_many_props: `Properties beyond the first ${MAX_PROPS} of an event — dropped`,
-  pii_key: 'Values under a property name that means personal data or a secret (email, name, password, token, phone, address, …)',
-  undeclared_value: 'Values that do not match the host\'s declaration of that property',
-  not_scalar: 'Nested objects, arrays and other non-scalar values',
-  not_finite: 'NaN and infinite numbers',
-  number_too_large: `Integers of ${MAX_SAFE_UNDECLARED_INTEGER.toExponential()} or more (could be a phone or card number)`,
-  email: 'E-mail addresses',
-  ip_address: 'IP addresses',
-  url: 'URLs, domain names and query strings',
-  token_shape: 'Tokens, keys and other secret-looking strings (JWT, ghp_…, sk_live_…, AKIA…, long hex or base64)',
-  card_number: 'Payment card numbers',
-  phone_number: 'Phone numbers',
-  long_digit_run: `Strings with a run of ${LONG_DIGIT_RUN} or more digits`,
-  too_long: `Strings longer than ${MAX_IDENTIFIER_LENGTH} characters`,
-  not_identifier: 'Free text: anything but short lowercase identifiers (uppercase, spaces, non-ASCII, other punctuation)',
-};
+/** A reason's label for the admin, in the translator's language (English by default). */
+export function guardReasonLabel(reason: GuardReason, tr: Translator = ENGLISH): string {
+  return tr.t(`guard.${reason}`, { max: MAX_PROPS, limit: MAX_SAFE_UNDECLARED_INTEGER.toExponential(), digits: LONG_DIGIT_RUN, length: MAX_IDENTIFIER_LENGTH });
+}
+
+export const GUARD_REASON_LABELS: Readonly<Record<GuardReason, string>> = Object.freeze(
+  Object.fromEntries(GUARD_REASONS.map((reason) => [reason, guardReasonLabel(reason)])) as Record<GuardReason, string>,
+);
 
 /** A host's declaration of one property: allowed strings, a type, or a whole-value pattern. */
 export type PropertyDeclaration = readonly string[] | 'number' | 'boolean' | { pattern: RegExp | string };

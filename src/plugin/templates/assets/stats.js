@@ -6,6 +6,10 @@
   if (!root) return;
   // The page's language: the server renders the translated texts onto the root element.
   function text(name, fallback) { return root.getAttribute('data-text-' + name) || fallback; }
+  // Numbers and times added by "Show more" in the page's locale, like the rows rendered on the server.
+  var locale = root.getAttribute('data-locale') || undefined;
+  function num(n) { try { return new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(n); } catch (e) { return String(n); } }
+  function when(iso) { var d = new Date(iso); if (isNaN(d.getTime())) return iso; try { return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(d); } catch (e) { return iso; } }
   var holder = root.querySelector('[data-telemetry-chart-data]');
   var data = { byDay: [], byType: [] };
   try { data = JSON.parse(holder.getAttribute('data-telemetry-chart-data')); } catch (e) { /* keep empty */ }
@@ -65,14 +69,14 @@
         if (!result.ok || !result.data) { more.disabled = false; return; }
         result.data.entries.forEach(function (e) {
           var tr = document.createElement('tr');
-          cell(tr, e.sent_at);
+          cell(tr, when(e.sent_at));
           cell(tr, e.kind);
           cell(tr, e.method + ' ' + e.endpoint, e.request_body);
           var counts = e.counts ? Object.keys(e.counts).map(function (k) { return k + ' ' + e.counts[k]; }).join(', ') : '';
-          cell(tr, e.record_count === null ? '' : String(e.record_count), counts);
-          cell(tr, e.bytes === null ? '' : String(e.bytes));
-          var answer = e.outcome + (e.response_code ? ' (' + e.response_code + ')' : '') + (e.attempts > 1 ? ' · ' + e.attempts + ' attempts' : '');
-          var notes = [e.error, e.details && e.details.secret_received ? 'secret received (kept in installation.json, not here)' : null, e.details && e.details.retry].filter(Boolean).join(' · ');
+          cell(tr, e.record_count === null ? '' : num(e.record_count), counts);
+          cell(tr, e.bytes === null ? '' : num(e.bytes));
+          var answer = text('outcome-' + e.outcome, e.outcome) + (e.response_code ? ' (' + e.response_code + ')' : '') + (e.attempts > 1 ? ' · ' + text('attempts', '{count} attempts').replace('{count}', num(e.attempts)) : '');
+          var notes = [e.error, e.details && e.details.secret_received ? text('secret-received', 'secret received (kept in installation.json, not here)') : null, e.details && e.details.retry].filter(Boolean).join(' · ');
           cell(tr, answer, notes);
           rows.appendChild(tr);
         });
