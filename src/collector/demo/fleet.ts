@@ -1,7 +1,7 @@
 // A synthetic fleet for `collector seed-demo` (docs/collector.md): installations that join over the
 // weeks, submit weekly (and sometimes miss a week or stop), roll out new versions with a lag, and
 // report errors — one release (2.0.0) misbehaves on native installs, so the error insights have
-// something to find. Pure and deterministic: the same seed, size and `now` give the same fleet.
+// something to find, and an incident in the last complete week trips the error-spike anomaly. Pure and deterministic: the same seed, size and `now` give the same fleet.
 import { addDays, weekStart } from '../analytics/time.js';
 import { SUBMISSION_SCHEMA_VERSION, type SubmissionPayload } from '../../core/protocol.js';
 
@@ -128,7 +128,9 @@ export function demoFleet(options: DemoFleetOptions): DemoInstallation[] {
         const share = f.name === 'sso' ? f.share + 0.25 * progress : f.share;
         featureFlags[f.name] = features.get(f.name)! < share;
       }
-      const errorChance = version === '2.0.0' && mode === 'native' ? 0.45 : version === '2.0.0' ? 0.12 : 0.06;
+      // An incident in the last complete week (errors triple for everyone), so the error-spike anomaly shows.
+      const incident = w === weeks - 2 ? 3 : 1;
+      const errorChance = incident * (version === '2.0.0' && mode === 'native' ? 0.45 : version === '2.0.0' ? 0.12 : 0.06);
       const errorCount = random() < errorChance ? 1 + Math.floor(random() * 20) : 0;
       const eventCounts: Record<string, number> = {};
       for (const e of EVENTS) {
