@@ -31,7 +31,7 @@ test('the insights path items form a valid OpenAPI 3.1 document (swagger-parser)
 test('every insights route is described, and nothing else', (t) => {
   const collector = { auth: { requireAdmin: () => async () => undefined }, insights: {}, publicInsights: {}, options: {} } as never;
   const routes = [insightsStatsRouter(collector, ''), publicInsightsRouter(collector, '')].flatMap((router) =>
-    router.stack.filter((layer) => layer.methods.includes('GET')).map((layer) => layer.path.replace(/\/$/, '')),
+    router.stack.filter((layer) => layer.methods.includes('GET')).map((layer) => String(layer.path).replace(/\/$/, '')),
   );
   t.deepEqual(routes.sort(), Object.keys(insightsPaths).sort());
 });

@@ -130,7 +130,11 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
 
   // The bundled template, shown to admins until the host publishes its own (privacyPolicyUrl).
   router.get('/privacy-policy', admin, async (ctx) => {
-    await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: 'Privacy policy (template)', policy: await readPolicyTemplate() });
+    await render(ctx, 'telemetry/privacy-policy.njk', {
+      pageTitle: 'Privacy policy (template)',
+      policy: await readPolicyTemplate(),
+      publicInsightsUrl: options.collector.publicInsightsUrl,
+    });
   });
 
   router.get('/stats', admin, async (ctx) => {
