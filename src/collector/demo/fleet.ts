@@ -1,8 +1,9 @@
 // A synthetic fleet for `collector seed-demo` (docs/collector.md): installations that join over the
 // weeks, submit weekly (and sometimes miss a week or stop), roll out new versions with a lag, and
 // report errors — one release (2.0.0) misbehaves on native installs, so the error insights have
-// something to find, and an incident in the last complete week trips the error-spike anomaly. Pure and deterministic: the same seed, size and `now` give the same fleet.
-import { addDays, weekStart } from '../analytics/time.js';
+// something to find, and an incident in the last complete week trips the error-spike anomaly.
+// Pure and deterministic: the same seed, size and UTC day give the same fleet (nothing is dated today).
+import { addDays, utcDay, weekStart } from '../analytics/time.js';
 import { SUBMISSION_SCHEMA_VERSION, type SubmissionPayload } from '../../core/protocol.js';
 
 export interface DemoFleetOptions {
@@ -99,6 +100,8 @@ export function demoFleet(options: DemoFleetOptions): DemoInstallation[] {
   const { weeks, now } = options;
   const firstWeek = addDays(weekStart(now), -7 * (weeks - 1));
   const releaseWeek = RELEASES.map((r) => Math.floor(r.at * (weeks - 1)));
+  // Nothing from today: the fleet depends on the day only, not on the time of day it is seeded.
+  const cutoff = Date.parse(`${utcDay(now)}T00:00:00Z`);
   const fleet: DemoInstallation[] = [];
   for (let i = 0; i < options.installations; i++) {
     const installId = uuid(random);
@@ -121,7 +124,7 @@ export function demoFleet(options: DemoFleetOptions): DemoInstallation[] {
       if (w > joinWeek && random() < 0.08) continue; // a missed week
       const monday = addDays(firstWeek, 7 * w);
       const receivedAt = new Date(Date.parse(`${monday}T00:00:00Z`) + Math.floor(random() * 7 * 24) * HOUR_MS + Math.floor(random() * HOUR_MS));
-      if (receivedAt.getTime() > now.getTime()) continue;
+      if (receivedAt.getTime() >= cutoff) continue;
       const progress = w / Math.max(1, weeks - 1);
       const featureFlags: Record<string, boolean> = {};
       for (const f of FEATURES) {
