@@ -19,6 +19,7 @@ import { buildWeeklySummary, type PayloadInputs } from './plugin/stats/aggregati
 import { openDatabase } from './core/db/connection.js';
 import { quietConsoleLogger } from './core/logging.js';
 import { migrateLatest, migrateRollbackAll, migratorConfig } from './plugin/db/migration-source.js';
+import { DEFAULT_DEMO_INSTALLATIONS, DEFAULT_DEMO_SEED, DEFAULT_DEMO_WEEKS } from './collector/demo/fleet.js';
 
 const USAGE = `Usage: koa-consent-telemetry <command> [options]
 
@@ -36,6 +37,8 @@ Commands:
   collector            run the collector (receiving service) standalone until SIGINT/SIGTERM
   collector migrate up|down|status
                        the collector's tables in $DATABASE_URL
+  collector seed-demo [--force]
+                       fill an empty collector database with a synthetic demo fleet
 
 Options:
   --data-dir DIR       the host's telemetry dataDir (default: $TELEMETRY_DATA_DIR or ./data)
@@ -114,8 +117,29 @@ collector          runs the collector standalone until SIGINT/SIGTERM, configure
                    (see docs/collector.md)
 collector migrate  up: applies the collector's pending migrations; down: rolls back every one
                    (drops the collector's tables and their data); status: lists them (JSON).
-                   The database is $DATABASE_URL, as for the server.`,
+                   The database is $DATABASE_URL, as for the server.
+collector seed-demo
+                   fills an empty collector database with a synthetic demo fleet (see
+                   \`koa-consent-telemetry collector seed-demo --help\`).`,
+  'collector seed-demo': `Usage: koa-consent-telemetry collector seed-demo [--force] [options]
+
+Fills the collector's database ($DATABASE_URL, as for the server; SQLite file by default) with a
+synthetic, deterministic demo fleet: installations joining over the weeks and submitting weekly,
+versions rolling out with a lag, docker and native deployments, countries, feature flags and some
+errors (release 2.0.0 misbehaves on native installs). Every dashboard chart, anomaly and insight
+then has data before real installations report. The rollups are exactly those ingest would keep.
+
+Refused (exit 1) when the database already holds installations, submissions or rollups.
+
+Options:
+  --force              replace every stored installation, submission and rollup with the demo
+                       fleet (sessions, report log and erased ids stay)
+  --installations N    how many installations (default ${DEFAULT_DEMO_INSTALLATIONS})
+  --weeks N            weeks of history, ending with the current week (default ${DEFAULT_DEMO_WEEKS})
+  --seed N             the random seed: the same seed, size and day give the same fleet (default ${DEFAULT_DEMO_SEED})`,
 };
+
+const SEED_DEMO_FLAGS = ['force', 'installations', 'weeks', 'seed'] as const;
 
 class UsageError extends Error {}
 
@@ -145,6 +169,10 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
         'database-url': { type: 'string' },
         'app-version': { type: 'string' },
         yes: { type: 'boolean' },
+        force: { type: 'boolean' },
+        installations: { type: 'string' },
+        weeks: { type: 'string' },
+        seed: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -156,7 +184,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
   const { values, positionals } = parsed;
   const [command, argument, ...rest] = positionals;
   if (values.help) {
-    out(command && COMMAND_HELP[command] ? COMMAND_HELP[command] : USAGE);
+    out(COMMAND_HELP[`${command} ${argument}`] ?? (command && COMMAND_HELP[command] ? COMMAND_HELP[command] : USAGE));
     return 0;
   }
   if (values.version) {
@@ -164,6 +192,12 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
     return 0;
   }
   if (command === 'collector' && argument === 'migrate' && rest.length === 1 && MIGRATE_ACTIONS.includes(rest[0]!)) return migrateCollectorTables(rest[0] as MigrateAction, out);
+  const seedDemo = command === 'collector' && argument === 'seed-demo';
+  if (seedDemo && rest.length === 0 && !values['data-dir'] && !values['database-url']) return seedDemoFleet(values, out);
+  if (!seedDemo && SEED_DEMO_FLAGS.some((flag) => values[flag] !== undefined)) {
+    out(`--${SEED_DEMO_FLAGS.find((flag) => values[flag] !== undefined)} belongs to \`collector seed-demo\`\n\n${USAGE}`);
+    return 2;
+  }
   if (command === 'collector' && !argument && rest.length === 0 && !values['data-dir'] && !values['database-url']) return runCollector(out);
   const takesNoArgument = command === 'status' || command === 'preview' || command === 'delete';
   const badMigrate = command === 'migrate' && !MIGRATE_ACTIONS.includes(argument ?? '');
@@ -289,6 +323,54 @@ async function migrateCollectorTables(action: MigrateAction, out: (line: string)
     return 0;
   } catch (err) {
     out(`koa-consent-telemetry: collector migrate ${action} failed: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await database?.knex.destroy();
+  }
+}
+
+/** A whole number in [min, max] from a flag, or the default; a UsageError otherwise. */
+function countFlag(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+/** `collector seed-demo`: a synthetic fleet in $DATABASE_URL (or the default SQLite file); refused unless empty or --force. */
+async function seedDemoFleet(values: Partial<Record<(typeof SEED_DEMO_FLAGS)[number], string | boolean>>, out: (line: string) => void): Promise<number> {
+  let sizes;
+  try {
+    sizes = {
+      installations: countFlag('installations', values.installations as string | undefined, DEFAULT_DEMO_INSTALLATIONS, 1, 200_000),
+      weeks: countFlag('weeks', values.weeks as string | undefined, DEFAULT_DEMO_WEEKS, 1, 104),
+      seed: countFlag('seed', values.seed as string | undefined, DEFAULT_DEMO_SEED, 0, 2 ** 32 - 1),
+    };
+  } catch (err) {
+    out(`${(err as Error).message}\n\n${COMMAND_HELP['collector seed-demo']}`);
+    return 2;
+  }
+  let database;
+  try {
+    const { databaseFromEnv } = await import('./collector/server.js');
+    const { openCollectorDatabase } = await import('./collector/storage/database.js');
+    const { DEFAULT_COLLECTOR_DB_FILE } = await import('./collector/options.js');
+    const { migrateCollector } = await import('./collector/storage/migrations.js');
+    const { DemoFleetRepository } = await import('./collector/storage/demo-fleet.js');
+    const { seedDemo } = await import('./collector/demo/seed.js');
+    const fromEnv = databaseFromEnv(process.env);
+    database = openCollectorDatabase(fromEnv.config, fromEnv.file ?? DEFAULT_COLLECTOR_DB_FILE, quietConsoleLogger);
+    await database.prepare();
+    await migrateCollector(database.knex);
+    const result = await seedDemo(new DemoFleetRepository(database.knex), { ...sizes, force: values.force === true, now: new Date() });
+    if (result.outcome === 'refused_not_empty') {
+      out('koa-consent-telemetry: collector seed-demo refused: the collector database already holds data; --force replaces it with the demo fleet.');
+      return 1;
+    }
+    out(JSON.stringify(result, null, 2));
+    return 0;
+  } catch (err) {
+    out(`koa-consent-telemetry: collector seed-demo failed: ${(err as Error).message}`);
     return 1;
   } finally {
     await database?.knex.destroy();

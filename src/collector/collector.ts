@@ -13,6 +13,9 @@ import { SessionRepository } from './storage/sessions.js';
 import { RegistrationLimits } from './ingest/registration-limits.js';
 import { IngestService } from './ingest/service.js';
 import { FleetStatsService } from './analytics/stats.js';
+import { InsightsService } from './analytics/insights.js';
+import { PublicInsightsService } from './analytics/public-insights.js';
+import { InsightsRepository } from './storage/insights.js';
 import { ReportService } from './reports/service.js';
 import { CollectorMetrics } from './metrics.js';
 import { AdminAuth } from './auth.js';
@@ -62,6 +65,8 @@ export class Collector {
   readonly reportLog: ReportLogRepository;
   readonly ingest: IngestService;
   readonly stats: FleetStatsService;
+  readonly insights: InsightsService;
+  readonly publicInsights: PublicInsightsService;
   readonly reports: ReportService;
   readonly metrics: CollectorMetrics;
   readonly auth: AdminAuth;
@@ -93,9 +98,18 @@ export class Collector {
       now,
     });
     this.stats = new FleetStatsService({ installations: this.installations, rollups: this.rollups, kThreshold: options.kThreshold, now });
+    this.insights = new InsightsService({ insights: new InsightsRepository(knex), installations: this.installations, stats: this.stats, kThreshold: options.kThreshold, now });
+    this.publicInsights = new PublicInsightsService({
+      stats: this.stats,
+      installations: this.installations,
+      kThreshold: options.kThreshold,
+      cacheMinutes: options.publicInsightsCacheMinutes,
+      now,
+    });
     this.scheduler = new JobScheduler(logger);
     this.reports = new ReportService({
       stats: this.stats,
+      insights: this.insights,
       log: this.reportLog,
       smtp: options.smtp,
       recipients: options.reportRecipients,

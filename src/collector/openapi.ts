@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { PACKAGE_VERSION } from '../core/version.js';
 import { BREAKDOWN_WINDOWS, DEFAULT_BREAKDOWN_WINDOW } from './analytics/k-threshold.js';
 import type { SubmissionOutcome } from './metrics.js';
+import { insightsPaths, type PathItem } from './openapi-insights.js';
 
 export type Schema = Record<string, unknown>;
 /** `{ [path]: { get?, post?, delete? … } }`, the unit other modules contribute. */
@@ -481,7 +482,19 @@ function opsPaths(prefix: string): PathItems {
 
 /** The collector's own path items under `prefix` (options.mountPath; '' by default). */
 export function collectorPathItems(prefix: string): PathItems {
-  return { ...ingestPaths(prefix), ...statsPaths(prefix), ...reportsPaths(prefix), ...dashboardPaths(prefix), ...opsPaths(prefix) };
+  return {
+    ...ingestPaths(prefix),
+    ...statsPaths(prefix),
+    ...prefixed(prefix, insightsPaths),
+    ...reportsPaths(prefix),
+    ...dashboardPaths(prefix),
+    ...opsPaths(prefix),
+  };
+}
+
+/** Path items written relative to the mount path, placed under it (copies: the document is mutated later). */
+function prefixed(prefix: string, items: Record<string, PathItem>): PathItems {
+  return Object.fromEntries(Object.entries(items).map(([path, item]) => [`${prefix}${path}`, structuredClone(item)]));
 }
 
 /** Every route but /health needs the migrated database: operations without a 503 of their own get the shared one. */
@@ -520,6 +533,7 @@ export function collectorOpenApiDocument(prefix = '', extraPathItems: PathItems 
       { name: 'reports', description: 'E-mail reports.' },
       { name: 'dashboard', description: 'The dashboard page and its forms (HTML).' },
       { name: 'operations', description: 'Health, metrics, this document.' },
+      { name: 'public', description: 'The public insights page (only when publicInsights is on): no auth, no cookies, rounded k-protected counts.' },
     ],
     paths: withCollectorUnavailable({ ...collectorPathItems(prefix), ...extraPathItems }, `${prefix}/health`),
     components: {

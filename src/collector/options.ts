@@ -27,6 +27,7 @@ export const DEFAULT_SESSION_ABSOLUTE_HOURS = 12;
 export const DEFAULT_SMTP_PORT = 587;
 export const DEFAULT_SMTP_FROM = 'koa-consent-telemetry collector <collector@localhost>';
 export const DEFAULT_COLLECTOR_TITLE = 'Telemetry collector';
+export const DEFAULT_PUBLIC_INSIGHTS_CACHE_MINUTES = 60;
 
 type EnvMap = Record<string, string | undefined>;
 
@@ -97,6 +98,10 @@ export const collectorOptionsSchema = z.strictObject({
   sessionIdleMinutes: z.number().min(1).max(24 * 60 * 30).default(DEFAULT_SESSION_IDLE_MINUTES),
   /** Serve /metrics without the admin token [COLLECTOR_PUBLIC_METRICS]. */
   publicMetrics: z.boolean().default(false),
+  /** Serve the public insights page /public and /public/insights.json without auth [COLLECTOR_PUBLIC_INSIGHTS]; off by default. */
+  publicInsights: z.boolean().default(false),
+  /** How long the public insights are computed once and served from memory (also their Cache-Control max-age). */
+  publicInsightsCacheMinutes: z.number().int().min(1).max(24 * 60).default(DEFAULT_PUBLIC_INSIGHTS_CACHE_MINUTES),
   /** Also expose prom-client's default process metrics (the standalone server turns this on). */
   processMetrics: z.boolean().default(false),
   /** Schedule the collector's jobs (maintenance, weekly and monthly reports). */
@@ -134,6 +139,7 @@ function withEnvFallbacks(input: Record<string, unknown>, env: EnvMap): Record<s
     reportRecipients: input.reportRecipients ?? list(env.COLLECTOR_REPORT_RECIPIENTS),
     sessionKeys: input.sessionKeys === undefined ? list(env.COLLECTOR_SESSION_KEYS) : input.sessionKeys,
     publicMetrics: input.publicMetrics ?? (env.COLLECTOR_PUBLIC_METRICS ? truthy(env.COLLECTOR_PUBLIC_METRICS) : undefined),
+    publicInsights: input.publicInsights ?? (env.COLLECTOR_PUBLIC_INSIGHTS ? truthy(env.COLLECTOR_PUBLIC_INSIGHTS) : undefined),
     trustProxy: input.trustProxy ?? (env.COLLECTOR_TRUST_PROXY ? truthy(env.COLLECTOR_TRUST_PROXY) : undefined),
     smtp,
   };

@@ -1,7 +1,7 @@
 // collectorPlugin(options): the receiving service (docs/collector.md) as a Koa middleware handle. Mount it in
 // your own Koa app (`app.use(collector)`), or run it standalone with `koa-consent-telemetry collector`.
 // It answers only under its own paths (below mountPath): /v1/*, /stats/*, /reports/*,
-// /dashboard*, /metrics, /health, /openapi.json; everything else goes on to the host's middleware.
+// /dashboard*, /metrics, /health, /openapi.json (and /public* when publicInsights is on); everything else goes on to the host's middleware.
 import type { Context, Next } from 'koa';
 import { resolveCollectorOptions, type CollectorOptions, type ResolvedCollectorOptions } from './options.js';
 import { Collector, type MaintenanceResult } from './collector.js';
@@ -13,6 +13,7 @@ import { statsRouter } from './routes/stats.js';
 import { reportsRouter } from './routes/reports.js';
 import { dashboardRouter } from './routes/dashboard.js';
 import { opsRouter } from './routes/ops.js';
+import { insightsStatsRouter, publicInsightsRouter } from './routes/insights.js';
 import type { FleetStatsService } from './analytics/stats.js';
 import type { ReportService } from './reports/service.js';
 import type { CollectorMetrics } from './metrics.js';
@@ -37,6 +38,9 @@ export interface CollectorHandle {
 
 const OWN_PREFIXES = ['/v1/', '/stats/', '/reports/', '/dashboard/'];
 const OWN_PATHS = ['/metrics', '/health', '/dashboard', '/openapi.json'];
+/** Claimed only when publicInsights is on: otherwise these paths stay the host's. */
+const PUBLIC_PREFIXES = ['/public/'];
+const PUBLIC_PATHS = ['/public'];
 
 export function collectorPlugin(input: CollectorOptions = {}): CollectorHandle {
   const options = resolveCollectorOptions(input);
@@ -45,10 +49,19 @@ export function collectorPlugin(input: CollectorOptions = {}): CollectorHandle {
   const ownsPath = (path: string): boolean => {
     if (prefix && path !== prefix && !path.startsWith(`${prefix}/`)) return false;
     const rest = path.slice(prefix.length);
+    if (options.publicInsights && (PUBLIC_PATHS.includes(rest) || PUBLIC_PREFIXES.some((p) => rest.startsWith(p)))) return true;
     return OWN_PATHS.includes(rest) || OWN_PREFIXES.some((p) => rest.startsWith(p));
   };
 
-  const routers = [ingestRouter(collector, prefix), statsRouter(collector, prefix), reportsRouter(collector, prefix), dashboardRouter(collector, prefix), opsRouter(collector, prefix)];
+  const routers = [
+    ingestRouter(collector, prefix),
+    statsRouter(collector, prefix),
+    insightsStatsRouter(collector, prefix),
+    reportsRouter(collector, prefix),
+    dashboardRouter(collector, prefix),
+    opsRouter(collector, prefix),
+    ...(options.publicInsights ? [publicInsightsRouter(collector, prefix)] : []),
+  ];
   // A known path with another method is a JSON 405 (never @koa/router's 501 for unknown methods).
   const methodNotAllowed = () => new HttpError(405, 'method_not_allowed', 'This endpoint does not accept that method.');
   const dispatchers = routers.flatMap((router) => [router.routes(), router.allowedMethods({ throw: true, methodNotAllowed, notImplemented: methodNotAllowed })]);

@@ -146,6 +146,8 @@ export const optionsSchema = z.strictObject({
       registrationKey: z.string().min(1).nullable().default(null),
       /** Allows a plain http:// collector URL on a non-loopback host (the signed requests can then be read on the way). */
       allowInsecureHttp: z.boolean().default(false),
+      /** The collector's public insights page, when its operator publishes one: the privacy-policy template then mentions it. */
+      publicInsightsUrl: httpUrl.nullable().default(null),
     })
     .superRefine((collector, ctx) => {
       if (collector.url && !collector.allowInsecureHttp && !isSecureCollectorUrl(collector.url)) {

@@ -25,6 +25,8 @@ const STATS_ROUTES = [
   '/stats/feature-trends?weeks=12',
   '/stats/errors?weeks=12',
   '/stats/anomalies',
+  '/stats/errors-by-version-mode?window=30',
+  '/stats/feature-adoption?window=30',
   '/stats/export?window=30&weeks=12&days=30',
 ];
 

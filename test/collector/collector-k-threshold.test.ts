@@ -38,7 +38,7 @@ testEachDatabase('below the threshold a version, country or feature never shows 
   ]);
   const everything = JSON.stringify(
     await Promise.all(
-      ['/stats/versions', '/stats/geography', '/stats/features', '/stats/deployment-modes', '/stats/platforms', '/stats/version-migration', '/stats/feature-trends', '/stats/errors', '/stats/export'].map((p) =>
+      ['/stats/versions', '/stats/geography', '/stats/features', '/stats/deployment-modes', '/stats/platforms', '/stats/version-migration', '/stats/feature-trends', '/stats/errors', '/stats/errors-by-version-mode', '/stats/feature-adoption', '/stats/export'].map((p) =>
         c.adminJson(p),
       ),
     ),

@@ -107,6 +107,9 @@ testEachDatabase('the weekly report arrives as HTML + text with the same numbers
   t.regex(text, /Top versions\n {2}3\.2\.0: 5 \(100 %\)\n\n/);
   t.deepEqual((await c.adminJson('/stats/versions?window=7')).versions, [{ version: '3.2.0', installations: 5, percent: 100 }]);
   t.false(text.includes('Geography'));
+  // Errors by version × deployment mode over the week (HTML + text): all five 3.2.0 docker installs reported errors.
+  t.regex(text, /Errors by version and deployment mode \(last 7 days\)\n {2}3\.2\.0 \/ docker: 5 of 5 installations with errors \(100 %\)\n\n/);
+  t.regex(html, /data-version="3\.2\.0" data-mode="docker"><td>3\.2\.0<\/td><td>docker<\/td><td align="right">5<\/td><td align="right">5<\/td><td align="right">100 %<\/td>/);
   t.false(html.includes('<script'), 'no script in the e-mail');
 });
 
@@ -128,6 +131,7 @@ testEachDatabase('the monthly report adds deployment, geography and features', a
   t.regex(text, /Deployment modes\n {2}native: 6 \(54\.5 %\)\n {2}docker: 5 \(45\.5 %\)/);
   t.regex(text, /Geography\n {2}NL: 11 \(100 %\)/);
   t.regex(text, /Feature adoption\n {2}sso: 6 \(54\.5 %\)/);
+  t.regex(text, /Errors by version and deployment mode \(last 30 days\)\n {2}3\.1\.0 \/ native: 0 of 6 installations with errors \(0 %\)\n {2}3\.2\.0 \/ docker: 5 of 5 installations with errors \(100 %\)/);
   const overview = await c.adminJson('/stats/overview');
   t.true(text.includes(`Installations: ${overview.total}`));
 });
@@ -224,8 +228,17 @@ test('renderReport escapes everything it prints into the HTML', (t) => {
     overview: { generated_at: 'x', total: 1, active_7d: 1, active_30d: 1, growth_7d_percent: null, new_7d: 0, submissions_today: 0, submissions_7d: 0 },
     anomalies: [],
     sections: [{ key: 'versions', title: 'Top versions', column: 'Version', rows: [{ label: '<img src=x onerror=alert(1)>', installations: 5, percent: 100 }] }],
+    errorsByVersionMode: {
+      window_days: 7,
+      active: 5,
+      k_threshold: 5,
+      installations_with_errors: 1,
+      error_rate_percent: 20,
+      rows: [{ version: '<b>1.0</b>', mode: 'docker', installations: 5, installations_with_errors: 1, errors: 3, error_rate_percent: 20 }],
+    },
     kThreshold: 5,
   });
+  t.false(rendered.html.includes('<b>1.0</b>'));
   t.false(rendered.html.includes('<script>alert'));
   t.false(rendered.html.includes('<img src=x'));
   t.true(rendered.html.includes('&lt;img src=x'));

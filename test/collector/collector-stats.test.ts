@@ -151,6 +151,8 @@ testEachDatabase('export: a JSON attachment with every section, k-protected, wit
     'anomalies',
     'deployment_modes',
     'errors',
+    'errors_by_version_mode',
+    'feature_adoption',
     'feature_trends',
     'features',
     'format',

@@ -31,7 +31,7 @@ test('defaults: every option has a value when only appName/appVersion are given'
   t.is(o.db, undefined, 'no db → the plugin opens its own SQLite file');
   t.is(o.dataDir, './data');
   t.deepEqual(o.otlp, { endpoint: null, headers: {}, token: null, timeoutMs: 10_000 });
-  t.deepEqual(o.collector, { url: null, registrationKey: null, allowInsecureHttp: false });
+  t.deepEqual(o.collector, { url: null, registrationKey: null, allowInsecureHttp: false, publicInsightsUrl: null });
   t.is(typeof o.getUser, 'function');
   t.is(typeof o.isAdmin, 'function');
   t.is(o.support.enabled, true);

@@ -138,6 +138,20 @@ test('settings page: with privacyPolicyUrl the link goes to the host\'s own poli
   t.true(html.includes('href="https://example.com/legal/privacy?lang=en&amp;v=2"'), 'the URL is attribute-escaped');
 });
 
+test('privacy-policy template: mentions the collector\'s public insights page only when collector.publicInsightsUrl is set, in the request\'s language', async (t) => {
+  const without = await host(t);
+  const plain = await page(without, '/telemetry/privacy-policy');
+  t.is(plain.status, 200);
+  t.false(plain.html.includes('data-public-insights'));
+
+  const url = 'https://telemetry.example.com/public?a=1&b=<2>';
+  const app = await host(t, { collector: { publicInsightsUrl: url } });
+  const english = await page(app, '/telemetry/privacy-policy');
+  t.regex(english.html, /<span data-public-insights>Rounded, anonymous totals over all installations that share usage statistics .* are published at https:\/\/telemetry\.example\.com\/public\?a=1&amp;b=&lt;2&gt;; groups of only a few installations are never shown there\.<\/span>/);
+  const german = await page(app, '/telemetry/privacy-policy', 'admin', { ...HTML, 'accept-language': 'de-DE,de;q=0.9' });
+  t.regex(german.html, /<span data-public-insights>Gerundete, anonyme Summen .* werden unter https:\/\/telemetry\.example\.com\/public\?a=1&amp;b=&lt;2&gt; veröffentlicht/);
+});
+
 test('settings page: an Export link and a Delete button (with its confirmation wired in settings.js)', async (t) => {
   const app = await host(t);
   const { html } = await page(app, '/telemetry/settings');

@@ -34,6 +34,11 @@ body { margin: 0; background: var(--bg); color: var(--fg); font: 15px/1.45 syste
 .kct-status { min-height: 1.4em; margin: 0 0 8px; color: var(--muted); }
 .kct-button, button { display: inline-block; font: inherit; padding: 6px 14px; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: #fff; text-decoration: none; cursor: pointer; }
 .kct-secondary { background: transparent; color: var(--accent); }
+.kct-table { width: 100%; border-collapse: collapse; margin-top: 12px; font-size: 13px; }
+.kct-table th, .kct-table td { text-align: left; padding: 4px 6px; border-top: 1px solid var(--line); }
+[data-least-used] h2 { margin: 0 0 8px; font-size: 16px; }
+.kct-public-window { margin-bottom: 24px; }
+.kct-public-window h2 { font-size: 17px; }
 .kct-sign-in { max-width: 420px; margin: 48px auto; }
 .kct-sign-in form { display: flex; flex-direction: column; gap: 8px; }
 .kct-sign-in input { font: inherit; padding: 8px; border-radius: 6px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); }

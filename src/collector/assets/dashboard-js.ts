@@ -46,9 +46,47 @@ export const DASHBOARD_JS = String.raw`(function () {
     type: 'doughnut',
     data: { labels: modes.map(function (r) { return labelOf(r, 'mode'); }), datasets: [{ data: modes.map(function (r) { return r.installations; }), backgroundColor: colors(modes.length) }] }
   });
-  bar('chart-versions', (data.versions && data.versions.versions) || [], 'version', 'Installations');
-  bar('chart-countries', (data.geography && data.geography.countries) || [], 'country', 'Installations');
-  bar('chart-features', (data.features && data.features.features) || [], 'feature', '% of active installations', true);
+  var adoption = data.adoption || {};
+  bar('chart-versions', adoption.top_versions || [], 'version', 'Installations');
+  bar('chart-countries', adoption.top_countries || [], 'country', 'Installations');
+  var features = adoption.features || [];
+  draw('chart-features', {
+    type: 'bar',
+    data: {
+      labels: features.map(function (f) { return f.feature; }),
+      datasets: [
+        { label: 'Enabled', data: features.map(function (f) { return f.enabled; }), backgroundColor: palette[1] },
+        { label: 'Disabled', data: features.map(function (f) { return f.disabled; }), backgroundColor: '#9ca3af' }
+      ]
+    },
+    options: { indexAxis: 'y', scales: { x: { stacked: true }, y: { stacked: true } } }
+  });
+  // Error rate per version (x axis) with one bar per deployment mode.
+  var errorRows = (data.errorsByVersionMode && data.errorsByVersionMode.rows) || [];
+  var versionLabels = [];
+  var modeLabels = [];
+  errorRows.forEach(function (r) {
+    if (versionLabels.indexOf(r.version) < 0) versionLabels.push(r.version);
+    if (modeLabels.indexOf(r.mode) < 0) modeLabels.push(r.mode);
+  });
+  versionLabels.sort();
+  draw('chart-errors-version-mode', {
+    type: 'bar',
+    data: {
+      labels: versionLabels,
+      datasets: modeLabels.map(function (mode, i) {
+        return {
+          label: mode,
+          backgroundColor: palette[i % palette.length],
+          data: versionLabels.map(function (version) {
+            var row = errorRows.filter(function (r) { return r.version === version && r.mode === mode; })[0];
+            return row ? row.error_rate_percent : null;
+          })
+        };
+      })
+    },
+    options: { scales: { y: { beginAtZero: true, title: { display: true, text: '% of installations with errors' } } } }
+  });
 
   var status = document.querySelector('[data-report-status]');
   var buttons = document.querySelectorAll('[data-send-report]');

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DASHBOARD_CSS } from './dashboard-css.js';
 import { DASHBOARD_JS } from './dashboard-js.js';
+import { PUBLIC_JS } from './public-js.js';
 
 export interface StaticAsset {
   name: string;
@@ -35,6 +36,7 @@ export function dashboardAssets(): Map<string, StaticAsset> {
       [
         asset('dashboard.css', 'text/css; charset=utf-8', Buffer.from(DASHBOARD_CSS)),
         asset('dashboard.js', 'text/javascript; charset=utf-8', Buffer.from(DASHBOARD_JS)),
+        asset('public.js', 'text/javascript; charset=utf-8', Buffer.from(PUBLIC_JS)),
         asset('chart.umd.min.js', 'text/javascript; charset=utf-8', readFileSync(chartJsUmdPath())),
       ].map((a) => [a.name, a]),
     );

@@ -2,6 +2,7 @@
 // same numbers as /stats/overview, /stats/anomalies and the k-protected breakdowns.
 import type { Overview } from '../analytics/stats.js';
 import type { Anomaly } from '../analytics/anomalies.js';
+import type { ErrorsByVersionMode } from '../analytics/insights.js';
 import { EMAIL_TEMPLATES } from '../templates/pages.js';
 import { templateEnvironment } from '../templates/environment.js';
 
@@ -25,6 +26,8 @@ export interface ReportData {
   overview: Overview;
   anomalies: Anomaly[];
   sections: ReportSection[];
+  /** Error rate per version × deployment mode over the report's window (k-protected). */
+  errorsByVersionMode: ErrorsByVersionMode;
   kThreshold: number;
 }
 
@@ -59,6 +62,7 @@ export function renderReport(data: ReportData): RenderedReport {
     cards,
     anomalies: data.anomalies,
     sections: data.sections,
+    errorsByVersionMode: data.errorsByVersionMode,
     kThreshold: data.kThreshold,
   });
 
@@ -72,6 +76,13 @@ export function renderReport(data: ReportData): RenderedReport {
     lines.push('', section.title);
     if (section.rows.length === 0) lines.push('  No data.');
     for (const row of section.rows) lines.push(`  ${row.label}: ${row.installations}${row.percent === null ? '' : ` (${row.percent} %)`}`);
+  }
+  const matrix = data.errorsByVersionMode;
+  lines.push('', `Errors by version and deployment mode (last ${matrix.window_days} days)`);
+  if (matrix.rows.length === 0) lines.push('  No data.');
+  for (const row of matrix.rows) {
+    const rate = row.error_rate_percent === null ? '–' : `${row.error_rate_percent} %`;
+    lines.push(`  ${row.version} / ${row.mode}: ${row.installations_with_errors} of ${row.installations} installations with errors (${rate})`);
   }
   lines.push('', `Counts only; groups under ${data.kThreshold} installations are shown as "other".`);
   return { subject, html, text: `${lines.join('\n')}\n` };

@@ -6,6 +6,7 @@ import type { Logger } from '../../core/logging.js';
 import { describeError } from '../../core/logging.js';
 import { HttpError } from '../../core/http-errors.js';
 import type { FleetStatsService, BreakdownRows } from '../analytics/stats.js';
+import type { InsightsService } from '../analytics/insights.js';
 import type { ReportLogRepository, ReportLogEntry, ReportTrigger } from '../storage/report-log.js';
 import { addDays, monthStart, weekStart } from '../analytics/time.js';
 import { renderReport, type ReportData, type ReportRow, type ReportSection } from './render.js';
@@ -33,6 +34,7 @@ export interface SendResult {
 
 export interface ReportServiceOptions {
   stats: FleetStatsService;
+  insights: InsightsService;
   log: ReportLogRepository;
   smtp: SmtpSettings;
   recipients: string[];
@@ -85,7 +87,12 @@ export class ReportService {
       kind === 'weekly'
         ? { start: addDays(weekStart(now), -7), end: addDays(weekStart(now), -1) }
         : { start: `${previousMonthEnd.slice(0, 7)}-01`, end: previousMonthEnd };
-    const [overview, anomalies, versions] = await Promise.all([stats.overview(), stats.anomalies(), stats.versions(windowDays)]);
+    const [overview, anomalies, versions, errorsByVersionMode] = await Promise.all([
+      stats.overview(),
+      stats.anomalies(),
+      stats.versions(windowDays),
+      this.options.insights.errorsByVersionMode(windowDays),
+    ]);
     const sections: ReportSection[] = [{ key: 'versions', title: 'Top versions', column: 'Version', rows: rows(versions.versions, 'version') }];
     if (kind === 'monthly') {
       const [deployment, geography, features] = await Promise.all([stats.deploymentModes(windowDays), stats.geography(windowDays), stats.features(windowDays)]);
@@ -95,7 +102,7 @@ export class ReportService {
         { key: 'features', title: 'Feature adoption', column: 'Feature', rows: rows(features.features, 'feature') },
       );
     }
-    return { kind, title: this.options.title, period, overview, anomalies: anomalies.anomalies, sections, kThreshold: stats.kThreshold };
+    return { kind, title: this.options.title, period, overview, anomalies: anomalies.anomalies, sections, errorsByVersionMode, kThreshold: stats.kThreshold };
   }
 
   async send(kind: ReportKindName, trigger: ReportTrigger = 'manual', periodKey: string | null = null): Promise<SendResult | null> {

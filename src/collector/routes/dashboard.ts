@@ -75,17 +75,23 @@ export function dashboardRouter(collector: Collector, prefix: string): Router {
     const via = await auth.identify(ctx);
     if (!via) return signInPage(ctx, null);
     const windowDays = 30;
-    const [overview, anomalies, installations, deployment, versions, geography, features] = await Promise.all([
+    const [overview, anomalies, installations, deployment, adoption, errorsByVersionMode] = await Promise.all([
       stats.overview(),
       stats.anomalies(),
       stats.installations({ days: 90, interval: 'day' }),
       stats.deploymentModes(windowDays),
-      stats.versions(windowDays),
-      stats.geography(windowDays),
-      stats.features(windowDays),
+      collector.insights.featureAdoption(windowDays),
+      collector.insights.errorsByVersionMode(windowDays),
     ]);
-    const data = { overview, installations, deployment, versions, geography, features, anomalies: anomalies.anomalies, paths };
-    page(ctx, 'dashboard.njk', { overview, anomalies: anomalies.anomalies, signedInWithCookie: via === 'session', dataJson: jsonForScript(data) });
+    const data = { overview, installations, deployment, adoption, errorsByVersionMode, anomalies: anomalies.anomalies, paths };
+    page(ctx, 'dashboard.njk', {
+      overview,
+      anomalies: anomalies.anomalies,
+      adoption,
+      errorsByVersionMode,
+      signedInWithCookie: via === 'session',
+      dataJson: jsonForScript(data),
+    });
   });
 
   router.post('/sign-in', async (ctx) => {

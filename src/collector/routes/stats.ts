@@ -95,10 +95,14 @@ export function statsRouter(collector: Collector, prefix: string): Router {
   });
   router.get('/export', async (ctx) => {
     const q = statsQuery(ctx);
-    const data = await stats.export({ windowDays: q.window, weeks: q.weeks, days: q.days });
+    const [data, errorsByVersionMode, featureAdoption] = await Promise.all([
+      stats.export({ windowDays: q.window, weeks: q.weeks, days: q.days }),
+      collector.insights.errorsByVersionMode(q.window),
+      collector.insights.featureAdoption(q.window),
+    ]);
     ctx.set('Content-Disposition', `attachment; filename="collector-stats-${utcDay(collector.options.now())}.json"`);
     ctx.type = 'application/json';
-    ctx.body = JSON.stringify(data, null, 2);
+    ctx.body = JSON.stringify({ ...data, errors_by_version_mode: errorsByVersionMode, feature_adoption: featureAdoption }, null, 2);
   });
   return router;
 }

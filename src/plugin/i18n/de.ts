@@ -94,6 +94,8 @@ export const de: Record<MessageKey, string> = {
   'admin.collected_title': 'Was wir erfassen',
   'admin.never_collected_title': 'Was wir nie erfassen',
   'admin.privacy_policy_link': 'Datenschutzerklärung lesen',
+  'policy.public_insights':
+    'Gerundete, anonyme Summen über alle Installationen, die Nutzungsstatistiken teilen (Versionen, Betriebsarten, Länder, Nutzung von Funktionen), werden unter {url} veröffentlicht; Gruppen aus nur wenigen Installationen werden dort nie gezeigt.',
   'admin.privacy_policy_template': '(die Vorlage des Pakets: passe sie an, veröffentliche sie und setze die Option privacyPolicyUrl, um deine hier zu verlinken)',
   'admin.guard_title': 'Was der Datenschutzfilter entfernt hat',
   'admin.guard_summary': 'Seit dieser Prozess läuft: {redacted} Wert(e) durch [redacted] ersetzt, {dropped} Eigenschaftsname(n) verworfen, {rejected} Ereignis(se) abgelehnt.',

@@ -94,6 +94,8 @@ export const en = {
   'admin.collected_title': 'What we collect',
   'admin.never_collected_title': 'What we never collect',
   'admin.privacy_policy_link': 'Read the privacy policy',
+  'policy.public_insights':
+    'Rounded, anonymous totals over all installations that share usage statistics (versions, deployment modes, countries, feature use) are published at {url}; groups of only a few installations are never shown there.',
   'admin.privacy_policy_template': '(the package’s template: adapt it, publish it, and set the privacyPolicyUrl option to link yours here)',
   'admin.guard_title': 'What the privacy guard removed',
   'admin.guard_summary': 'Since this process started: {redacted} value(s) replaced by [redacted], {dropped} property name(s) dropped, {rejected} event(s) refused.',

@@ -138,7 +138,12 @@ export function pagesRouter(options: ResolvedOptions, port: PagesPort): Router {
   // The bundled template, shown to admins until the host publishes its own (privacyPolicyUrl).
   router.get('/privacy-policy', admin, async (ctx) => {
     const tr = translatorOf(ctx);
-    await render(ctx, 'telemetry/privacy-policy.njk', { pageTitle: tr.t('policy.title'), policy: await readPolicyTemplate(), policyInOtherLanguage: tr.locale !== 'en' });
+    await render(ctx, 'telemetry/privacy-policy.njk', {
+      pageTitle: tr.t('policy.title'),
+      policy: await readPolicyTemplate(),
+      policyInOtherLanguage: tr.locale !== 'en',
+      publicInsightsUrl: options.collector.publicInsightsUrl,
+    });
   });
 
   router.get('/stats', admin, async (ctx) => {
