@@ -180,6 +180,8 @@ function schemas(): Record<string, Schema> {
       feature_trends: schemaRef('FeatureTrends'),
       errors: schemaRef('Errors'),
       anomalies: { type: 'array', items: schemaRef('Anomaly') },
+      errors_by_version_mode: insightsResponseSchema('/stats/errors-by-version-mode'),
+      feature_adoption: insightsResponseSchema('/stats/feature-adoption'),
     }),
     ReportSent: {
       type: 'object',
@@ -490,6 +492,12 @@ export function collectorPathItems(prefix: string): PathItems {
     ...dashboardPaths(prefix),
     ...opsPaths(prefix),
   };
+}
+
+/** The 200 body schema of an insights route, reused where the export embeds it. */
+function insightsResponseSchema(path: string): Schema {
+  const operation = insightsPaths[path] as { get: { responses: { '200': { content: { 'application/json': { schema: Schema } } } } } };
+  return structuredClone(operation.get.responses['200'].content['application/json'].schema);
 }
 
 /** Path items written relative to the mount path, placed under it (copies: the document is mutated later). */

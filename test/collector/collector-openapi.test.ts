@@ -2,6 +2,7 @@
 // src/collector/openapi.ts): current, valid by a real OpenAPI validator, one-to-one with the routes the
 // routers register, served at GET /openapi.json, and the real answers of every route match it.
 import test from 'ava';
+import { insightsStatsRouter, publicInsightsRouter } from '../../src/collector/routes/insights.js';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type Router from '@koa/router';
 import { randomUUID } from 'node:crypto';
@@ -55,7 +56,18 @@ function registeredOperations(router: Router): string[] {
 function routers(prefix: string): string[] {
   const handle = collectorPlugin({ dbFile: '/nonexistent/never-opened.sqlite', adminToken: ADMIN_TOKEN, jobs: false, env: {}, logger: quiet, mountPath: prefix });
   const c = handle.collector;
-  return [ingestRouter(c, prefix), statsRouter(c, prefix), reportsRouter(c, prefix), dashboardRouter(c, prefix), opsRouter(c, prefix)].flatMap(registeredOperations).sort();
+  // The public insights routes are described although they are mounted only with publicInsights on.
+  return [
+    ingestRouter(c, prefix),
+    statsRouter(c, prefix),
+    insightsStatsRouter(c, prefix),
+    publicInsightsRouter(c, prefix),
+    reportsRouter(c, prefix),
+    dashboardRouter(c, prefix),
+    opsRouter(c, prefix),
+  ]
+    .flatMap(registeredOperations)
+    .sort();
 }
 
 test('every route the collector registers is documented, and every documented operation is a route (also under a mount path)', (t) => {
