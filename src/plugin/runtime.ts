@@ -316,7 +316,14 @@ export class TelemetryRuntime {
       scheduleHeartbeat(this.#scheduler, this.#base, data.install_id);
       scheduleSubmission(this.#scheduler, this.#submission, data.install_id);
       scheduleRetention(this.#scheduler, this.stats);
+      // Weeks missed while the host was down go out now, not at the next Monday.
+      this.#inBackground(this.#submitIfDueAtStart(), 'the submission at start-up failed');
     }
+  }
+
+  async #submitIfDueAtStart(): Promise<void> {
+    await this.#recorder?.flush();
+    if (await this.#submission.dueAtStart()) await this.#submission.submitNow();
   }
 
   /**
@@ -421,6 +428,11 @@ export class TelemetryRuntime {
       recorder: this.#recorder,
       collector: this.#submission,
     });
+  }
+
+  /** Why no usage statistics submission can be sent now, or null. */
+  submissionBlockedReason(): string | null {
+    return this.#submission.blockedReason();
   }
 
   /** Why a registration with the collector cannot be made now (kill switch, debug, no URL…), or null. */
