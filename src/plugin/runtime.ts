@@ -207,7 +207,11 @@ export class TelemetryRuntime {
     // made the change only: the others see it as a remote change, so a fleet does not submit N times.
     this.consent.onChange((consent, previous, change) => {
       if (change.origin === 'local' && consent.usageStats && !previous.usageStats && this.#isReady) {
-        this.#inBackground(this.#submission.submitNow(), 'the submission after opt-in failed');
+        this.#inBackground(this.#recorder?.flush().then(() => this.#submission.submitNow()) ?? this.#submission.submitNow(), 'the submission after opt-in failed');
+      }
+      // Turning detailed analytics on sends one opt-in install ping (the same single-process rule).
+      if (change.origin === 'local' && consent.analytics && !previous.analytics && this.#isReady) {
+        this.#inBackground(this.#base.sendOptInPing(), 'the opt-in install ping could not be sent');
       }
     });
     this.support = new SupportService({
