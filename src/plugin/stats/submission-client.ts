@@ -225,12 +225,12 @@ export class SubmissionClient {
    * which nothing happened (no event, no uptime: the host was down) is left out; the newest is
    * always sent, as the installation's sign of life.
    */
-  async summaries(): Promise<WeeklySummary[]> {
+  async summaries(overrideInputs?: PayloadInputs): Promise<WeeklySummary[]> {
     const now = this.deps.now();
     const [history, oldest] = await Promise.all([this.deps.repository.submissionHistory(REFUSED_CONTENT), this.deps.repository.oldestUnsubmittedData()]);
     const periods = pendingPeriods(now, history, oldest);
     if (periods.length === 0) return [];
-    const inputs = await this.deps.summaryInputs();
+    const inputs = overrideInputs ?? (await this.deps.summaryInputs());
     const summaries: WeeklySummary[] = [];
     for (const [index, period] of periods.entries()) {
       const summary = await buildWeeklySummary(this.deps.repository, inputs, period);
