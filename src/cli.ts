@@ -15,7 +15,7 @@ import { telemetryPlugin } from './plugin/plugin.js';
 import { runtimeOf } from './plugin/internal.js';
 import { PACKAGE_VERSION } from './core/version.js';
 import { CONSENT_CATEGORIES, type ConsentCategory } from './plugin/types.js';
-import { buildWeeklySummary, type PayloadInputs } from './plugin/stats/aggregation.js';
+import type { PayloadInputs } from './plugin/stats/aggregation.js';
 import { openDatabase } from './core/db/connection.js';
 import { quietConsoleLogger } from './core/logging.js';
 import { migrateLatest, migrateRollbackAll, migratorConfig } from './plugin/db/migration-source.js';
@@ -27,7 +27,7 @@ Commands:
   status               consent, kill switch and what the host recorded at its last start (JSON)
   enable [category]    opt in to analytics, usageStats, or both when no category is given
   disable [category]   opt out of analytics, usageStats, or both when no category is given
-  preview              the exact payload the next weekly submission would send (JSON)
+  preview              the exact payloads the next submission run would send (JSON array)
   export [file]        everything stored locally (events, settings, ledger, consent receipts) as JSON,
                        to file or stdout
   delete --yes         erase the local statistics, ledger and support funnel, and ask the collector
@@ -81,8 +81,9 @@ consentSyncIntervalMs. The consent receipt names the actor \`cli\`.
 ${DB_OPTIONS}`,
   preview: `Usage: koa-consent-telemetry preview [options]
 
-Prints the exact payload the next weekly submission would send, built from the stored counts and what
-the host recorded at its last start (app version, platform, deployment type, feature flags).
+Prints the exact payloads the next submission run would send (a JSON array: one per unsubmitted whole
+UTC week, oldest first, at most the last 12), built from the stored counts and what the host
+recorded at its last start (app version, platform, deployment type, feature flags).
 
 ${DB_OPTIONS}
   --app-version V      use V instead of the app version the host recorded`,
@@ -245,7 +246,7 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
         environment: host ? { ...internals.environment, platform: host.platform, deployment_type: host.deployment_type, timezone: host.timezone } : internals.environment,
         featureFlags: host?.feature_flags ?? {},
       };
-      out(JSON.stringify((await buildWeeklySummary(internals.statsRepository, inputs, new Date())).payload, null, 2));
+      out(JSON.stringify((await internals.submission.summaries(inputs)).map((summary) => summary.payload), null, 2));
     } else if (command === 'export') {
       const json = Readable.from(telemetry.stats.export());
       if (argument) {

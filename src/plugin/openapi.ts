@@ -147,6 +147,24 @@ function schemas(): Record<string, Schema> {
       last_submission: nullable(ref('LedgerEntry')),
     }),
     SubmissionPayload: submissionPayload(),
+    SubmissionRun: obj({
+      status: { type: 'string', enum: ['accepted', 'rejected', 'failed', 'skipped', 'debug'] },
+      reason: nullable(str),
+      retry_in_seconds: nullable(int),
+      weeks: {
+        type: 'array',
+        items: obj(
+          {
+            period: obj({ start: str, end: str }),
+            result: { type: 'string', enum: ['accepted', 'retry_later', 'refused'] },
+            collector_status: nullable(int),
+            reason: str,
+            retry_after_seconds: int,
+          },
+          ['period', 'result', 'collector_status'],
+        ),
+      },
+    }),
     LedgerEntry: ledgerEntry,
     OutboundEntry: {
       type: 'object',
@@ -225,7 +243,17 @@ function apiPaths(api: string): Record<string, Schema> {
       get: { operationId: 'getLocalStatistics', summary: 'What is stored here: totals, this week, the last 30 days, the submission state.', tags: ['admin'], security: cookie, responses: { '200': json('The local statistics.', ref('LocalStatistics')), ...adminErrors, ...storageError } },
     },
     [`${api}/preview`]: {
-      get: { operationId: 'previewSubmission', summary: 'Exactly the payload the next weekly submission would send.', tags: ['admin'], security: cookie, responses: { '200': json('The submission payload.', ref('SubmissionPayload')), ...adminErrors, ...storageError } },
+      get: {
+        operationId: 'previewSubmission',
+        summary: 'Exactly the payloads the next submission run would send: one per unsubmitted whole UTC week (at most 12), oldest first. Before 0.2 this answered a single payload.',
+        tags: ['admin'],
+        security: cookie,
+        responses: {
+          '200': json('The pending payloads, and why nothing would be sent now (or null).', obj({ payloads: { type: 'array', items: ref('SubmissionPayload') }, blocked_reason: nullable(str) })),
+          ...adminErrors,
+          ...storageError,
+        },
+      },
     },
     [`${api}/submissions`]: {
       get: {
@@ -308,6 +336,26 @@ function apiPaths(api: string): Record<string, Schema> {
           ...bodyErrors(EXPECTED_BODIES.empty),
           ...adminErrors,
           '409': errorResponse('No registration can be made now (no collector, kill switch, no consent).', ['cannot_register']),
+          ...storageError,
+        },
+      },
+    },
+    [`${api}/submit-now`]: {
+      post: {
+        operationId: 'submitNow',
+        summary: 'Run the usage statistics submission now (every pending week, oldest first) and answer what happened to each week.',
+        tags: ['admin'],
+        security: cookieAndCsrf,
+        requestBody: emptyBody,
+        responses: {
+          '200': json('The run: its overall status and, per week sent, accepted / retry_later / refused with the collector\'s status.', ref('SubmissionRun')),
+          ...bodyErrors(EXPECTED_BODIES.empty),
+          ...adminErrors,
+          '409': errorResponse('Nothing can be submitted now (usage statistics off, a kill switch, no collector, or a collector problem).', ['submission_blocked']),
+          '429': {
+            ...errorResponse('The collector\'s rate limit (one submission of the current week per installation per hour): see Retry-After; error.details is the run. The run is retried by itself then.', ['collector_rate_limited']),
+            headers: { 'Retry-After': { schema: { type: 'integer' } } },
+          },
           ...storageError,
         },
       },

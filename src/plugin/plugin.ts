@@ -68,8 +68,8 @@ export interface TelemetryHandle {
 export interface TelemetryStats {
   /** The local statistics: installation, totals, this week, by type and day, the submission state. */
   local(): Promise<LocalStatistics>;
-  /** Exactly the payload the next weekly submission would send. */
-  preview(): Promise<SubmissionPayload>;
+  /** Exactly the payloads the next submission run would send, oldest first: one per pending whole week (empty when none is pending). */
+  preview(): Promise<SubmissionPayload[]>;
   /**
    * Everything stored locally as one JSON document (installation, settings, every event, both
    * ledgers, every consent receipt), in text chunks: the events are read page by page, so a large
@@ -131,6 +131,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
       setConsent: (patch, actor) => runtime.setConsent(patch, actor),
       adminActor: (adminId) => runtime.adminActor(adminId),
       registrationBlockedReason: () => runtime.registrationBlockedReason(),
+      submissionBlockedReason: () => runtime.submissionBlockedReason(),
     }),
     pagesRouter(options, {
       ready,

@@ -207,7 +207,11 @@ export class TelemetryRuntime {
     // made the change only: the others see it as a remote change, so a fleet does not submit N times.
     this.consent.onChange((consent, previous, change) => {
       if (change.origin === 'local' && consent.usageStats && !previous.usageStats && this.#isReady) {
-        this.#inBackground(this.#submission.submitNow(), 'the submission after opt-in failed');
+        this.#inBackground(this.#recorder?.flush().then(() => this.#submission.submitNow()) ?? this.#submission.submitNow(), 'the submission after opt-in failed');
+      }
+      // Turning detailed analytics on sends one opt-in install ping (the same single-process rule).
+      if (change.origin === 'local' && consent.analytics && !previous.analytics && this.#isReady) {
+        this.#inBackground(this.#base.sendOptInPing(), 'the opt-in install ping could not be sent');
       }
     });
     this.support = new SupportService({
@@ -316,7 +320,14 @@ export class TelemetryRuntime {
       scheduleHeartbeat(this.#scheduler, this.#base, data.install_id);
       scheduleSubmission(this.#scheduler, this.#submission, data.install_id);
       scheduleRetention(this.#scheduler, this.stats);
+      // Weeks missed while the host was down go out now, not at the next Monday.
+      this.#inBackground(this.#submitIfDueAtStart(), 'the submission at start-up failed');
     }
+  }
+
+  async #submitIfDueAtStart(): Promise<void> {
+    await this.#recorder?.flush();
+    if (await this.#submission.dueAtStart()) await this.#submission.submitNow();
   }
 
   /**
@@ -421,6 +432,11 @@ export class TelemetryRuntime {
       recorder: this.#recorder,
       collector: this.#submission,
     });
+  }
+
+  /** Why no usage statistics submission can be sent now, or null. */
+  submissionBlockedReason(): string | null {
+    return this.#submission.blockedReason();
   }
 
   /** Why a registration with the collector cannot be made now (kill switch, debug, no URL…), or null. */

@@ -134,6 +134,11 @@ test('admin opts in, records events, sees both charts, exports, deletes and sees
   const dataUrlLength = await page.$eval('[data-telemetry-chart="by-type"]', (c) => (c as HTMLCanvasElement).toDataURL().length);
   t.true(dataUrlLength > 2_000, `by-type canvas image is not blank (${dataUrlLength} chars)`);
   t.regex((await page.textContent('[data-telemetry-ledger] tbody'))!, /accepted \(202\)/, 'the opt-in submission is in the ledger');
+  // "Submit now" (POST {api}/submit-now with the page's CSRF token): the week is sent already, so the run says so.
+  await page.click('[data-telemetry-submit-now]');
+  await page.waitForFunction(() => (document.querySelector('[data-telemetry-submit-now-message]')?.textContent ?? '').length > 0);
+  t.is((await page.textContent('[data-telemetry-submit-now-message]'))!.trim(), 'Nothing to send: every whole week has been submitted.');
+  t.is(receiver.accepted.length, 1, 'nothing sent twice');
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   // ---- export through the download

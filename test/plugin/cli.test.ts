@@ -35,11 +35,13 @@ test('enable and disable change consent in installation.json; status reads it ba
   t.true(parsed.consent.analytics);
 });
 
-test('preview prints the next weekly payload; export writes everything as JSON; delete needs --yes', async (t) => {
+test('preview prints the payloads the next run would send; export writes everything as JSON; delete needs --yes', async (t) => {
   const dataDir = await tempDirFor(t);
   const preview = await cli(['preview', '--data-dir', dataDir, '--app-version', '2.0.1']);
   t.is(preview.code, 0);
-  const payload = JSON.parse(preview.output);
+  const payloads = JSON.parse(preview.output);
+  t.is(payloads.length, 1, 'a fresh installation: the last whole week');
+  const payload = payloads[0];
   t.like(payload, { schema_version: 1, app_version: '2.0.1', error_count: 0 });
   t.deepEqual(payload.event_counts, {}, 'the CLI records nothing of its own in the host statistics');
 
@@ -120,10 +122,10 @@ test('status and preview report what the host recorded at its last start, not th
   t.regex(host.recorded_at, /^\d{4}-\d\d-\d\dT/);
   t.false(JSON.stringify(host).includes('token=q'), 'URLs are kept as origins only');
 
-  const preview = JSON.parse((await cli(['preview', '--data-dir', dataDir])).output);
+  const [preview] = JSON.parse((await cli(['preview', '--data-dir', dataDir])).output);
   t.like(preview, { app_version: '4.5.6', platform: host.platform, deployment_type: host.deployment_type });
   t.deepEqual(preview.feature_flags, { dark_mode: true });
-  t.is(JSON.parse((await cli(['preview', '--data-dir', dataDir, '--app-version', '7.0.0'])).output).app_version, '7.0.0', '--app-version overrides');
+  t.is(JSON.parse((await cli(['preview', '--data-dir', dataDir, '--app-version', '7.0.0'])).output)[0].app_version, '7.0.0', '--app-version overrides');
   t.like(JSON.parse((await cli(['status', '--data-dir', dataDir])).output).host, { app_name: 'RecordedHost', app_version: '4.5.6' }, 'the CLI\'s own runs do not replace the record');
 });
 

@@ -78,7 +78,7 @@ test('stats.preview() is the payload GET {api}/preview shows; stats.export() is 
   t.teardown(() => host.close());
   host.telemetry.track('timer.started', { source: 'web' });
   await host.telemetry.flush();
-  t.deepEqual(await host.telemetry.stats.preview(), await (await host.request(`${API}/preview`, { user: 'admin' })).json());
+  t.deepEqual(await host.telemetry.stats.preview(), (await (await host.request(`${API}/preview`, { user: 'admin' })).json()).payloads);
 
   let text = '';
   for await (const chunk of host.telemetry.stats.export()) text += chunk;

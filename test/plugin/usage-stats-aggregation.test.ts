@@ -161,22 +161,24 @@ test('preview(): feature flags come from the host option, sanitized; a failing c
   let flags: () => unknown = () => ({ sso_enabled: true, beta_ui: false, 'Bad Name': true, count: 3 });
   const host = await startHostApp({ telemetry: { dataDir: dir, featureFlags: () => flags() as Record<string, boolean> } });
   t.teardown(() => host.close());
-  const preview = await host.telemetry.stats.preview();
+  const [preview] = await host.telemetry.stats.preview();
+  if (!preview) return t.fail('one week is pending');
   t.deepEqual(preview.feature_flags, { sso_enabled: true, beta_ui: false });
   t.is(preview.install_id, host.telemetry.status().install_id!);
   t.is(preview.app_version, '9.9.9');
   t.true(submissionPayloadSchema.safeParse(preview).success);
 
   flags = async () => ({ async_flag: true });
-  t.deepEqual((await host.telemetry.stats.preview()).feature_flags, { async_flag: true });
+  t.deepEqual((await host.telemetry.stats.preview())[0]!.feature_flags, { async_flag: true });
   flags = () => Promise.reject(new Error('host flag store down'));
-  t.deepEqual((await host.telemetry.stats.preview()).feature_flags, {});
+  t.deepEqual((await host.telemetry.stats.preview())[0]!.feature_flags, {});
 });
 
-test('preview(): tracked events are counted in the period they fall into (injected clock)', async (t) => {
+test('preview(): tracked events are counted in the whole UTC week they fall into (injected clock)', async (t) => {
   const dir = await tempDirFor(t);
-  const clock = { offset: 0 };
-  const host = await startHostApp({ telemetry: { dataDir: dir, now: () => new Date(Date.now() + clock.offset) } });
+  // A Wednesday: the events' week (Monday 2026-11-23 to Monday 2026-11-30) is not over yet.
+  const clock = { at: Date.parse('2026-11-25T10:00:00Z') };
+  const host = await startHostApp({ telemetry: { dataDir: dir, now: () => new Date(clock.at) } });
   t.teardown(() => host.close());
   host.telemetry.track('timer.started', { source: 'web' });
   host.telemetry.track('timer.started', { source: 'api' });
@@ -184,15 +186,17 @@ test('preview(): tracked events are counted in the period they fall into (inject
   await new Promise((done) => setImmediate(done));
 
   const today = await host.telemetry.stats.preview();
-  t.deepEqual(today.event_counts, {}, 'today is not part of the period yet');
+  t.deepEqual(today.map((p) => p.period), [{ start: '2026-11-16', end: '2026-11-23' }], 'only the last whole week, which has nothing');
+  t.deepEqual(today[0]!.event_counts, {}, 'this week is not part of it yet');
 
-  clock.offset = 2 * DAY; // two days later: today's events are in the last 7 whole days
-  const later = await host.telemetry.stats.preview();
+  clock.at += 6 * DAY; // the next Tuesday: the events' week is whole now
+  const [later, ...more] = await host.telemetry.stats.preview();
+  if (!later) return t.fail('a week is pending');
+  t.is(more.length, 0);
   t.is(later.event_counts['timer.started'], 2);
   t.is(later.event_counts['app.error'], 1);
   t.is(later.event_counts['app.started'], 1, "the plugin's own start event counts too");
   t.is(later.error_count, 1);
   t.true(later.uptime_hours >= 1, 'this hour was up');
-  const expected = periodEndingAt(new Date(Date.now() + 2 * DAY));
-  t.deepEqual(later.period, { start: expected.startDay, end: expected.endDay });
+  t.deepEqual(later.period, { start: '2026-11-23', end: '2026-11-30' });
 });

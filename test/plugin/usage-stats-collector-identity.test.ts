@@ -24,12 +24,21 @@ const API = '/api/v1/usage-stats';
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A real collector whose clock follows the host's (both one day ahead: today's events are reported). */
+const shifts = new WeakMap<TestCollector, { ms: number }>();
 async function realCollector(t: ExecutionContext): Promise<TestCollector> {
   const db = await createTestDatabase('sqlite');
   t.teardown(() => db.cleanup());
-  const now = () => new Date(Date.now() + DAY);
-  return startCollector(t, db, { clock: new TestClock(now()), now });
+  const shift = { ms: DAY };
+  const now = () => new Date(Date.now() + shift.ms);
+  const c = await startCollector(t, db, { clock: new TestClock(now()), now });
+  shifts.set(c, shift);
+  return c;
 }
+
+/** Both clocks a week on: one more whole week is due. */
+const nextWeek = (c: TestCollector): void => {
+  shifts.get(c)!.ms += 7 * DAY;
+};
 
 async function host(t: ExecutionContext, collector: TestCollector, dataDir?: string, telemetry: Record<string, unknown> = {}): Promise<HostApp> {
   const app = await startHostApp({
@@ -38,7 +47,7 @@ async function host(t: ExecutionContext, collector: TestCollector, dataDir?: str
       logger: silent,
       collector: { url: collector.url },
       submission: { retryBaseMs: 20, maxAttempts: 3, timeoutMs: 5_000 },
-      now: () => new Date(Date.now() + DAY),
+      now: () => new Date(Date.now() + shifts.get(collector)!.ms),
       ...telemetry,
     },
   });
@@ -71,6 +80,7 @@ test('unknown_installation: the client stops, keeps an explained problem across 
   // The collector loses the installation (its operator erased it).
   t.is((await c.admin(PATHS.installation(oldId), { method: 'DELETE' })).status, 200);
 
+  nextWeek(c);
   const refused = await runtimeOf(app.telemetry).submission.submitNow();
   t.like(refused, { status: 'rejected', responseCode: 401 });
   t.false(runtimeOf(app.telemetry).submission.retryScheduled, 'no retry');
@@ -120,6 +130,7 @@ test('invalid_signature (the secret kept here is not the collector\'s): the same
   const app = await host(t, c);
   await optedInAndAccepted(app, c);
   await runtimeOf(app.telemetry).file.update((current) => ({ collector: { ...current.collector!, secret: 'f'.repeat(64) } }));
+  nextWeek(c);
   const refused = await runtimeOf(app.telemetry).submission.submitNow();
   t.like(refused, { status: 'rejected', responseCode: 401 });
   t.false(runtimeOf(app.telemetry).submission.retryScheduled);

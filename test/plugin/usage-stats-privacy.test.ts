@@ -9,6 +9,7 @@ import { startHostApp } from '../helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
+import { mondayOf } from '../../src/plugin/stats/aggregation.js';
 
 const DAY = 86_400_000;
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -140,9 +141,9 @@ test('no planted e-mail, IP, token, name, card, phone or URL survives into stora
   t.deepEqual(leaks(JSON.stringify(rows) + JSON.stringify(pageviews)), [], 'stored rows');
 
   // 2. the preview (the exact next payload) — with the events inside the reported week
-  clock.offset = DAY;
+  clock.offset = mondayOf(new Date()).getTime() + 7 * DAY + 3_600_000 - Date.now(); // next Monday: this week is whole
   const previewText = await (await app.request('/api/v1/usage-stats/preview', { user: 'admin' })).text();
-  t.true(JSON.parse(previewText).event_counts['import.finished'] === 1, 'the planted events are counted');
+  t.true(JSON.parse(previewText).payloads[0].event_counts['import.finished'] === 1, 'the planted events are counted');
   t.deepEqual(leaks(previewText), [], 'preview');
 
   // 3. what was sent, and the ledger

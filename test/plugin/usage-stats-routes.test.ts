@@ -10,6 +10,7 @@ import { HEADERS, verifySignature } from '../../src/core/protocol.js';
 import type { HostApp } from '../helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
 import { startReceiverHost } from '../helpers/receiver-host.js';
+import { mondayOf } from '../../src/plugin/stats/aggregation.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 import { withOpenApiChecks } from '../helpers/openapi.js';
 
@@ -221,11 +222,13 @@ test('/preview is exactly the payload the next submission sends (compared with w
   app.telemetry.track('timer.started', { source: 'web' });
   app.telemetry.track('timer.stopped', { duration_minutes: 5 });
   app.telemetry.track('import.error', { code: 3 });
-  clock.offset = DAY; // today's events fall into the reported week
+  clock.offset = mondayOf(new Date()).getTime() + 7 * DAY + 3_600_000 - Date.now(); // next Monday: this week is whole and reported
   const previewResponse = await app.request(`${API}/preview`, { user: 'admin' });
   t.is(previewResponse.status, 200);
-  const previewText = await previewResponse.text();
-  const preview = JSON.parse(previewText);
+  const previewBody = JSON.parse(await previewResponse.text());
+  t.is(previewBody.blocked_reason, 'usage statistics sharing is off');
+  t.is(previewBody.payloads.length, 1, 'one week is due');
+  const preview = previewBody.payloads[0];
   t.is(preview.event_counts['timer.started'], 1);
   t.is(preview.error_count, 1);
 
@@ -238,7 +241,7 @@ test('/preview is exactly the payload the next submission sends (compared with w
   const ledger = await (await app.request(`${API}/submissions`, { user: 'admin' })).json();
   t.deepEqual(ledger.entries[0].payload, preview, 'and the ledger shows the same');
   const after = await (await app.request(`${API}/preview`, { user: 'admin' })).json();
-  t.deepEqual(after.event_counts, {}, 'submitted events are not previewed again');
+  t.deepEqual(after, { payloads: [], blocked_reason: null }, 'a submitted week is not previewed again');
 });
 
 test('/submissions: newest first, limit/offset pagination, validated query', async (t) => {

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { TABLES } from '../../src/plugin/db/tables.js';
-import { periodEndingAt } from '../../src/plugin/stats/aggregation.js';
+import { mondayOf } from '../../src/plugin/stats/aggregation.js';
 import { submissionBackoff } from '../../src/plugin/stats/submission-client.js';
 import { HEADERS, SIGNED, idempotencyKey, submissionPayloadSchema, verifySignature } from '../../src/core/protocol.js';
 import { SUBMISSION_JOB } from '../../src/plugin/jobs/submission.js';
@@ -21,6 +21,8 @@ import { keptDebugOutput } from '../helpers/debug-output.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
 const DAY = 86_400_000;
+/** An offset that moves the clock into next week (Monday 01:00 UTC): this week's events become a whole week. */
+const untilNextWeek = (weeks = 1): number => mondayOf(new Date()).getTime() + weeks * 7 * DAY + 3_600_000 - Date.now();
 const SECRET = 'ab'.repeat(32);
 
 test.before(disallowNetwork);
@@ -76,7 +78,7 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
   app.telemetry.track('report.exported', { format: 'csv' });
   app.telemetry.track('app.error', { status_code: 500 });
   await waitUntil(async () => (await submittedFlags(app)).length >= 5, 3_000, 'events written');
-  clock.offset = DAY; // tomorrow: today's events belong to the reported week
+  clock.offset = untilNextWeek(); // next week: today's week is whole and reported
 
   // Opting in sends one submission right away.
   await app.telemetry.consent.set({ usageStats: true });
@@ -101,7 +103,7 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
   t.true(submit!.headers['content-type']!.startsWith('application/json'));
 
   const payload = receiver.accepted[0]!.payload;
-  const period = periodEndingAt(new Date(Date.now() + clock.offset));
+  const period = { startDay: mondayOf(new Date()).toISOString().slice(0, 10), endDay: mondayOf(new Date(Date.now() + clock.offset)).toISOString().slice(0, 10) };
   t.deepEqual(payload.period, { start: period.startDay, end: period.endDay });
   t.is(submit!.headers[HEADERS.idempotencyKey], idempotencyKey(installId, period.startDay));
   t.true(submit!.idempotencyKeyValid);
@@ -126,14 +128,13 @@ test('happy path: registers once, then sends a signed, schema-valid submission; 
   t.is(file.collector.url, receiver.url);
   t.is(file.collector.secret, receiver.installations.get(installId));
 
-  // Next run: no second registration, same period → same Idempotency-Key, nothing counted twice.
+  // Next run: the week is accepted, nothing else is whole yet: nothing is sent, nothing counted twice.
   const outcome = await runtimeOf(app.telemetry).submission.submitNow();
-  t.is(outcome.status, 'accepted');
+  t.like(outcome, { status: 'skipped', weeks: [] });
+  t.regex(outcome.reason!, /nothing to send/);
   t.is(receiver.requestsOf('register').length, 1, 'registers once');
-  t.is(receiver.accepted.length, 2);
-  t.deepEqual(receiver.accepted[1]!.payload.event_counts, {}, 'already-submitted events are not sent again');
-  t.is(receiver.accepted[1]!.headers[HEADERS.idempotencyKey], submit!.headers[HEADERS.idempotencyKey]);
-  t.is((await ledgerRows(app)).length, 2, 'a ledger row per attempt');
+  t.is(receiver.accepted.length, 1);
+  t.is((await ledgerRows(app)).length, 1, 'a ledger row per attempt, none for a run with nothing to send');
 });
 
 test('the collector URL may carry a path (a collector mounted below a prefix, like collectorPlugin({ mountPath }))', async (t) => {
@@ -193,19 +194,22 @@ test('changing only the analytics category (usage statistics already on) does no
 });
 
 test('a 401 for clock skew does not lock the installation out: with the clock right again it submits with its secret', async (t) => {
-  const { app, receiver, clock } = await startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } }, { nowMs: () => Date.now() });
+  const server = { offset: 0 };
+  const { app, receiver, clock } = await startReceiverHost(t, { submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 2_000 } }, { nowMs: () => Date.now() + server.offset });
   await app.telemetry.consent.set({ usageStats: true });
   await receiver.waitFor(() => receiver.accepted.length === 1, 3_000, 'registered and submitted');
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'ledger');
   const installId = app.telemetry.status().install_id!;
 
-  clock.offset = 10 * 60_000; // the server's clock runs 10 minutes ahead for a while
+  // A week later (so a new week is due), our clock runs 10 minutes ahead of the server's for a while.
+  server.offset = untilNextWeek();
+  clock.offset = server.offset + 10 * 60_000;
   const skewed = await runtimeOf(app.telemetry).submission.submitNow();
   t.is(skewed.responseCode, 401);
   t.is(receiver.requests.at(-1)!.kind, 'submit');
   t.true(receiver.installations.has(installId), 'the collector still knows the installation: only the timestamp was refused');
 
-  clock.offset = 0; // fixed (NTP)
+  clock.offset = server.offset; // fixed (NTP)
   const outcome = await runtimeOf(app.telemetry).submission.submitNow();
   const trail = receiver.requests.map((r) => `${r.kind}→${r.status}`).join(', ');
   t.is(outcome.status, 'accepted', `after the clock was fixed: ${outcome.status} ${outcome.reason ?? ''} (requests: ${trail})`);
@@ -505,12 +509,14 @@ test.serial('usage-stats consent off: nothing is sent (opt-in to analytics only,
   await app.telemetry.consent.set({ analytics: true });
   await runtimeOf(app.telemetry).scheduler.runNow(SUBMISSION_JOB);
   const outcome = await runtimeOf(app.telemetry).submission.submitNow();
-  t.deepEqual(outcome, { status: 'skipped', reason: 'usage statistics sharing is off' });
+  t.deepEqual(outcome, { status: 'skipped', reason: 'usage statistics sharing is off', weeks: [] });
   await sleep(100);
   t.false(scope.isDone(), 'no request reached the collector');
   t.is((await ledgerRows(app)).length, 0);
   // The admin can still see what would be sent.
-  t.true(submissionPayloadSchema.safeParse(await app.telemetry.stats.preview()).success);
+  const preview = await app.telemetry.stats.preview();
+  t.is(preview.length, 1);
+  t.true(submissionPayloadSchema.safeParse(preview[0]).success);
 });
 
 for (const variable of ['DO_NOT_TRACK', 'TELEMETRY_DISABLED'] as const) {
@@ -545,14 +551,14 @@ test.serial('TELEMETRY_DEBUG=1: the payload is printed, nothing is sent', async 
   t.truthy(line, 'the would-be submission is printed');
   const payload = line!.payload as unknown;
   t.true(submissionPayloadSchema.safeParse(payload).success);
-  t.deepEqual(payload, await app.telemetry.stats.preview());
+  t.deepEqual([payload], await app.telemetry.stats.preview());
   t.is((await ledgerRows(app)).length, 0);
 });
 
 // ====================================================================================== the weekly job
 
 test('the weekly job is scheduled for the next Monday at the install\'s own minute, and running it submits', async (t) => {
-  const { app, receiver } = await startReceiverHost(t, { jobs: true });
+  const { app, receiver, clock } = await startReceiverHost(t, { jobs: true });
   const jobs = app.telemetry.status().jobs;
   const job = jobs.find((j) => j.name === SUBMISSION_JOB);
   t.truthy(job, `jobs: ${jobs.map((j) => j.name).join(', ')}`);
@@ -566,6 +572,7 @@ test('the weekly job is scheduled for the next Monday at the install\'s own minu
   await app.telemetry.consent.set({ usageStats: true });
   await receiver.waitFor(() => receiver.accepted.length === 1, 3_000, 'opt-in submission');
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'the opt-in attempt finished');
+  clock.offset = untilNextWeek(); // the job runs on the next Monday: one more whole week
   await runtimeOf(app.telemetry).scheduler.runNow(SUBMISSION_JOB);
   t.is(receiver.accepted.length, 2, 'the job sends a submission');
   t.is(app.telemetry.status().jobs.find((j) => j.name === SUBMISSION_JOB)!.lastError, null);

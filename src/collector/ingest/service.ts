@@ -20,6 +20,7 @@ import {
 import { ERASED_ID_BLOCK_DAYS, type InstallationRepository } from '../storage/installations.js';
 import type { SubmissionRepository } from '../storage/submissions.js';
 import { parseJsonBytes } from './raw-body.js';
+import { isBackfill } from './backfill.js';
 
 export interface SignedHeaders {
   installId: string | undefined;
@@ -145,7 +146,11 @@ export class IngestService {
       this.#verify(locked.secret, SIGNED.submit, signed.timestamp, rawBody, signed.signature);
       if (locked.replayOf) return { status: 202, outcome: 'replayed', body: { submission_id: locked.replayOf } };
       const payload = this.#submissionPayload(rawBody, signed.installId);
-      const result = await locked.commit(payload, { now: this.options.now(), windowSeconds: this.options.rateLimitWindowSeconds });
+      const result = await locked.commit(payload, {
+        now: this.options.now(),
+        windowSeconds: this.options.rateLimitWindowSeconds,
+        limited: (s) => !isBackfill({ installId: signed.installId, idempotencyKey: s.idempotencyKey, periodStart: s.periodStart, periodEnd: s.periodEnd }, s.receivedAt),
+      });
       return result.outcome === 'accepted'
         ? { status: 202, outcome: 'accepted', body: { submission_id: result.submissionId } }
         : { status: 429, outcome: 'rate_limited', retryAfterSeconds: result.retryAfterSeconds };

@@ -27,10 +27,26 @@ export interface LockedInstallation {
   /** The submission already accepted under the request's Idempotency-Key (read under the lock), or null. */
   readonly replayOf: string | null;
   /**
-   * Stores a verified, validated submission — unless the installation's last accepted submission
-   * is less than `windowSeconds` old (then nothing is written). At most once per unit of work.
+   * Stores a verified, validated submission — unless it is held to the rate limit and the
+   * installation's last accepted submission that also was is less than `windowSeconds` old (then
+   * nothing is written). At most once per unit of work.
    */
-  commit(payload: SubmissionPayload, at: { now: Date; windowSeconds: number }): Promise<CommitResult>;
+  commit(payload: SubmissionPayload, at: CommitRules): Promise<CommitResult>;
+}
+
+/** A stored submission as the rate limit sees it. */
+export interface AcceptedSubmissionRef {
+  idempotencyKey: string | null;
+  periodStart: string;
+  periodEnd: string;
+  receivedAt: Date;
+}
+
+export interface CommitRules {
+  now: Date;
+  windowSeconds: number;
+  /** Whether a submission counts against the window (ingest/backfill.ts: back-filled weeks do not). */
+  limited: (submission: AcceptedSubmissionRef) => boolean;
 }
 
 export interface SubmissionLockTarget {
@@ -119,18 +135,32 @@ export class SubmissionRepository {
         commit: async (payload, at) => {
           if (committed) throw new Error('a locked installation takes one submission');
           committed = true;
-          return this.#commit(trx, target, row, payload, at.now, at.windowSeconds);
+          return this.#commit(trx, target, row, payload, at);
         },
       });
     });
   }
 
-  async #commit(trx: Knex.Transaction, target: SubmissionLockTarget, row: InstallationRow, payload: SubmissionPayload, now: Date, windowSeconds: number): Promise<CommitResult> {
+  async #commit(trx: Knex.Transaction, target: SubmissionLockTarget, row: InstallationRow, payload: SubmissionPayload, rules: CommitRules): Promise<CommitResult> {
     const { installId, idempotencyKey } = target;
+    const { now, windowSeconds } = rules;
     const lastSeen = toDate(row.last_seen_at);
-    if (lastSeen) {
-      const openAt = lastSeen.getTime() + windowSeconds * 1000;
-      if (now.getTime() < openAt) return { outcome: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil((openAt - now.getTime()) / 1000)) };
+    const windowStart = new Date(now.getTime() - windowSeconds * 1000);
+    const self: AcceptedSubmissionRef = { idempotencyKey, periodStart: payload.period.start, periodEnd: payload.period.end, receivedAt: now };
+    // Only when something was accepted within the window (rare): which of those count against it.
+    if (lastSeen && lastSeen > windowStart && rules.limited(self)) {
+      const recent = (await trx(T.submissions)
+        .select('idempotency_key', 'period_start', 'period_end', 'received_at')
+        .where('install_id', installId)
+        .andWhere('received_at', '>', windowStart)) as { idempotency_key: string | null; period_start: string; period_end: string; received_at: unknown }[];
+      const limitedAt = recent
+        .map((r) => ({ idempotencyKey: r.idempotency_key, periodStart: String(r.period_start), periodEnd: String(r.period_end), receivedAt: toDate(r.received_at) ?? now }))
+        .filter((r) => rules.limited(r))
+        .reduce<number | null>((latest, r) => Math.max(latest ?? 0, r.receivedAt.getTime()), null);
+      if (limitedAt !== null) {
+        const openAt = limitedAt + windowSeconds * 1000;
+        if (now.getTime() < openAt) return { outcome: 'rate_limited', retryAfterSeconds: Math.max(1, Math.ceil((openAt - now.getTime()) / 1000)) };
+      }
     }
     const next = reportedState(payload);
     const events = Object.values(payload.event_counts).reduce((sum, n) => sum + n, 0);

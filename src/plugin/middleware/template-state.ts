@@ -60,6 +60,13 @@ export class TemplateState {
       confirmReRegister: t('admin.confirm_re_register'),
       reRegister: t('admin.re_register_short'),
       reRegisterFailed: t('admin.re_register_failed'),
+      submitNowDone: t('stats.submit_now_done'),
+      submitNowNothing: t('stats.submit_now_nothing'),
+      submitNowLimited: t('stats.submit_now_limited'),
+      submitNowFailed: t('stats.submit_now_failed'),
+      weekAccepted: t('stats.week_accepted'),
+      weekRetryLater: t('stats.week_retry_later'),
+      weekRefused: t('stats.week_refused'),
     });
   }
 

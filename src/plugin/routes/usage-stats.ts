@@ -42,7 +42,9 @@ const outboundQuery = ledgerQuery.extend({ kind: z.enum(OUTBOUND_KINDS).optional
 export interface UsageStatsPort {
   ready(): Promise<void>;
   status(): StatusReport;
-  stats: Pick<StatsService, 'local' | 'preview' | 'ledger' | 'outboundLedger' | 'exportJson' | 'deleteAll' | 'reRegister'>;
+  stats: Pick<StatsService, 'local' | 'preview' | 'submitNow' | 'ledger' | 'outboundLedger' | 'exportJson' | 'deleteAll' | 'reRegister'>;
+  /** Why no submission can be sent now (consent, kill switch, no collector, a collector problem), or null. */
+  submissionBlockedReason(): string | null;
   receipts: ConsentStore['receipts'];
   setConsent(patch: ConsentPatch, actor: ConsentActor): Promise<ConsentState>;
   /** How a receipt names the signed-in admin: by pseudonym, never the raw id. */
@@ -87,7 +89,28 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
   });
 
   router.get('/preview', started, async (ctx) => {
-    ctx.body = await port.stats.preview();
+    ctx.body = { payloads: await port.stats.preview(), blocked_reason: port.submissionBlockedReason() };
+  });
+
+  // The maintainer's smoke test: a submission run right now, answered week by week. A run that
+  // ended on the collector's rate limit answers 429 with the collector's Retry-After.
+  router.post('/submit-now', ...changes, async (ctx) => {
+    validate(noFieldsBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
+    const blocked = port.submissionBlockedReason();
+    if (blocked) throw new HttpError(409, 'submission_blocked', `Nothing can be submitted right now: ${blocked}.`);
+    const run = await port.stats.submitNow();
+    const report = {
+      status: run.status,
+      reason: run.reason ?? null,
+      retry_in_seconds: run.retryInMs === undefined ? null : Math.ceil(run.retryInMs / 1000),
+      weeks: run.weeks,
+    };
+    const limited = run.weeks.find((week) => week.collector_status === 429);
+    if (limited) {
+      ctx.set('Retry-After', String(limited.retry_after_seconds ?? 3600));
+      throw new HttpError(429, 'collector_rate_limited', 'The collector accepts one submission of the current week per installation per hour; the run continues when it allows.', report);
+    }
+    ctx.body = report;
   });
 
   router.get('/submissions', started, async (ctx) => {

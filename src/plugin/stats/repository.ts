@@ -189,6 +189,25 @@ export class UsageStatsRepository {
     }
   }
 
+  /** The ledger's view of earlier runs (see pendingPeriods): the last accepted period, and the periods refused for their content. */
+  async submissionHistory(refusedCodes: readonly number[]): Promise<{ lastAcceptedEnd: string | null; lastAcceptedAt: string | null; refusedStarts: Set<string> }> {
+    const accepted = (await this.db(TABLES.submissions).where('status', 'accepted').max({ end: 'period_end' }).max({ at: 'sent_at' }).first()) as { end: unknown; at: unknown } | undefined;
+    const refused = (await this.db(TABLES.submissions).distinct('period_start').where('status', 'rejected').whereIn('response_code', [...refusedCodes])) as { period_start: string }[];
+    return {
+      lastAcceptedEnd: accepted?.end ? String(accepted.end) : null,
+      lastAcceptedAt: isoFromDb(accepted?.at),
+      refusedStarts: new Set(refused.map((row) => String(row.period_start))),
+    };
+  }
+
+  /** When the oldest data a submission could report was recorded: an unsubmitted shared event or an uptime hour. */
+  async oldestUnsubmittedData(): Promise<Date | null> {
+    const event = (await this.db(TABLES.usageEvents).whereNull('submitted_at').andWhere('local_only', false).min({ at: 'occurred_at' }).first()) as { at: unknown } | undefined;
+    const hour = (await this.db(TABLES.uptimeHours).min({ at: 'hour_start' }).first()) as { at: unknown } | undefined;
+    const times = [isoFromDb(event?.at), isoFromDb(hour?.at)].filter((v): v is string => v !== null).map((v) => Date.parse(v));
+    return times.length > 0 ? new Date(Math.min(...times)) : null;
+  }
+
   async insertLedger(entry: NewLedgerEntry): Promise<void> {
     await this.db(TABLES.submissions).insert(entry);
   }

@@ -8,7 +8,7 @@ import type { RuntimeEnvironment } from '../telemetry/environment.js';
 import type { KillSwitchState } from '../types.js';
 import type { LedgerEntry, UsageStatsRepository } from './repository.js';
 import type { LocalStatsRecorder } from './recorder.js';
-import type { SubmissionClient } from './submission-client.js';
+import type { SubmissionClient, SubmissionOutcome } from './submission-client.js';
 import type { OutboundLedger, OutboundRecord } from './outbound-ledger.js';
 import type { OutboundEntry, OutboundKind } from './outbound-repository.js';
 import { countryForTimezone, periodEndingAt } from './aggregation.js';
@@ -99,10 +99,16 @@ export class StatsService {
     };
   }
 
-  /** Exactly the payload the next submission would send. */
-  async preview(): Promise<SubmissionPayload> {
+  /** Exactly the payloads the next submission run would send, oldest first (one per pending week). */
+  async preview(): Promise<SubmissionPayload[]> {
     await this.#settle();
-    return (await this.deps.client.summary()).payload;
+    return (await this.deps.client.summaries()).map((summary) => summary.payload);
+  }
+
+  /** A submission run now (the admin's "Submit now"): what happened to each week. */
+  async submitNow(): Promise<SubmissionOutcome> {
+    await this.#settle();
+    return this.deps.client.submitNow();
   }
 
   ledger(limit: number, offset: number): Promise<{ total: number; entries: LedgerEntry[] }> {

@@ -9,7 +9,7 @@ import type { ConsentStore } from '../installation/consent.js';
 import type { CollectorProblem, InstallationFile } from '../installation/installation-file.js';
 import type { KillSwitchState, Logger } from '../types.js';
 import type { NewLedgerEntry, UsageStatsRepository } from './repository.js';
-import { buildWeeklySummary, type PayloadInputs, type WeeklySummary } from './aggregation.js';
+import { buildWeeklySummary, isEmptySummary, pendingPeriods, type PayloadInputs, type WeeklySummary } from './aggregation.js';
 import { HEADERS, PATHS, SIGNED, signedHeaders, type RegisterResponse } from '../../core/protocol.js';
 import { describeError } from '../../core/logging.js';
 import { describeNetworkCause } from '../../core/network-errors.js';
@@ -23,13 +23,41 @@ const MAX_LEDGER_BODY = 1_000;
 
 export type SubmissionStatus = 'accepted' | 'rejected' | 'failed' | 'skipped' | 'debug';
 
+/** What happened to one week in a run (the answer of POST {api}/submit-now lists these). */
+export interface WeekOutcome {
+  period: { start: string; end: string };
+  /** accepted: stored by the collector; retry_later: 429, 5xx or unreachable — sent again later; refused: any other answer. */
+  result: 'accepted' | 'retry_later' | 'refused';
+  /** The collector's HTTP status, or null when it could not be reached. */
+  collector_status: number | null;
+  reason?: string;
+  retry_after_seconds?: number;
+}
+
 export interface SubmissionOutcome {
+  /** accepted: every week sent went through; otherwise the state of the week the run stopped at. */
   status: SubmissionStatus;
   reason?: string;
   responseCode?: number;
   /** When a retry was scheduled, in how many milliseconds. */
   retryInMs?: number;
+  /** Each week the run sent, oldest first. */
+  weeks: WeekOutcome[];
 }
+
+interface WeekResult {
+  status: 'accepted' | 'rejected' | 'failed';
+  responseCode?: number;
+  reason?: string;
+  retryAfterMs?: number;
+  week: WeekOutcome;
+}
+
+/** The collector's answers refusing a week's content: that week is recorded and not sent again. */
+export const REFUSED_CONTENT: readonly number[] = [400, 413, 422];
+const NOTHING_PENDING = 'nothing to send: every whole week up to the last one has been submitted';
+/** At start-up a run is due when the last accepted submission is older than this. */
+const START_UP_AFTER_MS = 7 * 86_400_000;
 
 export interface SubmissionClientDeps {
   repository: UsageStatsRepository;
@@ -196,14 +224,43 @@ export class SubmissionClient {
     return true;
   }
 
-  async summary(): Promise<WeeklySummary> {
-    return buildWeeklySummary(this.deps.repository, await this.deps.summaryInputs(), this.deps.now());
+  /**
+   * What the next run sends, oldest first (see pendingPeriods): a week older than the newest in
+   * which nothing happened (no event, no uptime: the host was down) is left out; the newest is
+   * always sent, as the installation's sign of life.
+   */
+  async summaries(overrideInputs?: PayloadInputs): Promise<WeeklySummary[]> {
+    const now = this.deps.now();
+    const [history, oldest] = await Promise.all([this.deps.repository.submissionHistory(REFUSED_CONTENT), this.deps.repository.oldestUnsubmittedData()]);
+    const periods = pendingPeriods(now, history, oldest);
+    if (periods.length === 0) return [];
+    const inputs = overrideInputs ?? (await this.deps.summaryInputs());
+    const summaries: WeeklySummary[] = [];
+    for (const [index, period] of periods.entries()) {
+      const summary = await buildWeeklySummary(this.deps.repository, inputs, period);
+      if (index === periods.length - 1 || !isEmptySummary(summary)) summaries.push(summary);
+    }
+    return summaries;
   }
 
-  /** One submission attempt now (a pending retry is replaced); further attempts follow the policy. */
+  /**
+   * Whether a run is due at start-up: the last accepted submission is more than 7 days old, or
+   * none was ever accepted and there is data older than a week.
+   */
+  async dueAtStart(): Promise<boolean> {
+    if (this.blockedReason()) return false;
+    const now = this.deps.now().getTime();
+    const history = await this.deps.repository.submissionHistory(REFUSED_CONTENT);
+    if (history.lastAcceptedAt) return now - Date.parse(history.lastAcceptedAt) > START_UP_AFTER_MS;
+    const oldest = await this.deps.repository.oldestUnsubmittedData();
+    return oldest !== null && now - oldest.getTime() > START_UP_AFTER_MS;
+  }
+
+  /** One submission run now (a pending retry is replaced); a run under way is joined, not doubled. */
   submitNow(): Promise<SubmissionOutcome> {
+    if (this.#inFlight) return this.#inFlight;
     this.#cancelRetry();
-    this.#inFlight ??= this.#attempt(1).finally(() => {
+    this.#inFlight = this.#run(1).finally(() => {
       this.#inFlight = null;
     });
     return this.#inFlight;
@@ -260,16 +317,52 @@ export class SubmissionClient {
     }
   }
 
-  async #attempt(attempt: number): Promise<SubmissionOutcome> {
+  /**
+   * One submission run: every pending week (pendingPeriods), oldest first, each signed with its
+   * own period and Idempotency-Key. A 2xx moves on to the next week; an answer refusing the week's
+   * content (400/413/422) is kept in the ledger, that week is not sent again, and the run moves on;
+   * a retryable answer (429, 5xx, network) ends the run and the whole run is retried later
+   * (Retry-After or backoff); any other refusal (401, 403, 404…) ends the run until the next one.
+   */
+  async #run(attempt: number): Promise<SubmissionOutcome> {
     const blocked = this.blockedReason();
-    if (blocked) return { status: 'skipped', reason: blocked };
-    const summary = await this.summary();
-    const body = JSON.stringify(summary.payload);
+    if (blocked) return { status: 'skipped', reason: blocked, weeks: [] };
+    const summaries = await this.summaries();
     if (this.deps.killSwitch.debug) {
-      printDebugPayload(this.deps.debugOutput, 'the weekly usage statistics submission would send this (nothing sent)', summary.payload);
-      return { status: 'debug' };
+      for (const summary of summaries) printDebugPayload(this.deps.debugOutput, 'the weekly usage statistics submission would send this (nothing sent)', summary.payload);
+      return { status: 'debug', weeks: [] };
     }
+    if (summaries.length === 0) return { status: 'skipped', reason: NOTHING_PENDING, weeks: [] };
 
+    const weeks: WeekOutcome[] = [];
+    let last: WeekResult | null = null;
+    for (const [index, summary] of summaries.entries()) {
+      // The week that failed before is the one retried: its ledger entry counts the attempts.
+      last = await this.#sendWeek(summary, index === 0 ? attempt : 1);
+      weeks.push(last.week);
+      const settled = last.status === 'accepted' || (last.status === 'rejected' && REFUSED_CONTENT.includes(last.responseCode ?? 0));
+      // A week that could not go through ends the run: the weeks after it wait, so they arrive in order.
+      if (!settled || this.blockedReason()) break;
+    }
+    const end = last!;
+    const outcome: SubmissionOutcome =
+      end.status === 'accepted' ? { status: 'accepted', responseCode: end.responseCode, weeks } : { status: end.status, responseCode: end.responseCode, reason: end.reason, weeks };
+
+    if (outcome.status === 'failed' && attempt < this.deps.policy.maxAttempts && !this.#stopped) {
+      const delay = end.retryAfterMs ?? this.#backoff.delay(attempt);
+      if (delay <= MAX_RETRY_DELAY_MS) {
+        this.#scheduleRetry(attempt + 1, delay);
+        outcome.retryInMs = delay;
+      } else {
+        outcome.reason = `${outcome.reason ?? 'failed'}; the collector asked to wait longer than ${MAX_RETRY_DELAY_MS / 3_600_000} h, so the next run tries again`;
+      }
+    }
+    if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome: { ...outcome, weeks: weeks.length } }, `usage statistics submission did not go through: ${outcome.reason ?? outcome.status}`);
+    return outcome;
+  }
+
+  async #sendWeek(summary: WeeklySummary, attempt: number): Promise<WeekResult> {
+    const body = JSON.stringify(summary.payload);
     const ledger = {
       period_start: summary.period.startDay,
       period_end: summary.period.endDay,
@@ -277,8 +370,7 @@ export class SubmissionClient {
       payload: body,
       attempts: attempt,
     };
-    let outcome: SubmissionOutcome;
-    let retryAfterMs: number | undefined;
+    let result: Omit<WeekResult, 'week'>;
     try {
       const { url, secret } = await this.#ensureRegistered();
       const installId = this.deps.file.current.install_id;
@@ -293,33 +385,29 @@ export class SubmissionClient {
       const text = (await response.text().catch(() => '')).slice(0, MAX_LEDGER_BODY);
       if (response.ok) {
         await this.deps.repository.markSubmitted(summary.period.start, summary.period.end, summary.maxEventId, this.deps.now());
-        outcome = { status: 'accepted', responseCode: response.status };
+        result = { status: 'accepted', responseCode: response.status };
       } else {
-        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+        const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
         // Unknown installation or a refused signature: kept as a problem for the admin, and nothing is
         // retried. A 401 for clock skew is not that: the secret stays and the next run tries again.
         await this.#noteProblem(response.status, errorCode(text), url);
-        outcome = { status: isRetryableStatus(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}` };
+        result = { status: isRetryableStatus(response.status) ? 'failed' : 'rejected', responseCode: response.status, reason: `collector answered ${response.status}`, retryAfterMs };
       }
-      await this.#writeLedger({ ...ledger, status: outcome.status, response_code: response.status, response_body: text || null, error: null });
+      await this.#writeLedger({ ...ledger, status: result.status, response_code: response.status, response_body: text || null, error: null });
     } catch (err) {
       const status = err instanceof HttpFailure ? err.status : undefined;
-      retryAfterMs = err instanceof HttpFailure ? err.retryAfterMs : undefined;
-      outcome = { status: status !== undefined && !isRetryableStatus(status) ? 'rejected' : 'failed', responseCode: status, reason: describeError(err) };
-      await this.#writeLedger({ ...ledger, status: outcome.status, response_code: status ?? null, response_body: null, error: outcome.reason ?? null });
+      const retryAfterMs = err instanceof HttpFailure ? err.retryAfterMs : undefined;
+      result = { status: status !== undefined && !isRetryableStatus(status) ? 'rejected' : 'failed', responseCode: status, reason: describeError(err), retryAfterMs };
+      await this.#writeLedger({ ...ledger, status: result.status, response_code: status ?? null, response_body: null, error: result.reason ?? null });
     }
-
-    if (outcome.status === 'failed' && attempt < this.deps.policy.maxAttempts && !this.#stopped) {
-      const delay = retryAfterMs ?? this.#backoff.delay(attempt);
-      if (delay <= MAX_RETRY_DELAY_MS) {
-        this.#scheduleRetry(attempt + 1, delay);
-        outcome.retryInMs = delay;
-      } else {
-        outcome.reason = `${outcome.reason ?? 'failed'}; the collector asked to wait longer than ${MAX_RETRY_DELAY_MS / 3_600_000} h, so the next weekly run tries again`;
-      }
-    }
-    if (outcome.status !== 'accepted') this.deps.logger.warn({ outcome }, `usage statistics submission did not go through: ${outcome.reason ?? outcome.status}`);
-    return outcome;
+    const week: WeekOutcome = {
+      period: { start: summary.period.startDay, end: summary.period.endDay },
+      result: result.status === 'accepted' ? 'accepted' : result.status === 'failed' ? 'retry_later' : 'refused',
+      collector_status: result.responseCode ?? null,
+      ...(result.reason ? { reason: result.reason } : {}),
+      ...(result.retryAfterMs !== undefined ? { retry_after_seconds: Math.ceil(result.retryAfterMs / 1000) } : {}),
+    };
+    return { ...result, week };
   }
 
   async #writeLedger(entry: Omit<NewLedgerEntry, 'sent_at'>): Promise<void> {
@@ -397,8 +485,8 @@ export class SubmissionClient {
     this.#cancelRetry();
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
-      this.#inFlight ??= this.#attempt(attempt)
-        .catch((err) => ({ status: 'failed' as const, reason: describeError(err) }))
+      this.#inFlight ??= this.#run(attempt)
+        .catch((err): SubmissionOutcome => ({ status: 'failed', reason: describeError(err), weeks: [] }))
         .finally(() => {
           this.#inFlight = null;
         });

@@ -71,6 +71,17 @@ export class BaseLayer {
     return accepted;
   }
 
+  /**
+   * The opt-in install ping: one base-schema record when an admin turns detailed analytics on
+   * (the runtime calls it once per change to on, never at start). Nothing without a sink or with a kill switch.
+   */
+  async sendOptInPing(): Promise<boolean> {
+    if (!this.active) return false;
+    const sink = this.#sink!;
+    sink.emit(BASE_EVENTS.optIn, this.record());
+    return sink.flush();
+  }
+
   async sendHeartbeat(): Promise<boolean> {
     await this.#touchLastSeen();
     if (!this.active) return false;

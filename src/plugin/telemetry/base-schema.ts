@@ -22,6 +22,8 @@ export const BASE_EVENT_PREFIX = 'base_telemetry.';
 export const BASE_EVENTS = {
   firstSeen: 'base_telemetry.first_seen',
   heartbeat: 'base_telemetry.heartbeat',
+  /** One opt-in install ping each time an admin turns detailed analytics on. */
+  optIn: 'base_telemetry.opt_in',
 } as const;
 
 const ALLOWED = new Set<string>(BASE_SCHEMA_KEYS);

@@ -49,6 +49,12 @@ export const EVENT_CATALOG: readonly CatalogEvent[] = [
     properties: { ...BASE_FIELDS },
   },
   {
+    name: 'base_telemetry.opt_in',
+    layer: 'base',
+    description: 'The opt-in install ping: sent once each time an admin turns detailed analytics on (not at start, not when it was on already), when a sink is configured and no kill switch is set.',
+    properties: Object.fromEntries(BASE_SCHEMA_KEYS.filter((k) => k !== 'heartbeat_at').map((k) => [k, BASE_FIELDS[k]])),
+  },
+  {
     name: 'user.identified',
     layer: 'detailed',
     description: 'identify(user, traits): the user pseudonym with guarded, flat traits (never names or e-mail addresses).',

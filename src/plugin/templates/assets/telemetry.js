@@ -98,5 +98,32 @@
       });
     });
   });
+  // "Submit now" on the statistics page: one submission run, reported week by week.
+  document.addEventListener('click', function (event) {
+    var button = event.target && event.target.closest ? event.target.closest('[data-telemetry-submit-now]') : null;
+    if (!button) return;
+    var out = document.querySelector('[data-telemetry-submit-now-message]');
+    var say = function (text) {
+      if (out) out.textContent = text;
+    };
+    var labels = { accepted: uiText('weekAccepted', 'accepted'), retry_later: uiText('weekRetryLater', 'retry later'), refused: uiText('weekRefused', 'refused') };
+    var describe = function (weeks) {
+      return weeks.map(function (week) {
+        return week.period.start + ' – ' + week.period.end + ': ' + (labels[week.result] || week.result) + (week.collector_status ? ' (' + week.collector_status + ')' : '');
+      }).join('; ');
+    };
+    button.disabled = true;
+    request('POST', button.getAttribute('data-api') + '/submit-now', {}).then(function (result) {
+      button.disabled = false;
+      var data = result.data || {};
+      if (result.ok && data.weeks && data.weeks.length === 0) say(data.status === 'skipped' ? uiText('submitNowNothing', 'Nothing to send: every whole week has been submitted.') : String(data.reason || data.status));
+      else if (result.ok && data.weeks) say(uiText('submitNowDone', 'Submission run: {weeks}').replace('{weeks}', describe(data.weeks)));
+      else if (result.status === 429) say(uiText('submitNowLimited', 'The collector asks to wait {seconds} s (one submission per installation per hour); the run continues by itself.').replace('{seconds}', String((data.error && data.error.details && data.error.details.retry_in_seconds) || '?')));
+      else say(uiText('submitNowFailed', 'Submit now did not go through: {reason}').replace('{reason}', String((data.error && data.error.message) || result.status)));
+    }, function (err) {
+      button.disabled = false;
+      say(uiText('submitNowFailed', 'Submit now did not go through: {reason}').replace('{reason}', String(err && err.message ? err.message : err)));
+    });
+  });
   window.KoaConsentTelemetry = { csrfToken: csrfToken, request: request, confirm: confirmAction, deletedMessage: deletedMessage };
 })();
