@@ -61,7 +61,7 @@ testEachDatabase('seed-demo writes the rollups ingest keeps for the same submiss
   for (const install of fleet) t.is(await installations.register(install.installId, install.secret, install.registeredAt), 'created');
   const timeline = fleet.flatMap((i) => i.submissions.map((s) => ({ installId: i.installId, ...s }))).sort((a, b) => a.receivedAt.getTime() - b.receivedAt.getTime());
   for (const s of timeline) {
-    const outcome = await submissions.withLockedInstallation({ installId: s.installId, idempotencyKey: null }, (locked) => locked!.commit(s.payload, { now: s.receivedAt, windowSeconds: 1 }));
+    const outcome = await submissions.withLockedInstallation({ installId: s.installId, idempotencyKey: null }, (locked) => locked!.commit(s.payload, { now: s.receivedAt, windowSeconds: 1, limited: () => true }));
     t.is(outcome.outcome, 'accepted');
   }
 

@@ -207,6 +207,9 @@ export const de: Record<MessageKey, string> = {
   'error.api.event_not_stored': 'Das Ereignis konnte gerade nicht gespeichert werden; versuche es später noch einmal.',
   'error.api.storage_unavailable_retry': 'Der Telemetrie-Speicher ist gerade nicht verfügbar; versuche es später noch einmal.',
   'error.api.storage_unavailable_status': 'Der Telemetrie-Speicher ist gerade nicht verfügbar; siehe die Status-Route und das Server-Log.',
+  'error.api.submission_blocked': 'Im Moment kann nichts übermittelt werden: {reason}.',
+  'error.api.collector_rate_limited':
+    'Der Collector nimmt pro Installation und Stunde eine Übermittlung der laufenden Woche an; der Lauf geht weiter, sobald er es erlaubt.',
   'error.api.cannot_register': 'Eine Neuregistrierung ist gerade nicht möglich: {reason}.',
   'error.status.bad_request': 'ungültige Anfrage',
   'error.status.unauthorized': 'nicht angemeldet',

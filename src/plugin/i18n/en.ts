@@ -208,6 +208,9 @@ export const en = {
   'error.api.event_not_stored': 'The event could not be stored right now; try again later.',
   'error.api.storage_unavailable_retry': 'The telemetry storage is not available right now; try again later.',
   'error.api.storage_unavailable_status': 'The telemetry storage is not available right now; see the status route and the server log.',
+  'error.api.submission_blocked': 'Nothing can be submitted right now: {reason}.',
+  'error.api.collector_rate_limited':
+    'The collector accepts one submission of the current week per installation per hour; the run continues when it allows.',
   'error.api.cannot_register': 'Re-registration is not possible right now: {reason}.',
   'error.status.bad_request': 'bad request',
   'error.status.unauthorized': 'unauthorized',

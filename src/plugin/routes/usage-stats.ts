@@ -97,7 +97,7 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
   router.post('/submit-now', ...changes, async (ctx) => {
     validate(noFieldsBody, jsonBody(ctx), 'body', EXPECTED_BODIES.empty);
     const blocked = port.submissionBlockedReason();
-    if (blocked) throw new HttpError(409, 'submission_blocked', `Nothing can be submitted right now: ${blocked}.`);
+    if (blocked) throw localizedError(409, 'submission_blocked', 'error.api.submission_blocked', { reason: blocked });
     const run = await port.stats.submitNow();
     const report = {
       status: run.status,
@@ -108,7 +108,7 @@ export function usageStatsRouter(options: ResolvedOptions, port: UsageStatsPort)
     const limited = run.weeks.find((week) => week.collector_status === 429);
     if (limited) {
       ctx.set('Retry-After', String(limited.retry_after_seconds ?? 3600));
-      throw new HttpError(429, 'collector_rate_limited', 'The collector accepts one submission of the current week per installation per hour; the run continues when it allows.', report);
+      throw localizedError(429, 'collector_rate_limited', 'error.api.collector_rate_limited', undefined, report);
     }
     ctx.body = report;
   });
