@@ -141,3 +141,16 @@ testEachDatabase('anti-flood: a back-filled week is stored once; outside the hor
   t.is((await submit(c.url, c.clock, install, past, { idempotencyKey: `other-key-${randomUUID()}` })).status, 429, 'a key that is not the period\'s own is held to the limit');
   t.is((await submit(c.url, c.clock, install, pastWeek(install.installId, 20, c.clock.now()))).status, 429, 'a week beyond the 16-week horizon is held to the limit');
 });
+
+testEachDatabase('anti-flood: past periods with made-up starts (not one Monday-to-Monday week) count as current, so a client cannot mint back-fill keys', async (t, db) => {
+  const c = await startCollector(t, db);
+  const install = await register(c.url);
+  t.is((await submit(c.url, c.clock, install, weekly(install.installId, 0, c.clock.now()))).status, 202);
+  const week = pastWeek(install.installId, 3, c.clock.now()).period;
+  const shifted = (startDays: number, endDays: number) =>
+    payloadFor(install.installId, { period: { start: day(Date.parse(week.start) + startDays * DAY), end: day(Date.parse(week.end) + endDays * DAY) } });
+  t.is((await submit(c.url, c.clock, install, shifted(1, 1))).status, 429, 'a seven-day period from a Tuesday');
+  t.is((await submit(c.url, c.clock, install, shifted(-3, 0))).status, 429, 'a ten-day period ending on a Monday');
+  t.is((await submit(c.url, c.clock, install, shifted(0, 0))).status, 202, 'the real week is a back-fill');
+  t.is((await db.knex('collector_submissions').where('install_id', install.installId)).length, 2);
+});
