@@ -194,3 +194,40 @@ export function contributionOf(installId: string, registeredAt: Date | null, sub
     weekly: [...contributionsPer(weekStart, shard, submissions), ...registered.weekly].sort(byKey),
   };
 }
+
+/** A change of the installations counted under the UTC day of their latest accepted submission. */
+export interface LastSeenDelta {
+  day: string;
+  shard: number;
+  installations: number;
+}
+
+/** In (day, shard) order: every writer locks these rows in the same order, so none deadlocks. */
+function sortedLastSeen(deltas: Map<string, LastSeenDelta>): LastSeenDelta[] {
+  return [...deltas.values()]
+    .filter((d) => d.installations !== 0)
+    .sort((a, b) => (a.day !== b.day ? (a.day < b.day ? -1 : 1) : a.shard - b.shard));
+}
+
+/** Adds `installations` to each (day of `at`, shard of the id); null timestamps never counted. */
+export function lastSeenChange(entries: { installId: string; at: Date | null; installations: number }[]): LastSeenDelta[] {
+  const deltas = new Map<string, LastSeenDelta>();
+  for (const entry of entries) {
+    if (entry.at === null) continue;
+    const day = utcDay(entry.at);
+    const shard = shardOf(entry.installId);
+    const key = `${day}\u0000${shard}`;
+    const delta = deltas.get(key) ?? { day, shard, installations: 0 };
+    delta.installations += entry.installations;
+    deltas.set(key, delta);
+  }
+  return sortedLastSeen(deltas);
+}
+
+/** An accepted submission moves its installation from the day it was last seen (if any) to `now`'s day. */
+export function lastSeenMove(installId: string, previousAt: Date | null, now: Date): LastSeenDelta[] {
+  return lastSeenChange([
+    { installId, at: previousAt, installations: -1 },
+    { installId, at: now, installations: 1 },
+  ]);
+}
