@@ -46,8 +46,8 @@ const REUSE = process.env.BENCH_SCHEMA?.trim() || null;
 const SCHEMA = REUSE ?? `kct_bench_${Date.now().toString(36)}`;
 
 const SUBMISSION_COLUMNS = 'id, install_id, idempotency_key, received_at, period_start, period_end, app_version, platform, deployment_type, country, error_count, uptime_hours, event_total, payload';
-/** The payload column as the ingest code writes it (the whole submission as JSON). */
-const SUBMISSION_PAYLOAD_SQL = `'{"schema_version":${SUBMISSION_SCHEMA_VERSION},"install_id":"' || i.install_id || '","period":{"start":"2026-01-05","end":"2026-01-12"},"app_version":"2.' || (w / 8) || '.' || (ord % 3) || '","platform":"' || i.platform || '","deployment_type":"' || i.deployment_type || '","country":"' || i.country || '","event_counts":{"timer.started":' || (ord % 50) || ',"report.generated":100,"project.created":3},"feature_flags":{"dark_mode":true,"sso_enabled":false,"webhooks":false},"error_count":0,"uptime_hours":168}'`;
+/** The payload column as the ingest code writes it (only the fields without a column: storedPayload). */
+const SUBMISSION_PAYLOAD_SQL = `'{"schema_version":${SUBMISSION_SCHEMA_VERSION},"event_counts":{"timer.started":' || (ord % 50) || ',"report.generated":100,"project.created":3},"feature_flags":{"dark_mode":true,"sso_enabled":false,"webhooks":false}}'`;
 
 type AutocannonResult = { requests: { average: number; total: number }; latency: { p50: number; p99: number; average: number }; duration: number; '2xx': number; non2xx: number; errors: number; timeouts: number; statusCodeStats?: Record<string, { count: number }> };
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;

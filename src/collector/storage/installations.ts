@@ -5,10 +5,9 @@ import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
-import { contributionOf, countChange, lastSeenChange, reportedState } from './rollup-deltas.js';
+import { contributionOf, countChange, lastSeenChange, storedState } from './rollup-deltas.js';
 import { RollupRepository, writeCounters } from './rollups.js';
 import { addDays, toDate, toNumber, utcDay } from '../analytics/time.js';
-import type { SubmissionPayload } from '../../core/protocol.js';
 
 const T = COLLECTOR_TABLES;
 const DAY_MS = 86_400_000;
@@ -110,11 +109,10 @@ export class InstallationRepository {
       // Lock the installation row first: this waits for an ingest transaction holding it.
       const row = await lockInstallation<{ submissions_count: unknown; last_seen_at: unknown }>(trx, this.dialect, installId, ['install_id', 'submissions_count', 'last_seen_at']);
       if (!row) return { deleted: false, submissions: 0 };
-      const stored = (await trx(T.submissions).select('received_at', 'event_total', 'payload').where('install_id', installId).orderBy('received_at')) as {
-        received_at: unknown;
-        event_total: unknown;
-        payload: string;
-      }[];
+      const stored = (await trx(T.submissions)
+        .select('received_at', 'event_total', 'app_version', 'platform', 'deployment_type', 'country', 'error_count', 'payload')
+        .where('install_id', installId)
+        .orderBy('received_at')) as ({ received_at: unknown; event_total: unknown } & Parameters<typeof storedState>[0])[];
       // It was counted as registered at its first accepted submission. When that one is still stored
       // (retention purges whole periods, rollup rows and submissions alike), its count is taken back
       // out with the rest; when it is gone, so is the rollup row that counted it.
@@ -122,7 +120,7 @@ export class InstallationRepository {
       const contribution = contributionOf(
         installId,
         firstStillStored ? toDate(stored[0]!.received_at)! : null,
-        stored.map((s) => ({ receivedAt: toDate(s.received_at)!, state: reportedState(JSON.parse(s.payload) as SubmissionPayload), events: toNumber(s.event_total) })),
+        stored.map((s) => ({ receivedAt: toDate(s.received_at)!, state: storedState(s), events: toNumber(s.event_total) })),
       );
       await this.#rollups.subtract(trx, contribution);
       // After the rollups, as on ingest: the same lock order.

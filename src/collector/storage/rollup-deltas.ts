@@ -231,3 +231,32 @@ export function lastSeenMove(installId: string, previousAt: Date | null, now: Da
     { installId, at: now, installations: 1 },
   ]);
 }
+
+/**
+ * The part of a submission stored as JSON: the fields that have no column of their own. The rest
+ * (install id, period, version, platform, deployment, country, errors, uptime) lives in columns;
+ * repeating it cost about 300 bytes per row. Rows stored before 0.2 hold the whole payload: a
+ * superset, read the same way.
+ */
+export interface StoredPayload {
+  schema_version: number;
+  event_counts: Record<string, number>;
+  feature_flags: Record<string, boolean>;
+}
+
+export function storedPayload(payload: SubmissionPayload): StoredPayload {
+  return { schema_version: payload.schema_version, event_counts: payload.event_counts, feature_flags: payload.feature_flags };
+}
+
+/** The state a stored submission reported: its columns, plus the feature flags from its JSON. */
+export function storedState(row: { app_version: string; platform: string; deployment_type: string; country: string; error_count: unknown; payload: string }): ReportedState {
+  const stored = JSON.parse(row.payload) as Partial<StoredPayload>;
+  return reportedState({
+    app_version: row.app_version,
+    platform: row.platform,
+    deployment_type: row.deployment_type,
+    country: row.country,
+    error_count: Number(row.error_count),
+    feature_flags: stored.feature_flags ?? {},
+  } as SubmissionPayload);
+}

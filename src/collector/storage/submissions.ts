@@ -10,7 +10,7 @@ import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
-import { countChange, lastSeenMove, reportedState, rollupChange, type ReportedState, type RollupChange } from './rollup-deltas.js';
+import { countChange, lastSeenMove, reportedState, rollupChange, storedPayload, type ReportedState, type RollupChange } from './rollup-deltas.js';
 import { writeCounters, type SqlPart } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
@@ -167,7 +167,8 @@ export class SubmissionRepository {
         error_count: payload.error_count,
         uptime_hours: payload.uptime_hours,
         event_total: events,
-        payload: JSON.stringify(payload),
+        // Only what no column holds (see storedPayload).
+        payload: JSON.stringify(storedPayload(payload)),
       })
       .toSQL();
     const update = trx(T.installations)

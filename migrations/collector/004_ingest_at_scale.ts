@@ -1,10 +1,14 @@
-// Installations counted by the UTC day of their latest accepted submission, maintained on ingest
+// The collector at 1M installations (docs/performance.md).
+// 1. Installations counted by the UTC day of their latest accepted submission, maintained on ingest
 // (and by erasure and retention), so /stats/overview and the installation gauges read a few
 // hundred pre-aggregated rows instead of counting the installations table on every request.
 // Sharded like the rollups (shard = first 8 hex digits of the install id mod 8) and summed by readers.
+// 2. collector_submissions loses its (install_id, received_at) index: the unique (install_id,
+// idempotency_key) index already serves every lookup by installation (erasure, purges, the foreign
+// key), so the second one only cost a write and ~60 bytes per row.
 import type { Knex } from 'knex';
 
-export const name = '004_last_seen_days';
+export const name = '004_ingest_at_scale';
 
 const TABLE = 'collector_last_seen_days';
 const SHARDS = 8; // = ROLLUP_SHARDS in src/collector/storage/rollup-deltas.ts
@@ -15,6 +19,9 @@ export async function up(knex: Knex): Promise<void> {
     table.smallint('shard').notNullable();
     table.integer('installations').notNullable().defaultTo(0);
     table.primary(['day', 'shard']);
+  });
+  await knex.schema.alterTable('collector_submissions', (table) => {
+    table.dropIndex(['install_id', 'received_at']);
   });
   // Backfill from the installations that already submitted.
   if (/^(pg|postgres|postgresql|pgnative)$/i.test(String(knex.client.config.client))) {
@@ -53,5 +60,8 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.schema.alterTable('collector_submissions', (table) => {
+    table.index(['install_id', 'received_at']);
+  });
   await knex.schema.dropTableIfExists(TABLE);
 }
