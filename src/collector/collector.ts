@@ -189,6 +189,8 @@ export class Collector {
     const submissions = await this.submissions.purgeBefore(cutoff);
     const installations = await this.installations.purgeInactive(cutoff, now);
     const rollups = (await this.rollups.purgeBefore('day', addDays(cutoffDay, 1))) + (await this.rollups.purgeBefore('week', addDays(weekStart(cutoff), 7)));
+    // Not counted in `rollups`: empty counters carry no data.
+    await this.rollups.purgeEmptyLastSeenDays(addDays(utcDay(now), -1));
     const reportLog = await this.reportLog.purgeBefore(cutoff);
     const erasedIds = await this.installations.purgeErasedIds(now);
     const unconfirmedInstallations = await this.installations.purgeNeverSubmitted(new Date(now.getTime() - this.options.unconfirmedRegistrationDays * DAY_MS));

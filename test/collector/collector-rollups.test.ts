@@ -92,9 +92,25 @@ async function storedRollups(db: TestDatabase, table: string, period: string): P
 
 /** The same numbers recomputed from the raw submissions (what the rollups must equal). */
 async function recomputed(db: TestDatabase, periodOf: (d: Date) => string): Promise<Map<string, RollupTotals>> {
-  const subs = (await db.knex('collector_submissions').select('install_id', 'received_at', 'payload')) as { install_id: string; received_at: unknown; payload: string }[];
+  // A stored submission: its columns, and as JSON only what has no column (event counts, flags).
+  const subs = (await db
+    .knex('collector_submissions')
+    .select('install_id', 'received_at', 'app_version', 'deployment_type', 'platform', 'country', 'error_count', 'payload')) as {
+    install_id: string;
+    received_at: unknown;
+    app_version: string;
+    deployment_type: string;
+    platform: string;
+    country: string;
+    error_count: unknown;
+    payload: string;
+  }[];
   const parsed = subs
-    .map((s) => ({ install: s.install_id, at: new Date(typeof s.received_at === 'number' ? s.received_at : String(s.received_at)), p: JSON.parse(s.payload) as SubmissionPayload }))
+    .map((s) => ({
+      install: s.install_id,
+      at: new Date(typeof s.received_at === 'number' ? s.received_at : String(s.received_at)),
+      p: { ...JSON.parse(s.payload), app_version: s.app_version, deployment_type: s.deployment_type, platform: s.platform, country: s.country, error_count: Number(s.error_count) } as SubmissionPayload,
+    }))
     .sort((a, b) => a.at.getTime() - b.at.getTime());
   const buckets = (p: SubmissionPayload): [string, string][] => [
     ['all', ''],
@@ -164,6 +180,19 @@ testEachDatabase('rollups equal a recomputation from the raw submissions, day by
   await ingestScenario(c);
   t.deepEqual(Object.fromEntries(await storedRollups(db, 'collector_daily_rollups', 'day')), Object.fromEntries(await recomputed(db, utcDay)));
   t.deepEqual(Object.fromEntries(await storedRollups(db, 'collector_weekly_rollups', 'week_start')), Object.fromEntries(await recomputed(db, weekStart)));
+  // The last-seen day counters (what /stats/overview reads) equal a count of the installations by
+  // the day of their latest submission: moved on every resubmission, never counted twice.
+  const lastSeen = new Map<string, number>();
+  for (const row of (await db.knex('collector_last_seen_days').select('day', 'installations')) as { day: string; installations: unknown }[]) {
+    if (Number(row.installations) !== 0) lastSeen.set(row.day, (lastSeen.get(row.day) ?? 0) + Number(row.installations));
+  }
+  const byLastSeen = new Map<string, number>();
+  for (const row of (await db.knex('collector_installations').whereNotNull('last_seen_at').select('last_seen_at')) as { last_seen_at: unknown }[]) {
+    const day = utcDay(new Date(typeof row.last_seen_at === 'number' ? row.last_seen_at : String(row.last_seen_at)));
+    byLastSeen.set(day, (byLastSeen.get(day) ?? 0) + 1);
+  }
+  t.deepEqual(Object.fromEntries(lastSeen), Object.fromEntries(byLastSeen));
+  t.deepEqual(Object.fromEntries(lastSeen), { '2026-03-16': 2, '2026-03-25': 4 });
   // Spot checks of the semantics: Monday counts 6 distinct installations after 8 submissions.
   const daily = await storedRollups(db, 'collector_daily_rollups', 'day');
   t.like(daily.get('2026-03-16|all|'), { installations: 6, submissions: 8, error_installations: 1, errors: 8 });

@@ -5,10 +5,9 @@ import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
-import { contributionOf, countChange, reportedState } from './rollup-deltas.js';
-import { RollupRepository } from './rollups.js';
-import { toDate, toNumber } from '../analytics/time.js';
-import type { SubmissionPayload } from '../../core/protocol.js';
+import { contributionOf, countChange, lastSeenChange, storedState } from './rollup-deltas.js';
+import { RollupRepository, writeCounters } from './rollups.js';
+import { addDays, toDate, toNumber, utcDay } from '../analytics/time.js';
 
 const T = COLLECTOR_TABLES;
 const DAY_MS = 86_400_000;
@@ -108,13 +107,12 @@ export class InstallationRepository {
   async erase(installId: string, now: Date): Promise<{ deleted: boolean; submissions: number }> {
     return this.knex.transaction(async (trx) => {
       // Lock the installation row first: this waits for an ingest transaction holding it.
-      const row = await lockInstallation<{ submissions_count: unknown }>(trx, this.dialect, installId, ['install_id', 'submissions_count']);
+      const row = await lockInstallation<{ submissions_count: unknown; last_seen_at: unknown }>(trx, this.dialect, installId, ['install_id', 'submissions_count', 'last_seen_at']);
       if (!row) return { deleted: false, submissions: 0 };
-      const stored = (await trx(T.submissions).select('received_at', 'event_total', 'payload').where('install_id', installId).orderBy('received_at')) as {
-        received_at: unknown;
-        event_total: unknown;
-        payload: string;
-      }[];
+      const stored = (await trx(T.submissions)
+        .select('received_at', 'event_total', 'app_version', 'platform', 'deployment_type', 'country', 'error_count', 'payload')
+        .where('install_id', installId)
+        .orderBy('received_at')) as ({ received_at: unknown; event_total: unknown } & Parameters<typeof storedState>[0])[];
       // It was counted as registered at its first accepted submission. When that one is still stored
       // (retention purges whole periods, rollup rows and submissions alike), its count is taken back
       // out with the rest; when it is gone, so is the rollup row that counted it.
@@ -122,9 +120,12 @@ export class InstallationRepository {
       const contribution = contributionOf(
         installId,
         firstStillStored ? toDate(stored[0]!.received_at)! : null,
-        stored.map((s) => ({ receivedAt: toDate(s.received_at)!, state: reportedState(JSON.parse(s.payload) as SubmissionPayload), events: toNumber(s.event_total) })),
+        stored.map((s) => ({ receivedAt: toDate(s.received_at)!, state: storedState(s), events: toNumber(s.event_total) })),
       );
       await this.#rollups.subtract(trx, contribution);
+      // After the rollups, as on ingest: the same lock order.
+      const lastSeen = lastSeenChange([{ installId, at: toDate(row.last_seen_at), installations: -1 }]);
+      if (lastSeen.length > 0) await writeCounters(trx, this.dialect, [], { daily: [], weekly: [] }, lastSeen);
       const submissions = await trx(T.submissions).where('install_id', installId).delete();
       const deleted = await trx(T.installations).where('install_id', installId).delete();
       await trx(T.erasedInstallations)
@@ -168,7 +169,8 @@ export class InstallationRepository {
         // Never-submitting installations were never counted, so they are not counted out either.
         const counted = gone.filter((r) => r.last_seen_at !== null && r.last_seen_at !== undefined).length;
         if (ids.length > 0) await trx(T.submissions).whereIn('install_id', ids).delete();
-        if (counted > 0) await this.#rollups.apply(trx, countChange('removed', ids[0]!, now, counted));
+        const lastSeen = lastSeenChange(gone.map((r) => ({ installId: r.install_id, at: toDate(r.last_seen_at), installations: -1 })));
+        if (counted > 0) await writeCounters(trx, this.dialect, [], countChange('removed', ids[0]!, now, counted), lastSeen);
         return ids.length;
       });
       removed += batch;
@@ -193,16 +195,18 @@ export class InstallationRepository {
     return { count: toNumber(row?.n), oldest: toDate(row?.oldest) };
   }
 
-  /** Installations that had at least one submission accepted (never-submitting ones count nowhere). */
+  /**
+   * Installations that had at least one submission accepted (never-submitting ones count nowhere),
+   * and those whose latest one fell in the 7 / 30 UTC days ending today. Read from the last-seen
+   * day counters maintained on ingest (a few rows per day), never by counting installations.
+   */
   async counts(now: Date): Promise<InstallationCounts> {
-    const since7 = new Date(now.getTime() - 7 * 86_400_000);
-    const since30 = new Date(now.getTime() - 30 * 86_400_000);
-    const row = (await this.knex(T.installations)
-      .whereNotNull('last_seen_at')
+    const today = utcDay(now);
+    const row = (await this.knex(T.lastSeenDays)
       .select(
-        this.knex.raw('count(*) as total'),
-        this.knex.raw('sum(case when last_seen_at >= ? then 1 else 0 end) as active7', [since7]),
-        this.knex.raw('sum(case when last_seen_at >= ? then 1 else 0 end) as active30', [since30]),
+        this.knex.raw('coalesce(sum(installations), 0) as total'),
+        this.knex.raw('coalesce(sum(case when day >= ? then installations else 0 end), 0) as active7', [addDays(today, -6)]),
+        this.knex.raw('coalesce(sum(case when day >= ? then installations else 0 end), 0) as active30', [addDays(today, -29)]),
       )
       .first()) as Record<string, unknown>;
     return { total: toNumber(row.total), active7d: toNumber(row.active7), active30d: toNumber(row.active30) };

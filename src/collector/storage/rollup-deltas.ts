@@ -194,3 +194,69 @@ export function contributionOf(installId: string, registeredAt: Date | null, sub
     weekly: [...contributionsPer(weekStart, shard, submissions), ...registered.weekly].sort(byKey),
   };
 }
+
+/** A change of the installations counted under the UTC day of their latest accepted submission. */
+export interface LastSeenDelta {
+  day: string;
+  shard: number;
+  installations: number;
+}
+
+/** In (day, shard) order: every writer locks these rows in the same order, so none deadlocks. */
+function sortedLastSeen(deltas: Map<string, LastSeenDelta>): LastSeenDelta[] {
+  return [...deltas.values()]
+    .filter((d) => d.installations !== 0)
+    .sort((a, b) => (a.day !== b.day ? (a.day < b.day ? -1 : 1) : a.shard - b.shard));
+}
+
+/** Adds `installations` to each (day of `at`, shard of the id); null timestamps never counted. */
+export function lastSeenChange(entries: { installId: string; at: Date | null; installations: number }[]): LastSeenDelta[] {
+  const deltas = new Map<string, LastSeenDelta>();
+  for (const entry of entries) {
+    if (entry.at === null) continue;
+    const day = utcDay(entry.at);
+    const shard = shardOf(entry.installId);
+    const key = `${day}\u0000${shard}`;
+    const delta = deltas.get(key) ?? { day, shard, installations: 0 };
+    delta.installations += entry.installations;
+    deltas.set(key, delta);
+  }
+  return sortedLastSeen(deltas);
+}
+
+/** An accepted submission moves its installation from the day it was last seen (if any) to `now`'s day. */
+export function lastSeenMove(installId: string, previousAt: Date | null, now: Date): LastSeenDelta[] {
+  return lastSeenChange([
+    { installId, at: previousAt, installations: -1 },
+    { installId, at: now, installations: 1 },
+  ]);
+}
+
+/**
+ * The part of a submission stored as JSON: the fields that have no column of their own. The rest
+ * (install id, period, version, platform, deployment, country, errors, uptime) lives in columns;
+ * repeating it cost about 300 bytes per row. Rows stored before 0.2 hold the whole payload: a
+ * superset, read the same way.
+ */
+export interface StoredPayload {
+  schema_version: number;
+  event_counts: Record<string, number>;
+  feature_flags: Record<string, boolean>;
+}
+
+export function storedPayload(payload: SubmissionPayload): StoredPayload {
+  return { schema_version: payload.schema_version, event_counts: payload.event_counts, feature_flags: payload.feature_flags };
+}
+
+/** The state a stored submission reported: its columns, plus the feature flags from its JSON. */
+export function storedState(row: { app_version: string; platform: string; deployment_type: string; country: string; error_count: unknown; payload: string }): ReportedState {
+  const stored = JSON.parse(row.payload) as Partial<StoredPayload>;
+  return reportedState({
+    app_version: row.app_version,
+    platform: row.platform,
+    deployment_type: row.deployment_type,
+    country: row.country,
+    error_count: Number(row.error_count),
+    feature_flags: stored.feature_flags ?? {},
+  } as SubmissionPayload);
+}

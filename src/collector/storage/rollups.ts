@@ -1,8 +1,10 @@
-// Rollup reads and writes. Writes happen inside the ingest transaction (one multi-row upsert per
-// granularity); reads sum over shards and never touch raw submissions.
+// Rollup reads and writes. Writes happen inside the ingest transaction: on PostgreSQL one statement
+// for every counter table (daily, weekly, last-seen days, chained so they lock in that order), on
+// SQLite one multi-row upsert per table; reads sum over shards and never touch raw submissions.
 import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
-import type { Dimension, RollupChange, RollupCounters, RollupDelta } from './rollup-deltas.js';
+import type { Dialect } from './database.js';
+import type { Dimension, LastSeenDelta, RollupChange, RollupCounters, RollupDelta } from './rollup-deltas.js';
 import { toNumber } from '../analytics/time.js';
 
 export type Granularity = 'day' | 'week';
@@ -39,6 +41,106 @@ function upsertQuery(trx: Knex | Knex.Transaction, granularity: Granularity, del
 /** The statements that apply a rollup change: daily, then weekly, each in a stable row order. */
 export function rollupUpserts(k: Knex | Knex.Transaction, change: RollupChange): Knex.QueryBuilder[] {
   return [upsertQuery(k, 'day', change.daily), upsertQuery(k, 'week', change.weekly)].filter((q): q is Knex.QueryBuilder => q !== null);
+}
+
+/** A statement with `?` placeholders, as knex's toSQL() gives it. */
+export interface SqlPart {
+  sql: string;
+  bindings: readonly Knex.Value[];
+}
+
+interface CounterTable {
+  table: string;
+  keys: { name: string; cast: string }[];
+  counters: { name: string; cast: string }[];
+  rows: Knex.Value[][];
+}
+
+function rollupTable(granularity: Granularity, deltas: RollupDelta[]): CounterTable {
+  return {
+    table: TABLE[granularity],
+    keys: [
+      { name: PERIOD[granularity], cast: 'text' },
+      { name: 'dimension', cast: 'text' },
+      { name: 'bucket', cast: 'text' },
+      { name: 'shard', cast: 'smallint' },
+    ],
+    counters: [
+      { name: 'installations', cast: 'int' },
+      { name: 'submissions', cast: 'int' },
+      { name: 'errors', cast: 'bigint' },
+      { name: 'error_installations', cast: 'int' },
+      { name: 'events', cast: 'bigint' },
+    ],
+    rows: deltas.map((d) => [d.period, d.dimension, d.bucket, d.shard, d.installations, d.submissions, d.errors, d.error_installations, d.events]),
+  };
+}
+
+function lastSeenTable(deltas: LastSeenDelta[]): CounterTable {
+  return {
+    table: COLLECTOR_TABLES.lastSeenDays,
+    keys: [
+      { name: 'day', cast: 'text' },
+      { name: 'shard', cast: 'smallint' },
+    ],
+    counters: [{ name: 'installations', cast: 'int' }],
+    rows: deltas.map((d) => [d.day, d.shard, d.installations]),
+  };
+}
+
+/**
+ * PostgreSQL: `before` (data-modifying statements whose order does not matter, e.g. the submission
+ * insert) and the counter upserts as ONE statement. Each upsert reads from the one before it, so
+ * they run (and take their row locks) strictly in list order: daily, weekly, last-seen days.
+ */
+function pgCounterStatement(before: SqlPart[], tables: CounterTable[]): SqlPart {
+  const ctes: string[] = [];
+  const bindings: Knex.Value[] = [];
+  before.forEach((part, i) => {
+    ctes.push(`b${i} as (${part.sql})`);
+    bindings.push(...part.bindings);
+  });
+  let main = '';
+  tables.forEach((t, i) => {
+    const columns = [...t.keys, ...t.counters];
+    const tuple = `(${columns.map((c) => `?::${c.cast}`).join(', ')})`;
+    const names = columns.map((c) => c.name).join(', ');
+    const conflict = t.keys.map((c) => c.name).join(', ');
+    const merge = t.counters.map((c) => `${c.name} = t.${c.name} + excluded.${c.name}`).join(', ');
+    const source =
+      i === 0
+        ? `values ${t.rows.map(() => tuple).join(', ')}`
+        : `select * from (values ${t.rows.map(() => tuple).join(', ')}) as v (${names}) where (select count(*) from c${i - 1}) >= 0`;
+    for (const row of t.rows) bindings.push(...row);
+    const upsert = `insert into ${t.table} as t (${names}) ${source} on conflict (${conflict}) do update set ${merge}`;
+    if (i < tables.length - 1) ctes.push(`c${i} as (${upsert} returning 1)`);
+    else main = upsert;
+  });
+  if (main === '') main = 'select 1';
+  return { sql: ctes.length > 0 ? `with ${ctes.join(', ')} ${main}` : main, bindings };
+}
+
+/**
+ * Writes `before` and then a rollup change and a last-seen change, in the given transaction: on
+ * PostgreSQL one round trip, on SQLite one statement after another (same order).
+ */
+export async function writeCounters(trx: Knex.Transaction, dialect: Dialect, before: SqlPart[], change: RollupChange, lastSeen: LastSeenDelta[]): Promise<void> {
+  const tables = [rollupTable('day', change.daily), rollupTable('week', change.weekly), lastSeenTable(lastSeen)].filter((t) => t.rows.length > 0);
+  if (dialect === 'postgres') {
+    const statement = pgCounterStatement(before, tables);
+    await trx.raw(statement.sql, statement.bindings as Knex.Value[]);
+    return;
+  }
+  for (const part of before) await trx.raw(part.sql, part.bindings as Knex.Value[]);
+  for (const t of tables) {
+    const names = [...t.keys, ...t.counters].map((c) => c.name);
+    const rows = t.rows.map((row) => Object.fromEntries(names.map((name, i) => [name, row[i]])));
+    const merge = Object.fromEntries(t.counters.map((c) => [c.name, trx.raw('??.?? + excluded.??', [t.table, c.name, c.name])]));
+    await trx(t.table)
+      .insert(rows)
+      .onConflict(t.keys.map((k) => k.name))
+      .merge(merge);
+  }
 }
 
 export class RollupRepository {
@@ -94,6 +196,14 @@ export class RollupRepository {
       error_installations: toNumber(r.error_installations),
       events: toNumber(r.events),
     }));
+  }
+
+  /**
+   * Deletes last-seen day counters left at zero (their installations submitted again later, were
+   * erased or purged) of days before `beforeDay`: today's and yesterday's rows are left to ingest.
+   */
+  async purgeEmptyLastSeenDays(beforeDay: string): Promise<number> {
+    return this.knex(COLLECTOR_TABLES.lastSeenDays).where('day', '<', beforeDay).andWhere('installations', 0).delete();
   }
 
   /** Deletes rollup rows of periods before `beforePeriod`; returns how many rows went. */

@@ -10,8 +10,8 @@ import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
-import { countChange, reportedState, rollupChange, type ReportedState, type RollupChange } from './rollup-deltas.js';
-import { rollupUpserts } from './rollups.js';
+import { countChange, lastSeenMove, reportedState, rollupChange, storedPayload, type ReportedState, type RollupChange } from './rollup-deltas.js';
+import { writeCounters, type SqlPart } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
 
@@ -119,19 +119,36 @@ export class SubmissionRepository {
     }
   }
 
+  /**
+   * The installation's row, locked, with the submission already accepted under the key (read under
+   * the lock: a concurrent request with the same key may have just committed). PostgreSQL: one query.
+   */
+  async #lockWithReplay(trx: Knex.Transaction, target: SubmissionLockTarget): Promise<(InstallationRow & { replay_of: string | null }) | undefined> {
+    if (this.dialect === 'postgres') {
+      const replay = target.idempotencyKey === null ? 'null' : `(select s.id from ${T.submissions} s where s.install_id = i.install_id and s.idempotency_key = ?)`;
+      const result = await trx.raw(
+        `select ${LOCK_COLUMNS.map((c) => `i.${c}`).join(', ')}, ${replay} as replay_of from ${T.installations} i where i.install_id = ? for update of i`,
+        target.idempotencyKey === null ? [target.installId] : [target.idempotencyKey, target.installId],
+      );
+      return (result.rows as (InstallationRow & { replay_of: string | null })[])[0];
+    }
+    const row = await lockInstallation<InstallationRow>(trx, this.dialect, target.installId, LOCK_COLUMNS);
+    if (!row) return undefined;
+    const replay = target.idempotencyKey === null
+      ? undefined
+      : ((await trx(T.submissions).select('id').where({ install_id: target.installId, idempotency_key: target.idempotencyKey }).first()) as { id: string } | undefined);
+    return { ...row, replay_of: replay?.id ?? null };
+  }
+
   #unitOfWork<T>(target: SubmissionLockTarget, work: (locked: LockedInstallation | null) => Promise<T>): Promise<T> {
     return this.knex.transaction(async (trx) => {
-      const row = await lockInstallation<InstallationRow>(trx, this.dialect, target.installId, LOCK_COLUMNS);
+      const row = await this.#lockWithReplay(trx, target);
       if (!row) return work(null);
-      // Read under the lock: a concurrent request with the same key may have just committed.
-      const replay = target.idempotencyKey === null
-        ? undefined
-        : ((await trx(T.submissions).select('id').where({ install_id: target.installId, idempotency_key: target.idempotencyKey }).first()) as { id: string } | undefined);
       let committed = false;
       return work({
         installId: target.installId,
         secret: row.secret,
-        replayOf: replay?.id ?? null,
+        replayOf: row.replay_of ?? null,
         commit: async (payload, at) => {
           if (committed) throw new Error('a locked installation takes one submission');
           committed = true;
@@ -165,23 +182,26 @@ export class SubmissionRepository {
     const next = reportedState(payload);
     const events = Object.values(payload.event_counts).reduce((sum, n) => sum + n, 0);
     const submissionId = randomUUID();
-    await trx(T.submissions).insert({
-      id: submissionId,
-      install_id: installId,
-      idempotency_key: idempotencyKey,
-      received_at: now,
-      period_start: payload.period.start,
-      period_end: payload.period.end,
-      app_version: payload.app_version,
-      platform: payload.platform,
-      deployment_type: payload.deployment_type,
-      country: payload.country,
-      error_count: payload.error_count,
-      uptime_hours: payload.uptime_hours,
-      event_total: events,
-      payload: JSON.stringify(payload),
-    });
-    await trx(T.installations)
+    const insert = trx(T.submissions)
+      .insert({
+        id: submissionId,
+        install_id: installId,
+        idempotency_key: idempotencyKey,
+        received_at: now,
+        period_start: payload.period.start,
+        period_end: payload.period.end,
+        app_version: payload.app_version,
+        platform: payload.platform,
+        deployment_type: payload.deployment_type,
+        country: payload.country,
+        error_count: payload.error_count,
+        uptime_hours: payload.uptime_hours,
+        event_total: events,
+        // Only what no column holds (see storedPayload).
+        payload: JSON.stringify(storedPayload(payload)),
+      })
+      .toSQL();
+    const update = trx(T.installations)
       .where('install_id', installId)
       .update({
         last_seen_at: now,
@@ -192,9 +212,13 @@ export class SubmissionRepository {
         feature_flags: JSON.stringify(next.features),
         last_error_count: next.errorCount,
         submissions_count: trx.raw('submissions_count + 1'),
-      });
+      })
+      .toSQL();
+    const before: SqlPart[] = [insert, update].map((q) => ({ sql: q.sql, bindings: q.bindings }));
     const change = withFirstSubmission(rollupChange(installId, now, next, events, previousState(row), lastSeen), installId, now, lastSeen === null);
-    for (const upsert of rollupUpserts(trx, change)) await upsert;
+    // One statement on PostgreSQL (submission, installation, rollups, last-seen day): the hot rollup
+    // rows stay locked only from this statement to the commit.
+    await writeCounters(trx, this.dialect, before, change, lastSeenMove(installId, lastSeen, now));
     return { outcome: 'accepted', submissionId };
   }
 

@@ -10,4 +10,5 @@ export const COLLECTOR_TABLES = {
   reportLog: 'collector_report_log',
   erasedInstallations: 'collector_erased_installations',
   sessions: 'collector_sessions',
+  lastSeenDays: 'collector_last_seen_days',
 } as const;
