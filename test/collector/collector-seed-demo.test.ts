@@ -36,6 +36,10 @@ async function rollups(knex: Knex): Promise<string[]> {
       out.push(`${table} ${String(r.period)} ${String(r.dimension)} ${String(r.bucket)} ${counters.join(',')}`);
     }
   }
+  // The per-day last-seen counters the overview reads.
+  for (const r of (await knex(T.lastSeenDays).select('day', 'shard', 'installations')) as Record<string, unknown>[]) {
+    if (Number(r.installations) !== 0) out.push(`${T.lastSeenDays} ${String(r.day)} ${String(r.shard)} ${Number(r.installations)}`);
+  }
   return out.sort();
 }
 

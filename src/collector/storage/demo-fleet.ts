@@ -3,7 +3,7 @@
 // uses to take an installation's share back out), all in one transaction.
 import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
-import { contributionOf, reportedState, type RollupDelta } from './rollup-deltas.js';
+import { contributionOf, lastSeenChange, reportedState, storedPayload, type RollupDelta } from './rollup-deltas.js';
 import { rollupUpserts } from './rollups.js';
 import { toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
@@ -96,12 +96,15 @@ export class DemoFleetRepository {
           error_count: s.payload.error_count,
           uptime_hours: s.payload.uptime_hours,
           event_total: eventTotal(s.payload),
-          payload: JSON.stringify(s.payload),
+          payload: JSON.stringify(storedPayload(s.payload)),
         });
       }
     }
+    // Each installation under the day of its latest submission, as ingest keeps it.
+    const lastSeen = lastSeenChange(fleet.map((i) => ({ installId: i.installId, at: i.submissions[i.submissions.length - 1]!.receivedAt, installations: 1 })));
     await this.knex.transaction(async (trx) => {
-      for (const table of [T.dailyRollups, T.weeklyRollups, T.submissions, T.installations]) await trx(table).delete();
+      for (const table of [T.dailyRollups, T.weeklyRollups, T.lastSeenDays, T.submissions, T.installations]) await trx(table).delete();
+      for (let i = 0; i < lastSeen.length; i += CHUNK) await trx(T.lastSeenDays).insert(lastSeen.slice(i, i + CHUNK));
       for (let i = 0; i < installations.length; i += CHUNK) await trx(T.installations).insert(installations.slice(i, i + CHUNK));
       for (let i = 0; i < submissions.length; i += CHUNK) await trx(T.submissions).insert(submissions.slice(i, i + CHUNK));
       const dailyRows = [...daily.values()];
