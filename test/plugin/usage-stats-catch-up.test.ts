@@ -131,8 +131,17 @@ testEachDatabase('opting in sends the history, capped at 12 weeks; /preview show
   await app.telemetry.consent.set({ usageStats: true });
   await until(async () => (await ledger(app)).length === MAX_HISTORY_WEEKS, 15_000, 'the history');
   t.deepEqual((await received(s.collector)).map((w) => w.start), expected, 'one go, in order, none older than the cap');
-  const stored = (await s.collector.handle.collector.knex('collector_submissions').select('payload')) as { payload: string }[];
-  t.deepEqual(stored.map((r) => JSON.parse(r.payload)).sort((a, b) => (a.period.start < b.period.start ? -1 : 1)), preview.payloads, 'exactly what /preview showed');
+  // The collector keeps the payload's columns as columns and the rest (event counts, flags) as JSON.
+  const stored = (await s.collector.handle.collector
+    .knex('collector_submissions')
+    .select('period_start', 'period_end', 'app_version', 'error_count', 'payload')
+    .orderBy('period_start')) as { period_start: string; period_end: string; app_version: string; error_count: number; payload: string }[];
+  const shown = preview.payloads as unknown as { period: { start: string; end: string }; app_version: string; error_count: number; event_counts: unknown; feature_flags: unknown }[];
+  t.deepEqual(
+    stored.map((r) => ({ period: { start: r.period_start, end: r.period_end }, app_version: r.app_version, error_count: Number(r.error_count), ...pick(JSON.parse(r.payload)) })),
+    shown.map((p) => ({ period: p.period, app_version: p.app_version, error_count: p.error_count, ...pick(p) })),
+    'exactly what /preview showed',
+  );
   t.deepEqual((await (await app.request('/api/v1/usage-stats/preview', { user: 'admin' })).json()).payloads, [], 'nothing left to send');
 });
 
@@ -159,3 +168,7 @@ testEachDatabase('a week the collector refuses for its content (422) is recorded
   const next = await runtimeOf(app.telemetry).submission.submitNow();
   t.deepEqual(next.weeks.map((w) => w.period.start), [dayOf(week(0))], 'the refused week is not sent again');
 });
+
+function pick(payload: { event_counts: unknown; feature_flags: unknown }): { event_counts: unknown; feature_flags: unknown } {
+  return { event_counts: payload.event_counts, feature_flags: payload.feature_flags };
+}
