@@ -39,6 +39,7 @@ import { PostHog } from 'posthog-node';
 // The plugin's constant per-request steps one at a time, each as the only middleware of its app.
 const PATHS = { api: '/telemetry/api', pages: '/telemetry', donate: '/support', assets: '/telemetry/assets' };
 const PREFIXES = Object.values(PATHS);
+const STATE_CONTEXT = { paths: PATHS, assetVersion: '1', getUser: () => null };
 let checks = 0;
 
 type Kind = 'posthog' | 'check-session' | 'check-path' | 'check-accept' | 'state' | 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
@@ -84,7 +85,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
     });
   } else if (kind === 'state') {
     app.use((ctx, next) => {
-      ctx.state.telemetry = new TemplateState(ctx, PATHS, '1', () => null);
+      ctx.state.telemetry = new TemplateState(ctx, STATE_CONTEXT);
       return next();
     });
   } else if (kind === 'noop') {
