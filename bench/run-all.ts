@@ -3,7 +3,7 @@
 // every ratio. bench:collector stays separate (it needs PostgreSQL and minutes of data generation).
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import type { BenchRatio } from './lib/common.js';
+import { verdictOf, type BenchRatio } from './lib/common.js';
 
 const BENCHES = ['request-overhead.ts', 'track-vs-posthog.ts', 'local-aggregation.ts', 'sink-down.ts'];
 const only = process.argv.slice(2);
@@ -48,6 +48,6 @@ console.log(`\n=== summary (${((Date.now() - started) / 1000).toFixed(0)} s, loa
 console.log(`${'bench'.padEnd(18)} ${'ratio'.padEnd(width)} ${'value'.padStart(9)}  ${'target'.padEnd(9)} ${'verdict'.padEnd(7)} detail`);
 for (const r of rows) {
   const value = Math.abs(r.value) >= 100 ? r.value.toFixed(0) : r.value.toFixed(3);
-  const verdict = r.met === null ? 'info' : r.met ? 'met' : 'MISSED';
+  const verdict = verdictOf(r);
   console.log(`${r.bench.padEnd(18)} ${r.name.padEnd(width)} ${value.padStart(9)}  ${(r.target ?? '—').padEnd(9)} ${verdict.padEnd(7)} ${r.detail ?? ''}`);
 }

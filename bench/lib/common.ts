@@ -42,6 +42,9 @@ export function report(bench: string, ratios: BenchRatio[], extra: Record<string
   console.log(`BENCH_RESULT ${JSON.stringify({ bench, ratios, extra })}`);
 }
 
+/** PASS / FAIL against the target, `info` when the figure has none. */
+export const verdictOf = (ratio: BenchRatio): string => (ratio.met === null ? 'info' : ratio.met ? 'PASS' : 'FAIL');
+
 export const check = (value: number, op: '>=' | '<=', bound: number): boolean => (op === '>=' ? value >= bound : value <= bound);
 
 /** Sends `{ type }` to a forked bench server and resolves with its first message of type `answer`. */

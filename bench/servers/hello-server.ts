@@ -12,6 +12,9 @@
 //   no-local   — the plugin mounted, opted out, local statistics off (localStats: false)
 //   quiet      — opted out, its local writes and exports held back during the run (background cost apart)
 //   opted-in   — the plugin mounted, analytics consent on, a page view recorded for every request
+//   posthog    — the peer: bare plus one middleware calling posthog-node capture() once per request
+//                (a $pageview with route, method and status), to the same local sink, default batching
+//                (flushAt 20, flushInterval 10 s)
 // A name may carry a suffix (`bare#2`): another app of the same kind, for the A/A control.
 // The process reports its own CPU time over IPC, so the bench measures the server, not the load
 // generator.
@@ -31,24 +34,38 @@ import { quiet } from '../lib/common.js';
 import { TemplateState } from '../../src/plugin/middleware/template-state.js';
 import { requestTracking } from '../../src/plugin/middleware/request-tracking.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
+import { PostHog } from 'posthog-node';
 
 // The plugin's constant per-request steps one at a time, each as the only middleware of its app.
 const PATHS = { api: '/telemetry/api', pages: '/telemetry', donate: '/support', assets: '/telemetry/assets' };
 const PREFIXES = Object.values(PATHS);
+const STATE_CONTEXT = { paths: PATHS, assetVersion: '1', getUser: () => null };
 let checks = 0;
 
-type Kind = 'check-session' | 'check-path' | 'check-accept' | 'state' | 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
+type Kind = 'posthog' | 'check-session' | 'check-path' | 'check-accept' | 'state' | 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
 type Telemetry = ReturnType<typeof telemetryPlugin>;
 
 const endpoint = process.argv[2] ?? null;
 const modes = (process.argv[3] ?? 'bare').split(',');
 
-async function startApp(kind: Kind): Promise<{ server: http.Server; port: number; telemetry: Telemetry | null; kind: Kind }> {
+async function startApp(kind: Kind): Promise<{ server: http.Server; port: number; telemetry: Telemetry | null; posthog: PostHog | null; kind: Kind }> {
   const app = new Koa();
   app.keys = ['bench-key'];
   app.use(session(app));
   let telemetry: Telemetry | null = null;
-  if (kind === 'then') {
+  let posthog: PostHog | null = null;
+  if (kind === 'posthog') {
+    const client = new PostHog('phc_bench_project_key', { host: endpoint!, disableGeoip: true, persistence: 'memory' } as never);
+    posthog = client;
+    app.use(async (ctx, next) => {
+      await next();
+      client.capture({
+        distinctId: 'anonymous',
+        event: '$pageview',
+        properties: { route: (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? '(unmatched)', method: ctx.method, status: ctx.status },
+      });
+    });
+  } else if (kind === 'then') {
     app.use((_ctx, next) => next().then(() => undefined));
   } else if (kind === 'check-session') {
     app.use((ctx, next) => {
@@ -68,7 +85,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
     });
   } else if (kind === 'state') {
     app.use((ctx, next) => {
-      ctx.state.telemetry = new TemplateState(ctx, PATHS, '1', () => null);
+      ctx.state.telemetry = new TemplateState(ctx, STATE_CONTEXT);
       return next();
     });
   } else if (kind === 'noop') {
@@ -103,7 +120,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, port: (server.address() as { port: number }).port, telemetry, kind };
+  return { server, port: (server.address() as { port: number }).port, telemetry, posthog, kind };
 }
 
 const apps: Awaited<ReturnType<typeof startApp>>[] = [];
@@ -147,7 +164,10 @@ process.on('message', async (message: { type: string }) => {
     // The local write this round's page views caused belongs to this round (its natural cadence,
     // every 2 s, is about one round). OTLP metrics go out every 60 s: about 1–2 ms each, i.e.
     // ~0.002 µs per request at this load — left to their own timer rather than forced per round.
-    if (!process.env.BENCH_NO_ROUND_FLUSH) await Promise.all(apps.map(({ telemetry, kind }) => (kind === 'quiet' ? undefined : (telemetry ? runtimeOf(telemetry).recorder?.flush() : undefined))));
+    // Likewise posthog-node's queued batch: its POST belongs to the round whose captures filled it.
+    if (!process.env.BENCH_NO_ROUND_FLUSH) {
+      await Promise.all(apps.map(({ telemetry, posthog, kind }) => (kind === 'quiet' ? undefined : telemetry ? runtimeOf(telemetry).recorder?.flush() : posthog?.flush())));
+    }
     const used = process.cpuUsage(start);
     const memory = process.memoryUsage();
     process.send!({ type: 'report', cpuMicros: used.user + used.system, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });
@@ -158,7 +178,7 @@ process.on('message', async (message: { type: string }) => {
       mkdirSync('.tmp/profiles', { recursive: true });
       writeFileSync(`.tmp/profiles/${modes.join('+').replaceAll('#', '-')}.cpuprofile`, JSON.stringify(profile));
     }
-    await Promise.all(apps.map(({ telemetry }) => telemetry?.stop()));
+    await Promise.all(apps.map(({ telemetry, posthog }) => telemetry?.stop() ?? posthog?.shutdown(1000)));
     process.exit(0);
   }
 });

@@ -5,11 +5,22 @@ import type { Context } from 'koa';
 /** Requests no router matched share one name, so unknown paths never become keys or log text. */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
+/** Matched template → what it is counted as: checked once per route, not once per request. */
+const checkedTemplates = new Map<string, string>();
+const CHECKED_TEMPLATES_LIMIT = 1_000;
+
 export function routeTemplateOf(ctx: Context): string {
   const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
-  // A template is the host's own code, but one written with a literal e-mail or long number in it
-  // (or a RegExp route's source) is not kept either.
-  return typeof matched === 'string' ? safeRouteTemplate(matched, UNMATCHED_ROUTE) : UNMATCHED_ROUTE;
+  if (typeof matched !== 'string') return UNMATCHED_ROUTE;
+  let template = checkedTemplates.get(matched);
+  if (template === undefined) {
+    // A template is the host's own code, but one written with a literal e-mail or long number in it
+    // (or a RegExp route's source) is not kept either.
+    template = safeRouteTemplate(matched, UNMATCHED_ROUTE);
+    if (checkedTemplates.size >= CHECKED_TEMPLATES_LIMIT) checkedTemplates.clear();
+    checkedTemplates.set(matched, template);
+  }
+  return template;
 }
 
 /** A run of this many digits in a template is an id or a number written into the route, not a shape. */

@@ -22,7 +22,7 @@ import { SessionOrderCheck } from './middleware/session-order.js';
 import { usageStatsRouter } from './routes/usage-stats.js';
 import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
-import { TemplateState, type UserPrivacyView } from './middleware/template-state.js';
+import { TemplateState, type TemplateContext, type UserPrivacyView } from './middleware/template-state.js';
 import { hasPrivacySignal } from './middleware/privacy-signals.js';
 import { userPrivacyRouter } from './routes/user-privacy.js';
 import { supportRouter } from './routes/support.js';
@@ -145,7 +145,9 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     supportRouter(options, { service: runtime.support, translatorFor }),
   ];
   const supportDeps = { options, service: runtime.support, translatorFor };
-  const prepareSupport = supportTemplateState(supportDeps);
+  const { fallback: supportFallback, prepareSupportState: prepareSupport } = supportTemplateState(supportDeps);
+  // What every request's ctx.state.telemetry shares: one object for the plugin's lifetime.
+  const templateContext: TemplateContext = { paths: mountPath, assetVersion: PACKAGE_VERSION, getUser: options.getUser, privacyOf: privacyView, translatorOf: translatorFor, supportFallback };
   const errors = jsonErrors(options.logger, messageRenderer(translatorFor));
   // Paths under the plugin's prefixes are the plugin's: a known path with another method is a JSON
   // 405, anything else a JSON 404 — never handed to the host (nor @koa/router's 501).
@@ -212,7 +214,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     sessionOrder.observe(ctx);
     extendContext(ctx.app);
     runtime.autoStart();
-    const state = new TemplateState(ctx, mountPath, PACKAGE_VERSION, options.getUser, privacyView, translatorFor);
+    const state = new TemplateState(ctx, templateContext);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
     if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);

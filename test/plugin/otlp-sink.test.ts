@@ -270,6 +270,30 @@ test('records are sent in batches of batchSize, in order', async (t) => {
   });
 });
 
+test('a record is built at export time from the parts queued at emit: attributes merged in order like a spread, time of the emit', async (t) => {
+  await withReceiver({}, async (rx) => {
+    const sink = createOtlpSink(config({ endpoint: rx.url }));
+    const shared = { install_id: 'install-1', app_version: '2.3.4' };
+    const before = Date.now();
+    sink.emit('report.generated', { format: 'pdf', install_id: 'from-props' }, shared, { 'user.pseudonym': 'abc' });
+    sink.emit('report.generated', { format: 'csv' }, shared);
+    const after = Date.now();
+    while (Date.now() <= after + 2) {
+      // let the clock move on: a record timed at export would no longer fall within [before, after]
+    }
+    t.true(await sink.flush());
+    const got = await rx.waitForLogs(2);
+    t.deepEqual(got[0]!.attributes, { format: 'pdf', install_id: 'install-1', app_version: '2.3.4', 'user.pseudonym': 'abc' });
+    t.deepEqual(Object.keys(got[0]!.attributes), ['format', 'install_id', 'app_version', 'user.pseudonym'], 'key order of { ...props, ...shared, ...user }');
+    t.deepEqual(got[1]!.attributes, { format: 'csv', install_id: 'install-1', app_version: '2.3.4' });
+    for (const record of got) {
+      const ms = Number(BigInt(record.timeUnixNano!) / 1_000_000n);
+      t.true(ms >= before && ms <= after, `timeUnixNano ${ms} within the emit [${before}, ${after}]`);
+    }
+    await sink.shutdown(1000);
+  });
+});
+
 test('metrics arrive: install gauge, events and pageviews counters (cumulative)', async (t) => {
   await withReceiver({}, async (rx) => {
     const events = new Map<string, number>([

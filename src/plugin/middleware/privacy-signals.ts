@@ -5,7 +5,7 @@
 import type { Context } from 'koa';
 
 export function hasPrivacySignal(ctx: Context, honorDnt: boolean): boolean {
-  const headers = ctx.header;
+  const headers = ctx.req.headers;
   const gpc = headers['sec-gpc'];
   if (typeof gpc === 'string' && gpc.trim() === '1') return true;
   if (!honorDnt) return false;

@@ -9,7 +9,7 @@ export { routeTemplateOf, UNMATCHED_ROUTE } from '../../core/route-template.js';
 
 /** While an error propagates Koa has not set the response status yet: take it from the error. */
 function statusOf(ctx: Context, error: unknown): number {
-  if (error === undefined) return ctx.status;
+  if (error === undefined) return ctx.res.statusCode;
   const status = (error as { status?: unknown; statusCode?: unknown } | null)?.status ?? (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
 }
@@ -20,7 +20,8 @@ export type MayExportRequest = (ctx: Context) => boolean;
 export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport: MayExportRequest, error?: unknown): void {
   try {
     const route = routeTemplateOf(ctx);
-    if (analytics.countPageView(route) && mayExport(ctx)) analytics.exportPageView(route, ctx.method, statusOf(ctx, error), ctx.header['user-agent']);
+    // The raw request and response, not Koa's getters: the same values, without the delegation chain.
+    if (analytics.countPageView(route) && mayExport(ctx)) analytics.exportPageView(route, ctx.req.method ?? '', statusOf(ctx, error), ctx.req.headers['user-agent']);
   } catch {
     // Counting a page view must never affect the response.
   }

@@ -30,16 +30,20 @@ export interface SupportDeps {
   translatorFor: (ctx: Context) => Translator;
 }
 
-function isPageRequest(ctx: Context, skip: readonly string[]): boolean {
-  if (ctx.method !== 'GET') return false;
-  const accept = ctx.get('accept');
-  if (!accept.includes('text/html')) return false;
+/** Runs on every host request: reads the raw request (no Koa getter chain), cheapest test first. */
+function isPageRequest(ctx: Context, skip: readonly string[], skipWithSlash: readonly string[]): boolean {
+  const req = ctx.req;
+  if (req.method !== 'GET') return false;
+  const accept = req.headers.accept;
+  if (accept === undefined || !accept.includes('text/html')) return false;
   const path = ctx.path;
-  return !skip.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+  for (let i = 0; i < skip.length; i++) if (path === skip[i] || path.startsWith(skipWithSlash[i]!)) return false;
+  return true;
 }
 
 export function supportTemplateState({ options, service, translatorFor }: SupportDeps) {
   const skip = [options.mountPath.api, options.mountPath.donate, options.mountPath.assets];
+  const skipWithSlash = skip.map((prefix) => `${prefix}/`);
   const longSession = options.support.longSessionMinutes;
 
   /** The model from what is at hand (session, a synchronous isSupporter), without I/O. */
@@ -79,12 +83,12 @@ export function supportTemplateState({ options, service, translatorFor }: Suppor
    * Prepares the support model for this request: null when there is nothing to wait for (every
    * request but a signed-in user's page), otherwise a promise that never rejects. No closure per request.
    */
-  return function prepareSupportState(ctx: Context, state: TemplateState): Promise<void> | null {
-    state.supportFallback = fallback;
-    if (!service.enabled || !isPageRequest(ctx, skip)) return null;
+  const prepareSupportState = (ctx: Context, state: TemplateState): Promise<void> | null => {
+    if (!service.enabled || !isPageRequest(ctx, skip, skipWithSlash)) return null;
     const user = currentUser(ctx, options.getUser);
     return user ? prepare(ctx, state, user) : null;
   };
+  return { fallback, prepareSupportState };
 }
 
 export interface RequestSupport {

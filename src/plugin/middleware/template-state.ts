@@ -23,19 +23,34 @@ export interface UserPrivacyView {
   installationAnalytics: boolean;
 }
 
+/** What every request's TemplateState shares: built once per plugin, so a request allocates two fields' worth. */
+export interface TemplateContext {
+  readonly paths: TemplatePaths;
+  readonly assetVersion: string;
+  readonly getUser: GetUser;
+  readonly privacyOf?: ((ctx: Context) => UserPrivacyView | null) | null;
+  readonly translatorOf?: ((ctx: Context) => Translator) | null;
+  /** Builds the support partials' view model without I/O, when a template reads `telemetry.support` and none was prepared. */
+  readonly supportFallback?: ((ctx: Context) => SupportViewModel) | null;
+}
+
 export class TemplateState {
+  /** The support partials' view model: prepared by the support middleware on HTML page requests… */
+  supportModel: SupportViewModel | null = null;
+
   constructor(
     private readonly ctx: Context,
-    readonly paths: TemplatePaths,
-    private readonly assetVersion: string,
-    private readonly getUser: GetUser,
-    private readonly privacyOf: ((ctx: Context) => UserPrivacyView | null) | null = null,
-    private readonly translatorOf: ((ctx: Context) => Translator) | null = null,
+    private readonly shared: TemplateContext,
   ) {}
+
+  get paths(): TemplatePaths {
+    return this.shared.paths;
+  }
 
   /** The request's translator (the host's locale(ctx) choice), resolved when first needed. */
   get translator(): Translator {
-    return this.translatorOf === null ? ENGLISH : this.translatorOf(this.ctx);
+    const translatorOf = this.shared.translatorOf;
+    return translatorOf ? translatorOf(this.ctx) : ENGLISH;
   }
 
   /** The locale the plugin's texts are in, e.g. for <html lang>. */
@@ -97,26 +112,24 @@ export class TemplateState {
 
   /** The signed-in user's privacy view (null when signed out), computed only when a template reads it. */
   get privacy(): UserPrivacyView | null {
-    return this.privacyOf === null ? null : this.privacyOf(this.ctx);
+    const privacyOf = this.shared.privacyOf;
+    return privacyOf ? privacyOf(this.ctx) : null;
   }
 
   /** Bound to the signed-in user: a token rendered before sign-in is refused after it. */
   get csrfToken(): string {
-    return csrfToken(this.ctx, this.getUser);
+    return csrfToken(this.ctx, this.shared.getUser);
   }
 
-  /** The support partials' view model: prepared by the support middleware on HTML page requests… */
-  supportModel: SupportViewModel | null = null;
   /** …otherwise built without I/O, only when a template reads `telemetry.support`. */
-  supportFallback: ((ctx: Context) => SupportViewModel) | null = null;
-
   get support(): SupportViewModel | null {
-    if (this.supportModel === null && this.supportFallback !== null) this.supportModel = this.supportFallback(this.ctx);
+    const fallback = this.shared.supportFallback;
+    if (this.supportModel === null && fallback) this.supportModel = fallback(this.ctx);
     return this.supportModel;
   }
 
   /** URL of one of the plugin's static assets, versioned so it can be cached for a year. */
   asset(name: string): string {
-    return `${this.paths.assets}/${name}?v=${this.assetVersion}`;
+    return `${this.shared.paths.assets}/${name}?v=${this.shared.assetVersion}`;
   }
 }

@@ -7,7 +7,7 @@ import type { ConsentStore } from '../installation/consent.js';
 import type { Pseudonymizer } from '../installation/pseudonym.js';
 import type { EventProps, KillSwitchState, Logger } from '../types.js';
 import type { RuntimeEnvironment } from './environment.js';
-import type { SinkObservation, TelemetrySink } from './otlp-sink.js';
+import type { EventAttributes, SinkObservation, TelemetrySink } from './otlp-sink.js';
 import type { PrivacyGuard } from './privacy-guard.js';
 import type { UserAgentCache, UserAgentSummary } from './user-agent.js';
 import { BASE_EVENT_PREFIX } from './base-schema.js';
@@ -50,6 +50,8 @@ export interface AnalyticsDeps {
 }
 
 const PAGEVIEW_KEY_LIMIT = 5_000;
+/** Users whose pseudonym attribute is kept ready (the pseudonymizer caches as many). */
+const USER_ATTRIBUTES_LIMIT = 1_000;
 /** Distinct event names counted for the app.events metric; further names are not counted (memory stays bounded). */
 export const EVENT_COUNT_KEY_LIMIT = 1_000;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'OTHER'];
@@ -66,7 +68,10 @@ export class AnalyticsLayer {
   /** Whether the attached sink sends (or prints) anything; fixed at attach(), read on the hot path. */
   #sinkConfigured = false;
   #pseudonymizer: Pseudonymizer | null = null;
-  #installId: string | null = null;
+  /** install_id, app_version, deployment_type: the same object on every record of this identity. */
+  #installAttributes: EventAttributes | null = null;
+  readonly #userAttributesCache = new Map<string | number, EventAttributes>();
+  readonly #agentAttributesCache = new Map<UserAgentSummary, EventAttributes>();
   #local: LocalEventRecorder | null = null;
 
   // Bounded ring of accepted-but-unprocessed events (drop-oldest).
@@ -94,7 +99,8 @@ export class AnalyticsLayer {
     this.#sink = sink;
     this.#sinkConfigured = sink.stats().configured;
     this.#pseudonymizer = pseudonymizer;
-    this.#installId = installId;
+    this.#userAttributesCache.clear();
+    this.#installAttributes = Object.freeze({ install_id: installId, app_version: this.deps.appVersion, deployment_type: this.deps.environment.deployment_type });
     this.#scheduleDrain();
   }
 
@@ -221,20 +227,38 @@ export class AnalyticsLayer {
     const counted = this.#eventCounts.get(checked.name);
     if (counted !== undefined) this.#eventCounts.set(checked.name, counted + 1);
     else if (this.#eventCounts.size < EVENT_COUNT_KEY_LIMIT) this.#eventCounts.set(checked.name, 1);
-    const ua = item.userAgent ? this.deps.userAgents.summarize(item.userAgent) : null;
-    const attributes: Record<string, string | number | boolean> = {
-      ...checked.props,
-      install_id: this.#installId!,
-      app_version: this.deps.appVersion,
-      deployment_type: this.deps.environment.deployment_type,
-    };
-    if (item.userId !== null) attributes['user.pseudonym'] = this.#pseudonymizer!.pseudonym(item.userId);
-    if (ua) {
-      attributes['browser.family'] = ua.browser;
-      attributes['os.family'] = ua.os;
-      attributes['device.class'] = ua.device;
+    // The record's attributes, in this order: the props, the install's, the user's pseudonym, the
+    // browser's. Handed over as parts (the last three shared between events) and merged when the
+    // export batch is built, not here.
+    const sink = this.#sink!;
+    const user = item.userId === null ? null : this.#userAttributes(item.userId);
+    const agent = item.userAgent ? this.#agentAttributes(this.deps.userAgents.summarize(item.userAgent)) : null;
+    if (user === null) {
+      if (agent === null) sink.emit(checked.name, checked.props, this.#installAttributes!);
+      else sink.emit(checked.name, checked.props, this.#installAttributes!, agent);
+    } else if (agent === null) sink.emit(checked.name, checked.props, this.#installAttributes!, user);
+    else sink.emit(checked.name, checked.props, this.#installAttributes!, user, agent);
+  }
+
+  /** `user.pseudonym` of a user, one object per user (bounded like the pseudonymizer's own cache). */
+  #userAttributes(userId: string | number): EventAttributes {
+    let attributes = this.#userAttributesCache.get(userId);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ 'user.pseudonym': this.#pseudonymizer!.pseudonym(userId) });
+      if (this.#userAttributesCache.size >= USER_ATTRIBUTES_LIMIT) this.#userAttributesCache.clear();
+      this.#userAttributesCache.set(userId, attributes);
     }
-    this.#sink!.emit(checked.name, attributes);
+    return attributes;
+  }
+
+  /** The browser attributes of a summary (summaries are interned and bounded, so are these). */
+  #agentAttributes(ua: UserAgentSummary): EventAttributes {
+    let attributes = this.#agentAttributesCache.get(ua);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ 'browser.family': ua.browser, 'os.family': ua.os, 'device.class': ua.device });
+      this.#agentAttributesCache.set(ua, attributes);
+    }
+    return attributes;
   }
 
   #push(item: IntakeItem): void {

@@ -3,8 +3,11 @@
 // The SDK's BatchLogRecordProcessor drops the *newest* records when full, forgets a batch whose
 // export failed and has no back-off; this one is built for "background work that degrades
 // instead of failing":
-// - `onEmit` is O(1) and synchronous: it pushes into a ring buffer of `queueCap` records; when
-//   the buffer is full the OLDEST record is overwritten and counted in `dropped`.
+// - `push` (and `onEmit`) is O(1) and synchronous: it pushes into a ring buffer of `queueCap` items;
+//   when the buffer is full the OLDEST item is overwritten and counted in `dropped`.
+// - The queue may hold plain items rather than SDK log records (`toRecords`): the SDK record (a
+//   LogRecordImpl, attribute validation, time conversion) is then built at export time, in the
+//   batch, not on the path that queued the event.
 // - Batches of at most `batchSize` records are exported on an unref'd timer (every
 //   `flushIntervalMs`, sooner once a full batch is waiting) and on `flush()`/`forceFlush()`.
 //   One export is in flight at a time.
@@ -49,7 +52,7 @@ export function logExportBackoff(flushIntervalMs: number): Backoff {
 }
 
 /** What happened to one export attempt. */
-export interface BatchOutcome {
+export interface BatchOutcome<T = ReadableLogRecord> {
   ok: boolean;
   /** Records in the batch. */
   count: number;
@@ -58,13 +61,18 @@ export interface BatchOutcome {
   error?: unknown;
   /** HTTP status when the failure was an HTTP answer. */
   httpStatus?: number;
-  /** The records of the attempt (for the outbound ledger's per-event counts). */
-  records?: readonly ReadableLogRecord[];
+  /** The queued items of the attempt (for the outbound ledger's per-event counts). */
+  records?: readonly T[];
 }
 
 /** Resolved, validated numbers (export.queueCap, export.batchSize, export.intervalMs of the options). */
-export interface BoundedLogProcessorOptions {
+export interface BoundedLogProcessorOptions<T = ReadableLogRecord> {
   exporter: LogRecordExporter;
+  /**
+   * Builds the SDK log records of one batch, at export time, from the queued items (default: the
+   * items are log records already). A throw drops the batch like a throwing exporter.
+   */
+  toRecords?: (batch: readonly T[]) => ReadableLogRecord[];
   queueCap: number;
   batchSize: number;
   flushIntervalMs: number;
@@ -74,7 +82,7 @@ export interface BoundedLogProcessorOptions {
    */
   exportDeadlineMs: number;
   /** Called after every export attempt (success or failure); must not throw (errors are swallowed). */
-  onOutcome?: (outcome: BatchOutcome) => void;
+  onOutcome?: (outcome: BatchOutcome<T>) => void;
 }
 
 export interface BoundedLogProcessorStats {
@@ -105,16 +113,19 @@ export function exportWithin(exported: Promise<ExportResult>, ms: number): Promi
   return withDeadline(exported, ms, { onTimeout: { code: EXPORT_FAILED, error: new Error(`export deadline of ${ms} ms exceeded`) } });
 }
 
-export class BoundedLogProcessor implements LogRecordProcessor {
+const asRecords = <T>(batch: readonly T[]): ReadableLogRecord[] => batch as unknown as ReadableLogRecord[];
+
+export class BoundedLogProcessor<T = ReadableLogRecord> implements LogRecordProcessor {
   private readonly exporter: LogRecordExporter;
+  private readonly toRecords: (batch: readonly T[]) => ReadableLogRecord[];
   private readonly cap: number;
   private readonly batchSize: number;
   private readonly intervalMs: number;
   private readonly deadlineMs: number;
   private readonly retryBackoff: Backoff;
-  private readonly onOutcome: ((o: BatchOutcome) => void) | undefined;
+  private readonly onOutcome: ((o: BatchOutcome<T>) => void) | undefined;
 
-  private readonly queue: RingBuffer<ReadableLogRecord>;
+  private readonly queue: RingBuffer<T>;
   /** Records of batches dropped for a non-retryable answer (the queue counts its own overflow). */
   private rejectedRecords = 0;
   private exported = 0;
@@ -128,8 +139,9 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   private stopped = false;
   private exporterShutdown: Promise<void> | null = null;
 
-  constructor(opts: BoundedLogProcessorOptions) {
+  constructor(opts: BoundedLogProcessorOptions<T>) {
     this.exporter = opts.exporter;
+    this.toRecords = opts.toRecords ?? asRecords;
     this.cap = opts.queueCap;
     this.batchSize = opts.batchSize;
     this.intervalMs = opts.flushIntervalMs;
@@ -143,8 +155,13 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   // ------------------------------------------------------------ LogRecordProcessor
 
   onEmit(logRecord: SdkLogRecord): void {
+    this.push(logRecord as unknown as T);
+  }
+
+  /** Queues one item (O(1), never throws); the oldest goes when the queue is full. */
+  push(item: T): void {
     if (this.stopped) return;
-    this.queue.push(logRecord);
+    this.queue.push(item);
     if (this.queue.size >= this.batchSize && this.consecutiveFailures === 0 && this.busy === null) this.kick();
   }
 
@@ -206,8 +223,8 @@ export class BoundedLogProcessor implements LogRecordProcessor {
    * purpose, not lost). A batch in flight cannot be recalled, but if its export fails the
    * matching records are not put back. A predicate that throws keeps the record.
    */
-  discard(predicate: (record: ReadableLogRecord) => boolean): number {
-    const test = (r: ReadableLogRecord): boolean => {
+  discard(predicate: (record: T) => boolean): number {
+    const test = (r: T): boolean => {
       try {
         return predicate(r);
       } catch {
@@ -258,11 +275,12 @@ export class BoundedLogProcessor implements LogRecordProcessor {
   }
 
   /** Calls the exporter with a hard deadline; `thrown` marks a synchronous throw. Never rejects. */
-  private async callExporter(batch: ReadableLogRecord[]): Promise<{ result: ExportResult; thrown: boolean }> {
+  private async callExporter(batch: T[]): Promise<{ result: ExportResult; thrown: boolean }> {
     let thrown = false;
     const exported = new Promise<ExportResult>((resolve) => {
       try {
-        context.with(EXPORT_CONTEXT, () => this.exporter.export(batch, resolve));
+        const records = this.toRecords(batch);
+        context.with(EXPORT_CONTEXT, () => this.exporter.export(records, resolve));
       } catch (error) {
         // A synchronous throw (e.g. serialization) will not get better on retry.
         thrown = true;
@@ -273,17 +291,17 @@ export class BoundedLogProcessor implements LogRecordProcessor {
     return { result, thrown };
   }
 
-  private inFlightBatch: ReadableLogRecord[] | null = null;
+  private inFlightBatch: T[] | null = null;
   /** discard() predicates registered while `inFlightBatch` was out. */
-  private inFlightFilters: ((r: ReadableLogRecord) => boolean)[] = [];
+  private inFlightFilters: ((r: T) => boolean)[] = [];
 
-  private async exportBatch(n: number): Promise<BatchOutcome> {
+  private async exportBatch(n: number): Promise<BatchOutcome<T>> {
     const batch = this.queue.take(n);
     if (batch.length === 0) return { ok: true, count: 0, disposition: 'sent' };
     this.inFlightCount = batch.length;
     this.inFlightBatch = batch;
     this.inFlightFilters = [];
-    let outcome: BatchOutcome;
+    let outcome: BatchOutcome<T>;
     try {
       const { result, thrown } = await this.callExporter(batch);
       if (result.code === EXPORT_SUCCESS) {
@@ -325,7 +343,7 @@ export class BoundedLogProcessor implements LogRecordProcessor {
     return outcome;
   }
 
-  private withoutDiscarded(batch: ReadableLogRecord[]): ReadableLogRecord[] {
+  private withoutDiscarded(batch: T[]): T[] {
     const filters = this.inFlightFilters;
     return filters.length === 0 ? batch : batch.filter((r) => !filters.some((f) => f(r)));
   }

@@ -23,7 +23,7 @@ import type { ObservableCounter, ObservableGauge, BatchObservableResult, Attribu
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import type { Logger as OtelLogger } from '@opentelemetry/api-logs';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   AggregationTemporality,
   AggregationType,
@@ -116,9 +116,15 @@ export interface SinkObservation {
   pageviews: ReadonlyMap<string, { attributes: Record<string, string>; count: number }>;
 }
 
+export type EventAttributes = Readonly<Record<string, string | number | boolean>>;
+
 export interface TelemetrySink {
-  /** Enqueue one log record (body = eventName, attributes as given). O(1), sync, never throws. */
-  emit(eventName: string, attributes: Record<string, string | number | boolean>): void;
+  /**
+   * Enqueue one log record (body = eventName; attributes: the parts merged in order, later keys
+   * winning, as `{ ...a, ...b }` would). O(1), sync, never throws. The parts are kept by reference and
+   * the SDK log record is built at export time, so a caller must not change them afterwards.
+   */
+  emit(eventName: string, ...attributes: EventAttributes[]): void;
   /** Export everything queued now (logs, and collect+export metrics); true only if all of it was accepted. Never rejects. */
   flush(): Promise<boolean>;
   /** Best-effort final flush, then shut down; resolves within capMs even if the receiver hangs. Never rejects. */
@@ -447,15 +453,25 @@ function pointsByMetric(rm: ResourceMetrics): Record<string, number> {
   return counts;
 }
 
+/**
+ * One event waiting for export, as emit() got it: the SDK log record is built from it at export
+ * time, in the batch (buildLogRecords), so queuing an event costs one small object.
+ */
+interface QueuedEvent {
+  eventName: string;
+  /** Epoch ms of emit(): the record's time and observed time. */
+  at: number;
+  attributes: readonly EventAttributes[];
+}
+
 /** Log records per event name (the record body, as the receiver sees it). */
-function recordsByEvent(records: readonly ReadableLogRecord[]): Record<string, number> {
+function recordsByEvent(records: readonly QueuedEvent[]): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const r of records) {
-    const name = r.eventName ?? (typeof r.body === 'string' ? r.body : '(no name)');
-    counts[name] = (counts[name] ?? 0) + 1;
-  }
+  for (const r of records) counts[r.eventName] = (counts[r.eventName] ?? 0) + 1;
   return counts;
 }
+
+const mergeAttributes = (parts: readonly EventAttributes[]): EventAttributes => (parts.length === 1 ? parts[0]! : Object.assign({}, ...parts));
 
 // ------------------------------------------------------------------ no-op sink
 
@@ -610,7 +626,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
     });
   };
 
-  const onLogOutcome = (o: BatchOutcome): void => {
+  const onLogOutcome = (o: BatchOutcome<QueuedEvent>): void => {
     if (o.count > 0) reportAttempt('logs', o.count, recordsByEvent(o.records ?? []), o.ok, o.error, o.disposition);
     if (o.ok) {
       if (o.count > 0) recordSuccess('logs');
@@ -651,14 +667,46 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
     })));
   }
 
-  const processor = new BoundedLogProcessor({
+  // The SDK builds each log record through a Logger into its processors: this one only hands the
+  // records of the batch being built back to buildLogRecords (export time), and on shutdown shuts
+  // the queue (and the exporter) down.
+  let building: ReadableLogRecord[] | null = null;
+  const buildLogRecords = (batch: readonly QueuedEvent[]): ReadableLogRecord[] => {
+    const records: ReadableLogRecord[] = [];
+    building = records;
+    try {
+      for (const event of batch) {
+        otelLogger.emit({
+          body: event.eventName,
+          eventName: event.eventName,
+          attributes: mergeAttributes(event.attributes),
+          severityNumber: SeverityNumber.INFO,
+          severityText: 'INFO',
+          timestamp: event.at,
+          observedTimestamp: event.at,
+          // ROOT: no host span/trace context is attached to our records.
+          context: EXPORT_CONTEXT,
+        });
+      }
+    } finally {
+      building = null;
+    }
+    return records;
+  };
+  const processor = new BoundedLogProcessor<QueuedEvent>({
     exporter: logExporter,
+    toRecords: buildLogRecords,
     queueCap,
     batchSize,
     flushIntervalMs,
     exportDeadlineMs,
     onOutcome: onLogOutcome,
   });
+  const recordBuilder: LogRecordProcessor = {
+    onEmit: (record) => void building?.push(record),
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => processor.shutdown(),
+  };
 
   const metricExporter = new GuardedMetricExporter(metricInner, exportDeadlineMs, () => closed, (ok, error, metrics) => {
     reportAttempt('metrics', countPoints(metrics), pointsByMetric(metrics), ok, error, ok ? 'sent' : 'requeued');
@@ -676,7 +724,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
   });
 
   const meterProvider = new MeterProvider({ resource, readers: [reader] });
-  const loggerProvider = new LoggerProvider({ resource, processors: [processor] });
+  const loggerProvider = new LoggerProvider({ resource, processors: [recordBuilder] });
   const otelLogger: OtelLogger = loggerProvider.getLogger(SCOPE_NAME);
 
   // ---- metrics: observable instruments reading config.observe() at collection time
@@ -732,18 +780,10 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
   let shutdownPromise: Promise<void> | null = null;
 
   return {
-    emit(eventName, attributes) {
+    emit(eventName, ...attributes) {
       if (closed) return;
       try {
-        otelLogger.emit({
-          body: eventName,
-          eventName,
-          attributes,
-          severityNumber: SeverityNumber.INFO,
-          severityText: 'INFO',
-          // ROOT: no host span/trace context is attached to our records.
-          context: EXPORT_CONTEXT,
-        });
+        processor.push({ eventName, at: Date.now(), attributes });
       } catch {
         // never throw into the host
       }
@@ -751,10 +791,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
 
     discard(predicate) {
       try {
-        return processor.discard((r) => {
-          const name = r.eventName ?? (typeof r.body === 'string' ? r.body : '');
-          return predicate(name);
-        });
+        return processor.discard((r) => predicate(r.eventName));
       } catch {
         return 0;
       }
