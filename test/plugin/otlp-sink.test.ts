@@ -19,6 +19,7 @@ import {
 import type { Logger } from '../../src/plugin/types.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { refusedPort } from '../helpers/ports.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 import { keptDebugOutput } from '../helpers/debug-output.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -505,17 +506,34 @@ test('receiver down: flush resolves false, queue bounded by the cap, overflow co
 });
 
 test('background exports back off exponentially while failing and recover', async (t) => {
+  // The processor's timers are fired by hand: each firing is one background attempt, and the
+  // delay it asks for next is the back-off (two intervals, x2 per failure, ±20 %), reset on success.
   await withReceiver({ status: (p) => (p === '/v1/logs' ? 500 : 200) }, async (rx) => {
-    const sink = createOtlpSink(config({ endpoint: rx.url, export: { intervalMs: 50 } }));
+    const timers = new ManualTimers();
+    const intervalMs = 50;
+    const sink = createOtlpSink(config({ endpoint: rx.url, export: { intervalMs }, startTimer: timers.start }));
+    t.deepEqual(timers.requested, [intervalMs], 'the first background export is one interval away');
     sink.emit('e.bg', {});
-    await sleep(1500);
-    const attempts = rx.requests.filter((r) => r.path === '/v1/logs').length;
-    // Without back-off there would be ~30 attempts in 1.5 s at a 50 ms interval.
-    t.true(attempts >= 2 && attempts <= 8, `${attempts} attempts`);
+    const logAttempts = () => rx.requests.filter((r) => r.path === '/v1/logs').length;
+    const retryDelays: number[] = [];
+    for (let failure = 1; failure <= 4; failure++) {
+      timers.fireNext();
+      t.true(await until(() => timers.pending.length === 1, 20_000), `a retry is scheduled after failure ${failure}`);
+      t.is(logAttempts(), failure, 'one request per background attempt');
+      retryDelays.push(timers.pending[0]!.delayMs);
+    }
+    retryDelays.forEach((delay, i) => {
+      const nominal = 2 * intervalMs * 2 ** i;
+      t.true(delay >= nominal * 0.8 && delay <= nominal * 1.2, `retry ${i + 1} waits ${delay} ms, nominal ${nominal} ms ±20 %`);
+    });
+    t.like(sink.stats(), { exported: 0, queueDepth: 1, dropped: 0 });
+
     rx.setStatus(200);
-    await rx.waitForLogs(1, 10_000);
-    t.true(await until(() => sink.stats().exported === 1));
+    timers.fireNext();
+    await rx.waitForLogs(1, 20_000);
+    t.true(await until(() => sink.stats().exported === 1 && timers.pending.length === 1, 20_000));
     t.like(sink.stats(), { exported: 1, queueDepth: 0, dropped: 0 });
+    t.is(timers.pending[0]!.delayMs, intervalMs, 'after a success the schedule is back to one interval');
     await sink.shutdown(1000);
   });
 });
