@@ -46,10 +46,15 @@ function runAva(avaArgs) {
     const started = Date.now();
     const child = spawn(process.execPath, [AVA, '--tap', ...avaArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let tap = '';
+    let inFailure = false;
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
       tap += chunk;
-      // Failures are shown as they happen, the rest stays quiet.
-      for (const line of chunk.split('\n')) if (/^not ok /.test(line)) process.stdout.write(`  ${line}\n`);
+      // Failures are shown as they happen, with their YAML diagnostics; the rest stays quiet.
+      for (const line of chunk.split('\n')) {
+        if (/^not ok /.test(line)) inFailure = true;
+        else if (/^(ok |# )/.test(line)) inFailure = false;
+        if (inFailure && line) process.stdout.write(`  ${line}\n`);
+      }
     });
     child.on('exit', (code, signal) => {
       const count = (name) => Number(new RegExp(`^# ${name} (\\d+)`, 'm').exec(tap)?.[1] ?? 0);

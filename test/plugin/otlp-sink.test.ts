@@ -66,7 +66,7 @@ function config(over: ConfigOverrides): OtlpSinkConfig {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns true (the receiver may see a request before the sink sees the answer). */
-async function until(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
+async function until(check: () => boolean, timeoutMs = 20_000): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > end) return false;
