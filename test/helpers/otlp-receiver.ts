@@ -26,9 +26,9 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { EventEmitter } from 'node:events';
 
-
 /** Default deadline of the waitFor* methods: generous, they return as soon as the data is there. */
 const WAIT_MS = 20_000;
+
 export type StatusOption = number | ((path: string, index: number) => number);
 
 export interface OtlpReceiverOptions {
