@@ -55,6 +55,10 @@ const PLUGIN_REJECT_CASES = 500;
 const COLLECTOR_FUZZ_CASES = 1100;
 const COLLECTOR_REJECT_CASES = 450;
 const CONCURRENCY = 8;
+// The four generated campaigns run one after another (test.serial): the servers under test live in
+// this process, so four campaigns at once (3,500+ requests, 8 in flight each, with the targeted
+// tests besides) starved each other's event loop and SQLite threads on a loaded machine until
+// healthy answers took longer than any sane hang deadline.
 const BATCH = 100;
 
 // ------------------------------------------------------------------ process-level faults
@@ -109,7 +113,7 @@ async function runCases(port: number, cases: Case[], health: () => Promise<strin
         const index = start + next;
         const c = batch[next++]!;
         const bytes = encodeRequest(port, c.spec);
-        const result = await sendRaw(port, bytes, { halfClose: c.spec.halfClose, isHead: c.spec.method === 'HEAD', timeoutMs: 8_000 });
+        const result = await sendRaw(port, bytes, { halfClose: c.spec.halfClose, isHead: c.spec.method === 'HEAD' });
         const key = result.ok ? String(result.response.status) : result.error;
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
         const tag = classify?.(c, result);
@@ -526,7 +530,7 @@ function pluginRejectCases(env: PluginEnv, rng: Rng, n: number): Case[] {
   return cases;
 }
 
-test(`plugin routes: ${PLUGIN_FUZZ_CASES} seeded malformed requests never get a 5xx, a hang, a stack trace or a badly shaped error (seed ${SEED_TEXT})`, async (t) => {
+test.serial(`plugin routes: ${PLUGIN_FUZZ_CASES} seeded malformed requests never get a 5xx, a hang, a stack trace or a badly shaped error (seed ${SEED_TEXT})`, async (t) => {
   const env = await pluginEnv(t);
   const cases = pluginFuzzCases(env, new Rng(SEED), PLUGIN_FUZZ_CASES);
   const summary = await runCases(env.port, cases, () => pluginHealth(env), hostRouter501);
@@ -535,7 +539,7 @@ test(`plugin routes: ${PLUGIN_FUZZ_CASES} seeded malformed requests never get a 
   assertNoProcessFaults(t);
 });
 
-test(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invalid bodies) store nothing and change no consent (seed ${SEED_TEXT})`, async (t) => {
+test.serial(`plugin routes: ${PLUGIN_REJECT_CASES} refused requests (auth, CSRF, invalid bodies) store nothing and change no consent (seed ${SEED_TEXT})`, async (t) => {
   const env = await pluginEnv(t);
   const runtime = runtimeOf(env.host.telemetry);
   // Some content first, so "nothing deleted" means something.
@@ -1232,7 +1236,7 @@ test('BUG collector: an unknown HTTP method (TRACE, PROPFIND, MKCOL, …) on a c
   }
 });
 
-test(`collector routes: ${COLLECTOR_FUZZ_CASES} seeded malformed requests never get a 5xx, a hang, a stack trace or a badly shaped error (seed ${SEED_TEXT})`, async (t) => {
+test.serial(`collector routes: ${COLLECTOR_FUZZ_CASES} seeded malformed requests never get a 5xx, a hang, a stack trace or a badly shaped error (seed ${SEED_TEXT})`, async (t) => {
   const env = await collectorEnv(t);
   const cases = collectorFuzzCases(env, new Rng(SEED ^ 0x0c011ec7), COLLECTOR_FUZZ_CASES);
   const summary = await runCases(env.port, cases, () => collectorHealth(env), collectorUnknownMethod501);
@@ -1243,7 +1247,7 @@ test(`collector routes: ${COLLECTOR_FUZZ_CASES} seeded malformed requests never 
   assertNoProcessFaults(t);
 });
 
-test(`collector routes: ${COLLECTOR_REJECT_CASES} refused requests (broken signatures / timestamps / bodies, no admin, no CSRF) store nothing (seed ${SEED_TEXT})`, async (t) => {
+test.serial(`collector routes: ${COLLECTOR_REJECT_CASES} refused requests (broken signatures / timestamps / bodies, no admin, no CSRF) store nothing (seed ${SEED_TEXT})`, async (t) => {
   const env = await collectorEnv(t);
   // One accepted submission first, so there are rows (and rollups) that must stay as they are.
   const first = await submit(env.c.url, env.c.clock, env.b, payloadFor(env.b.installId));

@@ -3,7 +3,8 @@
 // names map to src/, and the repo's own tsc type-checks them. A sample that is a fragment (a route
 // body, an options object) uses the names declared in AMBIENT below, as a reader would have them.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { removeDir } from './helpers/tmp.js';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -69,7 +70,7 @@ test('the TypeScript samples of README.md and docs/ type-check against the sourc
 
   await mkdir(join(ROOT, '.tmp'), { recursive: true });
   const dir = await mkdtemp(join(ROOT, '.tmp', 'docs-samples-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  t.teardown(() => removeDir(dir));
   const names = new Map<string, Sample>();
   for (const sample of samples) {
     const name = `${sample.file.replace(/[^a-z0-9]+/gi, '_')}_line${sample.line}.ts`;

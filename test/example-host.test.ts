@@ -4,8 +4,7 @@ import test from 'ava';
 import knex from 'knex';
 import { join } from 'node:path';
 import { createExampleHost, type ExampleHost } from '../example-host/app.js';
-import { makeTempDir, tempDirFor } from './helpers/tmp.js';
-import { rm } from 'node:fs/promises';
+import { makeTempDir, removeDir, tempDirFor } from './helpers/tmp.js';
 import { CookieClient } from './helpers/cookie-client.js';
 
 // Make sure no sink or collector is picked up from the environment.
@@ -40,7 +39,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await shared.host?.close();
-  if (shared.dataDir) await rm(shared.dataDir, { recursive: true, force: true });
+  if (shared.dataDir) await removeDir(shared.dataDir);
 });
 
 test.serial('signed out: pages redirect to /login, the login form renders', async (t) => {

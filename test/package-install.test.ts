@@ -10,11 +10,11 @@
 // repository's identical pinned version copied in.
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { makeTempDir } from './helpers/tmp.js';
+import { makeTempDir, removeDir } from './helpers/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -156,7 +156,7 @@ test.before(async (t) => {
 });
 
 test.after.always(async () => {
-  if (installed) await rm(installed.work, { recursive: true, force: true });
+  if (installed) await removeDir(installed.work);
 });
 
 function requireInstalled(t: { fail(message: string): void }): Installed | null {

@@ -8,6 +8,8 @@ import { testEachDatabase } from '../helpers/databases.js';
 import type { SubmissionPayload } from '../../src/core/protocol.js';
 import { checkCollectorAnswers } from '../helpers/openapi.js';
 
+const SPAWNING_TEST_TIMEOUT_MS = 150_000;
+
 const DAY = 86_400_000;
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** The n-th distinct *current* period as of `at`: it ends today (UTC) and starts 7 + n days before. */
@@ -71,7 +73,9 @@ testEachDatabase('concurrent submissions of one installation in one process: exa
 });
 
 testEachDatabase('two collector processes on one database: one accepted submission per installation, however they race', async (t, db) => {
-  t.timeout(60_000);
+  // Past spawnCollector's own 60 s start deadline (a cold tsx start on a loaded machine), so a slow
+  // start fails with the collector's output, not with an anonymous test timeout.
+  t.timeout(SPAWNING_TEST_TIMEOUT_MS);
   const env = { ...databaseEnv(db), COLLECTOR_ADMIN_TOKEN: ADMIN_TOKEN };
   // Both start together on a fresh database (their migrations race too).
   const [a, b] = await Promise.all([spawnCollector(t, env), spawnCollector(t, env)]);
@@ -100,7 +104,8 @@ testEachDatabase('two collector processes on one database: one accepted submissi
 });
 
 testEachDatabase('timestamps are stored as instants whatever the process time zone (the window starts now, not hours away)', async (t, db) => {
-  t.timeout(30_000);
+  // It timed out at 30 s: less than spawnCollector's own start deadline.
+  t.timeout(SPAWNING_TEST_TIMEOUT_MS);
   const proc = await spawnCollector(t, { ...databaseEnv(db), COLLECTOR_ADMIN_TOKEN: ADMIN_TOKEN, TZ: 'Asia/Kolkata' });
   const clock = new TestClock(new Date());
   const install = await register(proc.url);

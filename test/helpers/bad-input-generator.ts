@@ -151,6 +151,13 @@ export function parseResponse(buf: Buffer, eof: boolean, isHead: boolean): RawRe
   }
 }
 
+/**
+ * How long sendRaw waits for an answer before calling it a hang. Generous on purpose: the servers
+ * under test share this process (and a loaded machine) with the client, so a healthy answer can
+ * take seconds; a hang never comes at all.
+ */
+export const SEND_RAW_TIMEOUT_MS = 60_000;
+
 /** Sends the bytes on a fresh connection and reads one response (or reports what happened instead). */
 export function sendRaw(port: number, bytes: Buffer, options: { halfClose?: boolean; isHead?: boolean; timeoutMs?: number } = {}): Promise<RawResult> {
   const started = Date.now();
@@ -174,10 +181,13 @@ export function sendRaw(port: number, bytes: Buffer, options: { halfClose?: bool
         finish({ ok: false, error: (err as Error).message });
       }
     };
+    // No answer in time is a 'timeout', never 'closed without a response': the socket is still
+    // open, the server is only slow (or hangs). A response already complete but for its end
+    // (no Content-Length, no chunking) still counts.
     const timer = setTimeout(() => {
-      attempt(true);
+      if (chunks.length) attempt(true);
       finish({ ok: false, error: 'timeout' });
-    }, options.timeoutMs ?? 5_000);
+    }, options.timeoutMs ?? SEND_RAW_TIMEOUT_MS);
     socket.on('connect', () => {
       socket.write(bytes, () => {
         if (options.halfClose) socket.end();

@@ -12,6 +12,7 @@ import type { ExecutionContext } from 'ava';
 import { collectorPlugin, type CollectorHandle, type CollectorOptions } from '../../src/collector/plugin.js';
 import { PATHS, SIGNED, SUBMISSION_SCHEMA_VERSION, signedHeaders, type SubmissionPayload } from '../../src/core/protocol.js';
 import type { TestDatabase } from './databases.js';
+import { outlastClientKeepAlive } from './ports.js';
 import type { Logger } from '../../src/plugin/types.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -81,6 +82,7 @@ export async function startCollector(
   });
   await handle.ready();
   const server = http.createServer(app.callback());
+  outlastClientKeepAlive(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${handle.options.mountPath}`;

@@ -12,11 +12,10 @@
  *   connection the code under test forgot to close before it drops the schema.
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import knex, { type Knex } from 'knex';
 import test, { type ExecutionContext } from 'ava';
-import { makeTempDir } from './tmp.js';
+import { makeTempDir, removeDir } from './tmp.js';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
@@ -127,7 +126,7 @@ async function createSqlite(): Promise<TestDatabase> {
       try {
         await instance.destroy();
       } finally {
-        await rm(dir, { recursive: true, force: true });
+        await removeDir(dir);
       }
     }),
   };

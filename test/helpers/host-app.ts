@@ -8,6 +8,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import session from 'koa-session';
 import { telemetryPlugin, type TelemetryHandle, type TelemetryOptions } from '../../src/index.js';
+import { outlastClientKeepAlive } from './ports.js';
 
 export const TEST_USERS = {
   admin: { id: 1, username: 'admin', isAdmin: true, createdAt: '2026-01-01T00:00:00Z' },
@@ -82,6 +83,7 @@ export async function startHostApp(options: HostAppOptions): Promise<HostApp> {
 
   if (options.ready !== false) await telemetry.ready();
   const server = http.createServer(app.callback());
+  outlastClientKeepAlive(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

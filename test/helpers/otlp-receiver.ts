@@ -26,6 +26,9 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { EventEmitter } from 'node:events';
 
+/** Default deadline of the waitFor* methods: generous, they return as soon as the data is there. */
+const WAIT_MS = 20_000;
+
 export type StatusOption = number | ((path: string, index: number) => number);
 
 export interface OtlpReceiverOptions {
@@ -367,10 +370,10 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions = {}): Promise
     logs: rx.logs,
     metrics: rx.metrics,
     requests: rx.requests,
-    waitForLogs(n, timeoutMs = 5000) {
+    waitForLogs(n, timeoutMs = WAIT_MS) {
       return waitFor(() => (rx.logs.length >= n ? rx.logs.slice() : undefined), timeoutMs, `${n} log record(s)`);
     },
-    waitForMetric(name, timeoutMs = 5000, predicate) {
+    waitForMetric(name, timeoutMs = WAIT_MS, predicate) {
       return waitFor(
         () => {
           // Newest export first, so a predicate can wait for an updated cumulative value.
@@ -387,7 +390,7 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions = {}): Promise
         `metric ${name}`,
       );
     },
-    waitForRequests(n, timeoutMs = 5000, path) {
+    waitForRequests(n, timeoutMs = WAIT_MS, path) {
       return waitFor(
         () => {
           const list = path === undefined ? rx.requests : rx.requests.filter((r) => r.path === path);

@@ -8,9 +8,19 @@ export async function makeTempDir(prefix = 'kct-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** Remove `dir` (recursively) when the ava test `t` ends, pass or fail. */
+/**
+ * Removes `dir` recursively. A process that is still closing (a SQLite journal being deleted, a
+ * final flush writing installation.json) can add or remove an entry while rm walks the tree:
+ * that is ENOTEMPTY / EBUSY / EPERM for a moment, not a failure, so rm retries (Node's own
+ * back-off: maxRetries × retryDelay, growing linearly).
+ */
+export function removeDir(dir: string): Promise<void> {
+  return rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+}
+
+/** Remove `dir` (recursively, with retries) when the ava test `t` ends, pass or fail. */
 export function registerCleanup(t: ExecutionContext, dir: string): string {
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  t.teardown(() => removeDir(dir));
   return dir;
 }
 

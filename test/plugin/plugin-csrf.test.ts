@@ -2,9 +2,8 @@
 // csrf-token meta tag (the example host's login page) is refused once someone signs in, and a new
 // one is issued when the user changes.
 import test from 'ava';
-import { rm } from 'node:fs/promises';
 import { createExampleHost } from '../../example-host/app.js';
-import { makeTempDir } from '../helpers/tmp.js';
+import { makeTempDir, removeDir } from '../helpers/tmp.js';
 import { CookieClient } from '../helpers/cookie-client.js';
 import { startHostApp } from '../helpers/host-app.js';
 
@@ -19,7 +18,7 @@ test('a CSRF token from the anonymous page is refused after sign-in', async (t) 
   const { url } = await host.listen(0, '127.0.0.1');
   t.teardown(async () => {
     await host.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await removeDir(dataDir);
   });
   const browser = new CookieClient(url);
   const anonymousToken = metaToken(await (await browser.get('/login', { accept: 'text/html' })).text());
@@ -47,7 +46,7 @@ test('a CSRF token issued to one user is refused when another user takes the ses
   });
   t.teardown(async () => {
     await app.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await removeDir(dataDir);
   });
   const tokenFor = async (user?: 'admin' | 'alice') => ((await (await app.request('/token', { user })).json()) as { token: string }).token;
   const optIn = (token: string) =>

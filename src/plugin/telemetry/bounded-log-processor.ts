@@ -51,6 +51,19 @@ export function logExportBackoff(flushIntervalMs: number): Backoff {
   return backoff({ baseMs: Math.min(2 * flushIntervalMs, maxMs), factor: 2, jitter: 0.2, maxMs });
 }
 
+/**
+ * Starts a one-shot timer that must not keep the process alive and returns its cancel function.
+ * The processor's only source of time: tests pass their own to drive the retry schedule step by
+ * step (and read the delays it asks for) instead of sleeping.
+ */
+export type StartTimer = (run: () => void, delayMs: number) => () => void;
+
+export const unrefTimer: StartTimer = (run, delayMs) => {
+  const timer = setTimeout(run, delayMs);
+  timer.unref();
+  return () => clearTimeout(timer);
+};
+
 /** What happened to one export attempt. */
 export interface BatchOutcome<T = ReadableLogRecord> {
   ok: boolean;
@@ -83,6 +96,8 @@ export interface BoundedLogProcessorOptions<T = ReadableLogRecord> {
   exportDeadlineMs: number;
   /** Called after every export attempt (success or failure); must not throw (errors are swallowed). */
   onOutcome?: (outcome: BatchOutcome<T>) => void;
+  /** Internal (tests): the timer for background exports and retries. Default: unref'd setTimeout. */
+  startTimer?: StartTimer;
 }
 
 export interface BoundedLogProcessorStats {
@@ -124,6 +139,7 @@ export class BoundedLogProcessor<T = ReadableLogRecord> implements LogRecordProc
   private readonly deadlineMs: number;
   private readonly retryBackoff: Backoff;
   private readonly onOutcome: ((o: BatchOutcome<T>) => void) | undefined;
+  private readonly startTimer: StartTimer;
 
   private readonly queue: RingBuffer<T>;
   /** Records of batches dropped for a non-retryable answer (the queue counts its own overflow). */
@@ -133,7 +149,8 @@ export class BoundedLogProcessor<T = ReadableLogRecord> implements LogRecordProc
   private consecutiveFailures = 0;
   private inFlightCount = 0;
 
-  private timer: NodeJS.Timeout | null = null;
+  /** Cancels the pending background export, if one is scheduled. */
+  private cancelTimer: (() => void) | null = null;
   private kickPending = false;
   private busy: Promise<void> | null = null;
   private stopped = false;
@@ -148,6 +165,7 @@ export class BoundedLogProcessor<T = ReadableLogRecord> implements LogRecordProc
     this.deadlineMs = opts.exportDeadlineMs;
     this.retryBackoff = logExportBackoff(this.intervalMs);
     this.onOutcome = opts.onOutcome;
+    this.startTimer = opts.startTimer ?? unrefTimer;
     this.queue = new RingBuffer(this.cap);
     this.schedule(this.intervalMs);
   }
@@ -238,9 +256,9 @@ export class BoundedLogProcessor<T = ReadableLogRecord> implements LogRecordProc
   /** Stops the background timer and refuses further records (idempotent). */
   stop(): void {
     this.stopped = true;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    if (this.cancelTimer) {
+      this.cancelTimer();
+      this.cancelTimer = null;
     }
   }
 
@@ -352,23 +370,21 @@ export class BoundedLogProcessor<T = ReadableLogRecord> implements LogRecordProc
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
+    this.cancelTimer?.();
+    this.cancelTimer = this.startTimer(() => {
+      this.cancelTimer = null;
       void this.tick();
     }, delayMs);
-    this.timer.unref();
   }
 
   /** Export soon (a full batch is waiting), without a timer per record. */
   private kick(): void {
     if (this.kickPending || this.stopped) return;
     this.kickPending = true;
-    const t = setTimeout(() => {
+    this.startTimer(() => {
       this.kickPending = false;
       if (this.busy === null && this.consecutiveFailures === 0) void this.tick();
     }, 0);
-    t.unref();
   }
 
   private async tick(): Promise<void> {

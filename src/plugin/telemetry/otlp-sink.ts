@@ -48,6 +48,7 @@ import {
   toError,
   type BatchOutcome,
   type ExportResult,
+  type StartTimer,
 } from './bounded-log-processor.js';
 import { DebugLogExporter, DebugMetricExporter } from './debug-exporters.js';
 import { stderrDebugOutput, type DebugOutput } from './debug-output.js';
@@ -83,6 +84,8 @@ export interface OtlpSinkConfig {
    * outbound ledger. Called synchronously after the attempt; must not throw (errors are swallowed).
    */
   onExport?: (report: OtlpExportReport) => void;
+  /** Internal (tests): the log processor's timer for background exports and back-off. */
+  startTimer?: StartTimer;
 }
 
 /** One OTLP export attempt as it left the process: where to, what (counts only), how big, the answer. */
@@ -701,6 +704,7 @@ function buildSink(config: OtlpSinkConfig, ctx: BuildCtx): TelemetrySink {
     flushIntervalMs,
     exportDeadlineMs,
     onOutcome: onLogOutcome,
+    ...(config.startTimer ? { startTimer: config.startTimer } : {}),
   });
   const recordBuilder: LogRecordProcessor = {
     onEmit: (record) => void building?.push(record),
