@@ -30,6 +30,8 @@ export const DEFAULT_EXPORT_INTERVAL_MS = 5_000;
 export const DEFAULT_METRIC_INTERVAL_MS = 60_000;
 export const DEFAULT_INTAKE_CAP = 10_000;
 export const DEFAULT_LONG_SESSION_MINUTES = 120;
+/** The longest a host page waits for the support callbacks and the counter read (support.hostCallbackDeadlineMs). */
+export const DEFAULT_HOST_CALLBACK_DEADLINE_MS = 500;
 export const DEFAULT_RECORDER_BATCH_SIZE = 500;
 export const DEFAULT_RECORDER_INTERVAL_MS = 2_000;
 export const DEFAULT_RECORDER_CAP = 10_000;
@@ -172,6 +174,8 @@ export const optionsSchema = z.strictObject({
         })
         .prefault({}),
       longSessionMinutes: z.number().int().min(MIN_LONG_SESSION_MINUTES).max(24 * 60).default(DEFAULT_LONG_SESSION_MINUTES),
+      /** The longest a host page waits for isSupporter/userStats and the counter read before it renders without them. */
+      hostCallbackDeadlineMs: z.number().int().min(50).max(10_000).default(DEFAULT_HOST_CALLBACK_DEADLINE_MS),
       socialProofText: z.string().max(200).nullable().default(null),
       hideDonateWhenSupporter: z.boolean().default(false),
       isSupporter: fn<(ctx: Context) => boolean | Promise<boolean>>('isSupporter(ctx)').default(() => () => false),

@@ -119,7 +119,12 @@ async function renderHost(t: ExecutionContext, extra: Partial<TelemetryOptions> 
       dataDir: await tempDirFor(t),
       logger: quiet,
       nunjucks: env,
-      support: { urls: { tiers: [{ key: 'coffee', label: 'Coffee', url: 'https://example.org/c' }], license: 'https://example.org/l', share: 'https://example.org/s' }, userStats: () => ({ hoursTracked: 12.25, entries: 1234 }) },
+      support: {
+        urls: { tiers: [{ key: 'coffee', label: 'Coffee', url: 'https://example.org/c' }], license: 'https://example.org/l', share: 'https://example.org/s' },
+        userStats: () => ({ hoursTracked: 12.25, entries: 1234 }),
+        // The stats line includes the counter read; on a loaded machine it may take longer than the default 500 ms.
+        hostCallbackDeadlineMs: 10_000,
+      },
       ...extra,
     },
     routes: (router) => {

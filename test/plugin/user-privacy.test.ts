@@ -136,8 +136,11 @@ test('an opted-out user\'s events stay in local statistics but are not counted i
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), recorder: { intervalMs: 60_000 } } });
   t.teardown(() => host.close());
   await host.telemetry.users.optOut(2);
-  // Last week, so the preview's period covers them.
-  const lastWeek = Date.now() - 3 * 86_400_000;
+  // In the last whole UTC week (Monday to Monday), the period the next submission covers.
+  const DAY = 86_400_000;
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  const thisMonday = today - ((new Date(today).getUTCDay() + 6) % 7) * DAY;
+  const lastWeek = thisMonday - 3.5 * DAY;
   const realNow = Date.now;
   Date.now = () => lastWeek;
   try {
@@ -155,7 +158,9 @@ test('an opted-out user\'s events stay in local statistics but are not counted i
   t.is(byType['timer.started'], 2, 'both users\' events are in the admin\'s local view');
   t.is(byType['report.exported'], 1);
 
-  const preview = (await (await host.request(`${API}/preview`, admin)).json()) as { event_counts: Record<string, number> };
+  const { payloads } = (await (await host.request(`${API}/preview`, admin)).json()) as { payloads: { period: { end: string }; event_counts: Record<string, number> }[] };
+  const preview = payloads.find((p) => p.period.end === new Date(thisMonday).toISOString().slice(0, 10));
+  if (!preview) return t.fail(`no payload for the last whole week in ${JSON.stringify(payloads.map((p) => p.period))}`);
   t.is(preview.event_counts['timer.started'], 1, 'only the other user\'s event is counted for the collector');
   t.false('report.exported' in preview.event_counts);
 

@@ -18,7 +18,7 @@ import type { SupportService } from '../support/service.js';
 import { EMPTY_USER_STATS } from '../support/user-stats.js';
 import { NO_PROMPT, promptHints, type SupportViewModel } from '../support/view-model.js';
 import { markReportPending, peekSupportSession, sessionBagOf, supportSession } from '../support/session.js';
-import { HOST_CALLBACK_DEADLINE_MS, hostSupportInputs, settle, supporterNow } from '../support/host-inputs.js';
+import { hostSupportInputs, settle, supporterNow } from '../support/host-inputs.js';
 import { currentUser } from './auth.js';
 import type { TemplateState } from './template-state.js';
 import type { Translator } from '../i18n/catalog.js';
@@ -63,8 +63,8 @@ export function supportTemplateState({ options, service, translatorFor }: Suppor
       const data = supportSession(sessionBagOf(ctx), user, nowMs);
       const translator = translatorFor(ctx);
       const [host, reports] = await Promise.all([
-        hostSupportInputs(ctx, options.support, user, translator),
-        settle(() => service.reportsGenerated(user), null, HOST_CALLBACK_DEADLINE_MS),
+        hostSupportInputs(ctx, options.support, user, translator, options.support.hostCallbackDeadlineMs),
+        settle(() => service.reportsGenerated(user), null, options.support.hostCallbackDeadlineMs),
       ]);
       state.supportModel = service.staticViewModel({
         user,

@@ -2,14 +2,12 @@
 // path: each is capped in time, and a failing, slow or malformed answer degrades to "unknown" /
 // "no stats" instead of reaching the page.
 import type { Context } from 'koa';
-import type { ResolvedOptions } from '../options.js';
+import { DEFAULT_HOST_CALLBACK_DEADLINE_MS, type ResolvedOptions } from '../options.js';
 import type { TelemetryUser } from '../types.js';
 import { withDeadline } from '../../core/resilience/deadline.js';
 import { EMPTY_USER_STATS, normalizeUserStats, type SupportUserStats } from './user-stats.js';
 import { ENGLISH, type Translator } from '../i18n/catalog.js';
 
-/** The longest a page waits for the host's isSupporter/userStats and the counter read. */
-export const HOST_CALLBACK_DEADLINE_MS = 500;
 
 type HostCallbacks = Pick<ResolvedOptions['support'], 'isSupporter' | 'userStats'>;
 
@@ -30,7 +28,7 @@ export interface HostSupportInputs {
 const UNKNOWN = Symbol('unknown');
 
 /** The host's isSupporter(ctx) and userStats(ctx, user), each capped in time; failures degrade. */
-export async function hostSupportInputs(ctx: Context, host: HostCallbacks, user: TelemetryUser, translator: Translator = ENGLISH, ms = HOST_CALLBACK_DEADLINE_MS): Promise<HostSupportInputs> {
+export async function hostSupportInputs(ctx: Context, host: HostCallbacks, user: TelemetryUser, translator: Translator = ENGLISH, ms = DEFAULT_HOST_CALLBACK_DEADLINE_MS): Promise<HostSupportInputs> {
   const [supporter, rawStats] = await Promise.all([
     settle<boolean | typeof UNKNOWN>(async () => (await host.isSupporter(ctx)) === true, UNKNOWN, ms),
     settle<unknown>(() => host.userStats(ctx, user), undefined, ms),
