@@ -322,11 +322,26 @@ async function ingest(db: Knex, urls: string[], children: ChildProcess[], instal
   const backendsBefore = new Map((await backendPids(db)).map((pid) => [pid, cpuMs(pid)]));
   const collectorsBefore = children.map((c) => cpuMs(c.pid!));
   const xactBefore = await transactions(db);
+  // Backends come and go with the collectors' pools: sample them during the run and keep each one's last reading.
+  const backendsLast = new Map(backendsBefore);
+  const sampleBackends = async () => {
+    for (const pid of await backendPids(db)) {
+      const cpu = cpuMs(pid);
+      if (cpu > 0) backendsLast.set(pid, cpu);
+    }
+    for (const pid of backendsLast.keys()) {
+      const cpu = cpuMs(pid);
+      if (cpu > 0) backendsLast.set(pid, cpu);
+    }
+  };
+  const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 200);
   const result = await autocannon({ url: urls, connections: CONNECTIONS, amount: measured.length, requests: requestsOver(measured) });
+  clearInterval(sampler);
+  await sampleBackends();
   const xactAfter = await transactions(db);
   const collectorCpu = children.reduce((sum, c, i) => sum + cpuMs(c.pid!) - collectorsBefore[i]!, 0);
   let databaseCpu = 0;
-  for (const pid of new Set([...backendsBefore.keys(), ...(await backendPids(db))])) databaseCpu += cpuMs(pid) - (backendsBefore.get(pid) ?? 0);
+  for (const [pid, cpu] of backendsLast) databaseCpu += cpu - (backendsBefore.get(pid) ?? 0);
   const batches = await batchSizes(urls);
   const seconds = result.duration;
   const accepted = result['2xx'];
