@@ -4,6 +4,9 @@
 // against that view and then commits the submission through it. The commit enforces "one accepted
 // submission per installation per window" against the locked row (so it holds across processes),
 // stores the submission, updates the installation's latest state and the rollups — all or nothing.
+// On PostgreSQL the requests that arrive together are a batch (group commit, see IngestBatching):
+// one transaction locks all their installations, decides each request in arrival order, and
+// writes what was accepted as one statement.
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
