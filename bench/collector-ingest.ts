@@ -322,11 +322,27 @@ async function ingest(db: Knex, urls: string[], children: ChildProcess[], instal
   const backendsBefore = new Map((await backendPids(db)).map((pid) => [pid, cpuMs(pid)]));
   const collectorsBefore = children.map((c) => cpuMs(c.pid!));
   const xactBefore = await transactions(db);
+  // Backends come and go with the collectors' pools: sample them during the run and keep each one's last reading.
+  const backendsLast = new Map(backendsBefore);
+  const sampleBackends = async () => {
+    for (const pid of await backendPids(db)) {
+      const cpu = cpuMs(pid);
+      if (cpu > 0) backendsLast.set(pid, cpu);
+    }
+    for (const pid of backendsLast.keys()) {
+      const cpu = cpuMs(pid);
+      if (cpu > 0) backendsLast.set(pid, cpu);
+    }
+  };
+  const sampler = setInterval(() => void sampleBackends().catch(() => undefined), 200);
   const result = await autocannon({ url: urls, connections: CONNECTIONS, amount: measured.length, requests: requestsOver(measured) });
+  clearInterval(sampler);
+  await sampleBackends();
   const xactAfter = await transactions(db);
   const collectorCpu = children.reduce((sum, c, i) => sum + cpuMs(c.pid!) - collectorsBefore[i]!, 0);
   let databaseCpu = 0;
-  for (const pid of new Set([...backendsBefore.keys(), ...(await backendPids(db))])) databaseCpu += cpuMs(pid) - (backendsBefore.get(pid) ?? 0);
+  for (const [pid, cpu] of backendsLast) databaseCpu += cpu - (backendsBefore.get(pid) ?? 0);
+  const batches = await batchSizes(urls);
   const seconds = result.duration;
   const accepted = result['2xx'];
   const perSubmission = { collector: collectorCpu / accepted, database: databaseCpu / accepted };
@@ -338,9 +354,22 @@ async function ingest(db: Knex, urls: string[], children: ChildProcess[], instal
   );
   log(
     `ingest CPU per accepted submission: collector ${perSubmission.collector.toFixed(3)} ms + PostgreSQL backends ${perSubmission.database.toFixed(3)} ms ` +
-      `→ ${cpuBound.toFixed(0)} submissions/s on 2 idle cores if CPU-bound; ${((xactAfter - xactBefore) / accepted).toFixed(2)} transactions per submission (whole database)`,
+      `→ ${cpuBound.toFixed(0)} submissions/s on 2 idle cores if CPU-bound; ${((xactAfter - xactBefore) / accepted).toFixed(2)} transactions per submission (whole database); ` +
+      `group commit: ${batches.batches} batches, ${(batches.items / Math.max(1, batches.batches)).toFixed(1)} submissions a batch on average (warm-up included)`,
   );
   return { perSecond: accepted / seconds, accepted, total: result.requests.total, seconds, perSubmission, cpuBound };
+}
+
+/** The collectors' group-commit histograms (collector_ingest_batch_size), summed. */
+async function batchSizes(urls: string[]): Promise<{ batches: number; items: number }> {
+  let batches = 0;
+  let items = 0;
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    batches += Number(/^collector_ingest_batch_size_count (\S+)/m.exec(text)?.[1] ?? 0);
+    items += Number(/^collector_ingest_batch_size_sum (\S+)/m.exec(text)?.[1] ?? 0);
+  }
+  return { batches, items };
 }
 
 async function tableSizes(db: Knex): Promise<Record<string, string>> {

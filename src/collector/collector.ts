@@ -86,7 +86,11 @@ export class Collector {
       this.#lastAnswerAt = Date.now();
     });
     this.installations = new InstallationRepository(knex, dialect);
-    this.submissions = new SubmissionRepository(knex, dialect);
+    this.submissions = new SubmissionRepository(knex, dialect, {
+      maxSize: options.ingestBatchSize,
+      maxWaitMs: options.ingestBatchWaitMs,
+      onBatch: (size) => this.metrics.ingestBatchSize.observe(size),
+    });
     this.rollups = new RollupRepository(knex);
     this.reportLog = new ReportLogRepository(knex);
     this.metrics = new CollectorMetrics({ counts: () => this.installations.counts(now()), health: () => this.health() }, { processMetrics: options.processMetrics });

@@ -23,6 +23,7 @@ export class CollectorMetrics {
   readonly registry = new Registry();
   readonly submissions: Counter<'outcome'>;
   readonly ingestDuration: Histogram<'outcome'>;
+  readonly ingestBatchSize: Histogram;
   readonly registrations: Counter<'outcome'>;
   readonly erasures: Counter<'by'>;
   readonly reports: Counter<'kind' | 'outcome'>;
@@ -42,6 +43,12 @@ export class CollectorMetrics {
       help: 'Time to answer POST /v1/submit, from the first byte read to the answer.',
       labelNames: ['outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.ingestBatchSize = new Histogram({
+      name: 'collector_ingest_batch_size',
+      help: 'PostgreSQL group commit: submissions written per batch transaction (a batch that failed and was retried one by one is not counted).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     });
     this.registrations = new Counter({

@@ -67,6 +67,10 @@ export const collectorOptionsSchema = z.strictObject({
   kThreshold: z.number().int().min(1).max(1000).default(DEFAULT_K_THRESHOLD),
   retentionDays: z.number().int().min(7).max(3650).default(DEFAULT_COLLECTOR_RETENTION_DAYS),
   rateLimitWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(DEFAULT_RATE_LIMIT_WINDOW_SECONDS),
+  /** PostgreSQL group commit: at most this many submissions share one transaction [COLLECTOR_INGEST_BATCH_SIZE]; 1 = none. */
+  ingestBatchSize: z.number().int().min(1).max(1000).default(64),
+  /** …arriving within this many ms of the first [COLLECTOR_INGEST_BATCH_WAIT_MS]. */
+  ingestBatchWaitMs: z.number().int().min(0).max(60_000).default(5),
   /** Registrations per client address per hour (the address is only held in memory, salted and hashed). */
   registrationsPerClientPerHour: z.number().int().min(1).max(100_000).default(DEFAULT_REGISTRATIONS_PER_CLIENT_PER_HOUR),
   /** Registrations per hour across the collector, shared by every process on the database. */

@@ -100,6 +100,10 @@ export function collectorOptionsFromEnv(env: EnvMap, logger: Logger): CollectorO
   if (retention !== undefined) options.retentionDays = retention;
   const window = intEnv(env, 'COLLECTOR_RATE_LIMIT_WINDOW_SECONDS');
   if (window !== undefined) options.rateLimitWindowSeconds = window;
+  const batchSize = intEnv(env, 'COLLECTOR_INGEST_BATCH_SIZE');
+  if (batchSize !== undefined) options.ingestBatchSize = batchSize;
+  const batchWait = intEnv(env, 'COLLECTOR_INGEST_BATCH_WAIT_MS');
+  if (batchWait !== undefined) options.ingestBatchWaitMs = batchWait;
   const perClient = intEnv(env, 'COLLECTOR_REGISTRATIONS_PER_CLIENT_PER_HOUR');
   if (perClient !== undefined) options.registrationsPerClientPerHour = perClient;
   const perHour = intEnv(env, 'COLLECTOR_REGISTRATIONS_PER_HOUR');

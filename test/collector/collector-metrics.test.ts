@@ -41,6 +41,10 @@ testEachDatabase('submissions by outcome, the latency histogram and the installa
   t.is(metricValue(text, 'collector_ingest_duration_seconds_bucket', 'le="+Inf",outcome="accepted"'), 1);
   t.true((metricValue(text, 'collector_ingest_duration_seconds_sum', 'outcome="accepted"') ?? 0) > 0);
   t.regex(text, /# TYPE collector_ingest_duration_seconds histogram/);
+  // Group commit (PostgreSQL): each of the five requests that reached the database came alone, so five batches of one.
+  t.regex(text, /# TYPE collector_ingest_batch_size histogram/);
+  t.is(metricValue(text, 'collector_ingest_batch_size_count'), db.kind === 'postgres' ? 5 : 0);
+  t.is(metricValue(text, 'collector_ingest_batch_size_sum'), db.kind === 'postgres' ? 5 : 0);
   t.is(metricValue(text, 'collector_installations', 'state="total"'), 1, 'only installations with an accepted submission count');
   t.is(metricValue(text, 'collector_installations', 'state="active_7d"'), 1);
   t.is(metricValue(text, 'collector_installations', 'state="active_30d"'), 1);

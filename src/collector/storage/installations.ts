@@ -156,6 +156,11 @@ export class InstallationRepository {
         .pluck('install_id')) as string[];
       if (candidates.length === 0) return removed;
       const batch = await this.knex.transaction(async (trx) => {
+        // PostgreSQL: lock the candidates in install_id order first, the order ingest batches lock
+        // theirs in, so a purge and a batch sharing installations never deadlock.
+        if (this.dialect === 'postgres') {
+          await trx.raw(`select install_id from ${T.installations} where install_id = any(?::text[]) order by install_id collate "C" for update`, [candidates]);
+        }
         // Re-checked under the write: an installation that submitted meanwhile stays.
         const del = trx(T.installations)
           .whereIn('install_id', candidates)
