@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.js';
+import { keepRequestsLocal, launchChromium } from '../helpers/browser.js';
 import test from 'ava';
 import { startCollectorServer, jsonLogger, type CollectorServer } from '../../src/collector/server.js';
 import { testEachDatabase, type TestDatabase } from '../helpers/databases.js';
@@ -58,14 +58,7 @@ testEachDatabase('sign in, cards, anomalies, five drawn charts, export, report b
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   t.teardown(() => context.close());
   context.setDefaultTimeout(15_000);
-  const origin = new URL(server.url).host;
-  const external: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.host === origin || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
-    external.push(url.href);
-    return route.abort();
-  });
+  const external = await keepRequestsLocal(context, server.url);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));

@@ -4,7 +4,7 @@
 // collector's own assets, without cookies and without any request elsewhere.
 import { type Browser, type Page } from 'playwright-core';
 import test from 'ava';
-import { launchChromium } from '../helpers/browser.js';
+import { keepRequestsLocal, launchChromium } from '../helpers/browser.js';
 import { startCollectorServer, jsonLogger, type CollectorServer } from '../../src/collector/server.js';
 import { testEachDatabase, type TestDatabase } from '../helpers/databases.js';
 import { ADMIN_TOKEN, TestClock, databaseEnv } from '../helpers/collector.js';
@@ -58,14 +58,7 @@ testEachDatabase('seed-demo data: the insight panels render on the dashboard, an
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   t.teardown(() => context.close());
   context.setDefaultTimeout(20_000);
-  const origin = new URL(server.url).host;
-  const external: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.host === origin || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
-    external.push(url.href);
-    return route.abort();
-  });
+  const external = await keepRequestsLocal(context, server.url);
   const problems: string[] = [];
   const page = await context.newPage();
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));

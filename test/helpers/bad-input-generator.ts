@@ -4,20 +4,10 @@
 // catalogues of malformed bodies / headers / queries / paths, and the per-response invariants.
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
+// The same seeded PRNG (mulberry32) the collector's demo fleet uses: identical on every platform.
+import { seededRandom as mulberry32 } from '../../src/collector/demo/fleet.js';
 
 // ------------------------------------------------------------------ PRNG
-
-/** mulberry32: 32-bit state, good enough for picking test inputs, identical on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class Rng {
   readonly next: () => number;

@@ -3,7 +3,7 @@
 // uses to take an installation's share back out), all in one transaction.
 import type { Knex } from 'knex';
 import { COLLECTOR_TABLES } from './tables.js';
-import { contributionOf, lastSeenChange, reportedState, storedPayload, type RollupDelta } from './rollup-deltas.js';
+import { contributionOf, lastSeenChange, mergeDeltas, reportedState, storedPayload, type RollupDelta } from './rollup-deltas.js';
 import { rollupUpserts } from './rollups.js';
 import { toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
@@ -22,23 +22,6 @@ export interface FleetInstallation {
 
 const eventTotal = (payload: SubmissionPayload) => Object.values(payload.event_counts).reduce((sum, n) => sum + n, 0);
 
-/** Sums deltas that share period, dimension, bucket and shard (one upsert row each). */
-function merge(into: Map<string, RollupDelta>, deltas: RollupDelta[]): void {
-  for (const d of deltas) {
-    const key = `${d.period}\u0000${d.dimension}\u0000${d.bucket}\u0000${d.shard}`;
-    const row = into.get(key);
-    if (!row) {
-      into.set(key, { ...d });
-      continue;
-    }
-    row.installations += d.installations;
-    row.submissions += d.submissions;
-    row.errors += d.errors;
-    row.error_installations += d.error_installations;
-    row.events += d.events;
-  }
-}
-
 export class DemoFleetRepository {
   constructor(private readonly knex: Knex) {}
 
@@ -56,16 +39,16 @@ export class DemoFleetRepository {
    * transaction (all or nothing). Returns how many installations and submissions were written.
    */
   async replaceWith(fleet: FleetInstallation[]): Promise<{ installations: number; submissions: number }> {
-    const daily = new Map<string, RollupDelta>();
-    const weekly = new Map<string, RollupDelta>();
+    const daily: RollupDelta[] = [];
+    const weekly: RollupDelta[] = [];
     const installations: Record<string, unknown>[] = [];
     const submissions: Record<string, unknown>[] = [];
     for (const install of fleet) {
       const stored = install.submissions.map((s) => ({ receivedAt: s.receivedAt, state: reportedState(s.payload), events: eventTotal(s.payload) }));
       // Counted as registered at its first accepted submission, as ingest counts it.
       const contribution = contributionOf(install.installId, install.submissions[0]!.receivedAt, stored);
-      merge(daily, contribution.daily);
-      merge(weekly, contribution.weekly);
+      daily.push(...contribution.daily);
+      weekly.push(...contribution.weekly);
       const last = install.submissions[install.submissions.length - 1]!;
       const latest = stored[stored.length - 1]!.state;
       installations.push({
@@ -107,8 +90,8 @@ export class DemoFleetRepository {
       for (let i = 0; i < lastSeen.length; i += CHUNK) await trx(T.lastSeenDays).insert(lastSeen.slice(i, i + CHUNK));
       for (let i = 0; i < installations.length; i += CHUNK) await trx(T.installations).insert(installations.slice(i, i + CHUNK));
       for (let i = 0; i < submissions.length; i += CHUNK) await trx(T.submissions).insert(submissions.slice(i, i + CHUNK));
-      const dailyRows = [...daily.values()];
-      const weeklyRows = [...weekly.values()];
+      const dailyRows = mergeDeltas(daily);
+      const weeklyRows = mergeDeltas(weekly);
       for (let i = 0; i < dailyRows.length; i += CHUNK) for (const q of rollupUpserts(trx, { daily: dailyRows.slice(i, i + CHUNK), weekly: [] })) await q;
       for (let i = 0; i < weeklyRows.length; i += CHUNK) for (const q of rollupUpserts(trx, { daily: [], weekly: weeklyRows.slice(i, i + CHUNK) })) await q;
     });

@@ -260,3 +260,27 @@ export function storedState(row: { app_version: string; platform: string; deploy
     feature_flags: stored.feature_flags ?? {},
   } as SubmissionPayload);
 }
+
+const deltaKey = (d: RollupDelta) => `${d.period}\u0000${d.dimension}\u0000${d.bucket}\u0000${d.shard}`;
+
+/** Sums the deltas of several submissions per row, drops rows that sum to zero, sorts them like every other writer. */
+export function mergeDeltas(deltas: RollupDelta[]): RollupDelta[] {
+  const rows = new Map<string, RollupDelta>();
+  for (const d of deltas) {
+    const row = rows.get(deltaKey(d));
+    if (!row) {
+      rows.set(deltaKey(d), { ...d });
+      continue;
+    }
+    row.installations += d.installations;
+    row.submissions += d.submissions;
+    row.errors += d.errors;
+    row.error_installations += d.error_installations;
+    row.events += d.events;
+  }
+  return [...rows.values()]
+    .filter((r) => r.installations || r.submissions || r.errors || r.error_installations || r.events)
+    .sort((a, b) =>
+      a.period !== b.period ? (a.period < b.period ? -1 : 1) : a.dimension !== b.dimension ? (a.dimension < b.dimension ? -1 : 1) : a.bucket !== b.bucket ? (a.bucket < b.bucket ? -1 : 1) : a.shard - b.shard,
+    );
+}

@@ -13,7 +13,7 @@ import { COLLECTOR_TABLES } from './tables.js';
 import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
-import { countChange, lastSeenMove, reportedState, rollupChange, storedPayload, type LastSeenDelta, type ReportedState, type RollupChange, type RollupDelta } from './rollup-deltas.js';
+import { countChange, lastSeenMove, mergeDeltas, reportedState, rollupChange, storedPayload, type LastSeenDelta, type ReportedState, type RollupChange, type RollupDelta } from './rollup-deltas.js';
 import { writeCounters, type SqlPart } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
@@ -139,30 +139,6 @@ interface StagedSubmission {
   change: RollupChange;
   lastSeen: LastSeenDelta[];
   self: AcceptedSubmissionRef;
-}
-
-const deltaKey = (d: RollupDelta) => `${d.period}\u0000${d.dimension}\u0000${d.bucket}\u0000${d.shard}`;
-
-/** Sums the deltas of several submissions per row, drops rows that sum to zero, sorts them like every other writer. */
-function mergeDeltas(deltas: RollupDelta[]): RollupDelta[] {
-  const rows = new Map<string, RollupDelta>();
-  for (const d of deltas) {
-    const row = rows.get(deltaKey(d));
-    if (!row) {
-      rows.set(deltaKey(d), { ...d });
-      continue;
-    }
-    row.installations += d.installations;
-    row.submissions += d.submissions;
-    row.errors += d.errors;
-    row.error_installations += d.error_installations;
-    row.events += d.events;
-  }
-  return [...rows.values()]
-    .filter((r) => r.installations || r.submissions || r.errors || r.error_installations || r.events)
-    .sort((a, b) =>
-      a.period !== b.period ? (a.period < b.period ? -1 : 1) : a.dimension !== b.dimension ? (a.dimension < b.dimension ? -1 : 1) : a.bucket !== b.bucket ? (a.bucket < b.bucket ? -1 : 1) : a.shard - b.shard,
-    );
 }
 
 function mergeLastSeen(deltas: LastSeenDelta[]): LastSeenDelta[] {
