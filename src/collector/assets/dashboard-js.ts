@@ -1,5 +1,7 @@
 // The dashboard's script: draws the charts from the JSON the page carries and wires the report
 // buttons (POST with the page's CSRF token). Plain ES5-ish browser code, no template literals.
+import { CHART_COLORS_JS } from './chart-colors-js.js';
+
 export const DASHBOARD_JS = String.raw`(function () {
   'use strict';
   var dataElement = document.getElementById('kct-collector-data');
@@ -7,14 +9,8 @@ export const DASHBOARD_JS = String.raw`(function () {
   var data = JSON.parse(dataElement.textContent || '{}');
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute('content') : '';
-  var palette = ['#2563eb', '#16a34a', '#f59e0b', '#dc2626', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#ea580c', '#4b5563'];
+  ${CHART_COLORS_JS}
   var charts = (window.kctCharts = {});
-
-  function colors(n) {
-    var out = [];
-    for (var i = 0; i < n; i++) out.push(palette[i % palette.length]);
-    return out;
-  }
   function labelOf(row, key) { return row.other ? 'other' : String(row[key]); }
   function draw(id, config) {
     var canvas = document.getElementById(id);

@@ -1,17 +1,14 @@
 // The public insights page's script: draws its charts from the JSON the page carries. It fetches
 // nothing. Plain ES5-ish browser code, no template literals.
+import { CHART_COLORS_JS } from './chart-colors-js.js';
+
 export const PUBLIC_JS = String.raw`(function () {
   'use strict';
   var dataElement = document.getElementById('kct-public-data');
   if (!dataElement) return;
   var data = JSON.parse(dataElement.textContent || '{}');
-  var palette = ['#2563eb', '#16a34a', '#f59e0b', '#dc2626', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#ea580c', '#4b5563'];
+  ${CHART_COLORS_JS}
   var charts = (window.kctCharts = {});
-  function colors(n) {
-    var out = [];
-    for (var i = 0; i < n; i++) out.push(palette[i % palette.length]);
-    return out;
-  }
   function draw(id, type, rows, options) {
     var canvas = document.getElementById(id);
     if (!canvas || typeof window.Chart !== 'function') return;
