@@ -89,9 +89,25 @@ function lastSeenTable(deltas: LastSeenDelta[]): CounterTable {
 }
 
 /**
+ * `select … from unnest(?::t1[], ?::t2[], …) as v (names)`: rows passed as one array per column.
+ * The statement's text and its number of bindings are the same however many rows there are, so
+ * neither knex (which rewrites every `?`) nor PostgreSQL (which parses and plans every VALUES row)
+ * does work per row; unnest yields the rows in array order.
+ */
+export function unnestRows(columns: { name: string; cast: string }[], rows: readonly Knex.Value[][]): SqlPart {
+  const names = columns.map((c) => c.name).join(', ');
+  return {
+    sql: `select * from unnest(${columns.map((c) => `?::${c.cast}[]`).join(', ')}) as v (${names})`,
+    // One array per column; pg sends each as an array literal (nulls as NULL).
+    bindings: columns.map((_, i) => rows.map((row) => row[i] ?? null) as unknown as Knex.Value),
+  };
+}
+
+/**
  * PostgreSQL: `before` (data-modifying statements whose order does not matter, e.g. the submission
  * insert) and the counter upserts as ONE statement. Each upsert reads from the one before it, so
- * they run (and take their row locks) strictly in list order: daily, weekly, last-seen days.
+ * they run (and take their row locks) strictly in list order: daily, weekly, last-seen days; and
+ * within a table in the order of its rows (callers sort them).
  */
 function pgCounterStatement(before: SqlPart[], tables: CounterTable[]): SqlPart {
   const ctes: string[] = [];
@@ -103,15 +119,12 @@ function pgCounterStatement(before: SqlPart[], tables: CounterTable[]): SqlPart 
   let main = '';
   tables.forEach((t, i) => {
     const columns = [...t.keys, ...t.counters];
-    const tuple = `(${columns.map((c) => `?::${c.cast}`).join(', ')})`;
     const names = columns.map((c) => c.name).join(', ');
     const conflict = t.keys.map((c) => c.name).join(', ');
     const merge = t.counters.map((c) => `${c.name} = t.${c.name} + excluded.${c.name}`).join(', ');
-    const source =
-      i === 0
-        ? `values ${t.rows.map(() => tuple).join(', ')}`
-        : `select * from (values ${t.rows.map(() => tuple).join(', ')}) as v (${names}) where (select count(*) from c${i - 1}) >= 0`;
-    for (const row of t.rows) bindings.push(...row);
+    const rows = unnestRows(columns, t.rows);
+    const source = i === 0 ? rows.sql : `${rows.sql} where (select count(*) from c${i - 1}) >= 0`;
+    bindings.push(...rows.bindings);
     const upsert = `insert into ${t.table} as t (${names}) ${source} on conflict (${conflict}) do update set ${merge}`;
     if (i < tables.length - 1) ctes.push(`c${i} as (${upsert} returning 1)`);
     else main = upsert;

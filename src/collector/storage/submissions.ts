@@ -14,7 +14,7 @@ import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
 import { countChange, lastSeenMove, mergeDeltas, reportedState, rollupChange, storedPayload, type LastSeenDelta, type ReportedState, type RollupChange, type RollupDelta } from './rollup-deltas.js';
-import { writeCounters, type SqlPart } from './rollups.js';
+import { unnestRows, writeCounters, type SqlPart } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
 
@@ -152,24 +152,38 @@ function mergeLastSeen(deltas: LastSeenDelta[]): LastSeenDelta[] {
   return [...rows.values()].filter((d) => d.installations !== 0).sort((a, b) => (a.day !== b.day ? (a.day < b.day ? -1 : 1) : a.shard - b.shard));
 }
 
-const SUBMISSION_COLUMNS = ['id', 'install_id', 'idempotency_key', 'received_at', 'period_start', 'period_end', 'app_version', 'platform', 'deployment_type', 'country', 'error_count', 'uptime_hours', 'event_total', 'payload'];
-const INSERT_SUBMISSION_ROW = `(${SUBMISSION_COLUMNS.map(() => '?').join(', ')})`;
-const UPDATE_COLUMNS: [string, string][] = [
-  ['install_id', 'text'],
-  ['last_seen_at', 'timestamptz'],
-  ['app_version', 'text'],
-  ['platform', 'text'],
-  ['deployment_type', 'text'],
-  ['country', 'text'],
-  ['feature_flags', 'text'],
-  ['last_error_count', 'int'],
-  ['accepted', 'int'],
+const SUBMISSION_COLUMNS: { name: string; cast: string }[] = [
+  { name: 'id', cast: 'text' },
+  { name: 'install_id', cast: 'text' },
+  { name: 'idempotency_key', cast: 'text' },
+  { name: 'received_at', cast: 'timestamptz' },
+  { name: 'period_start', cast: 'text' },
+  { name: 'period_end', cast: 'text' },
+  { name: 'app_version', cast: 'text' },
+  { name: 'platform', cast: 'text' },
+  { name: 'deployment_type', cast: 'text' },
+  { name: 'country', cast: 'text' },
+  { name: 'error_count', cast: 'int' },
+  { name: 'uptime_hours', cast: 'int' },
+  { name: 'event_total', cast: 'bigint' },
+  { name: 'payload', cast: 'text' },
 ];
-const UPDATE_ROW = `(${UPDATE_COLUMNS.map(([, cast]) => `?::${cast}`).join(', ')})`;
+const INSERT_SUBMISSIONS_HEAD = `insert into ${T.submissions} (${SUBMISSION_COLUMNS.map((c) => c.name).join(', ')}) `;
+const UPDATE_COLUMNS: { name: string; cast: string }[] = [
+  { name: 'install_id', cast: 'text' },
+  { name: 'last_seen_at', cast: 'timestamptz' },
+  { name: 'app_version', cast: 'text' },
+  { name: 'platform', cast: 'text' },
+  { name: 'deployment_type', cast: 'text' },
+  { name: 'country', cast: 'text' },
+  { name: 'feature_flags', cast: 'text' },
+  { name: 'last_error_count', cast: 'int' },
+  { name: 'accepted', cast: 'int' },
+];
 const UPDATE_INSTALLATIONS_HEAD =
   `update ${T.installations} as i set last_seen_at = v.last_seen_at, app_version = v.app_version, platform = v.platform, deployment_type = v.deployment_type, ` +
-  `country = v.country, feature_flags = v.feature_flags, last_error_count = v.last_error_count, submissions_count = i.submissions_count + v.accepted from (values `;
-const UPDATE_INSTALLATIONS_TAIL = `) as v (${UPDATE_COLUMNS.map(([name]) => name).join(', ')}) where i.install_id = v.install_id`;
+  `country = v.country, feature_flags = v.feature_flags, last_error_count = v.last_error_count, submissions_count = i.submissions_count + v.accepted from (`;
+const UPDATE_INSTALLATIONS_TAIL = `) as v where i.install_id = v.install_id`;
 // Installations are locked in install_id order (byte order, as JS sorts them): every batch, in any process, the same order.
 const LOCK_BATCH = `select i.install_id, ${LOCK_COLUMNS.map((c) => `i.${c}`).join(', ')} from ${T.installations} i where i.install_id = any(?::text[]) order by i.install_id collate "C" for update of i`;
 const REPLAYS = `select install_id, idempotency_key, id from ${T.submissions} where install_id = any(?::text[]) and idempotency_key = any(?::text[])`;
@@ -399,23 +413,20 @@ export class SubmissionRepository {
 
   /** The batch's accepted submissions as ONE statement: submissions, installations, summed rollups and last-seen days. */
   async #writeBatch(trx: Knex.Transaction, staged: StagedSubmission[]): Promise<void> {
-    const insertBindings: Knex.Value[] = [];
-    for (const s of staged) {
+    const insertRows = staged.map((s): Knex.Value[] => {
       const p = s.payload;
-      insertBindings.push(s.submissionId, s.installId, s.idempotencyKey, s.now, p.period.start, p.period.end, p.app_version, p.platform, p.deployment_type, p.country, p.error_count, p.uptime_hours, s.events, JSON.stringify(storedPayload(p)));
-    }
-    const insert: SqlPart = {
-      sql: `insert into ${T.submissions} (${SUBMISSION_COLUMNS.join(', ')}) values ${staged.map(() => INSERT_SUBMISSION_ROW).join(', ')}`,
-      bindings: insertBindings,
-    };
+      return [s.submissionId, s.installId, s.idempotencyKey, s.now, p.period.start, p.period.end, p.app_version, p.platform, p.deployment_type, p.country, p.error_count, p.uptime_hours, s.events, JSON.stringify(storedPayload(p))];
+    });
+    const rows = unnestRows(SUBMISSION_COLUMNS, insertRows);
+    const insert: SqlPart = { sql: `${INSERT_SUBMISSIONS_HEAD}${rows.sql}`, bindings: rows.bindings };
     // Per installation: its latest state, and how many of its submissions were accepted.
     const latest = new Map<string, { s: StagedSubmission; accepted: number }>();
     for (const s of staged) latest.set(s.installId, { s, accepted: (latest.get(s.installId)?.accepted ?? 0) + 1 });
-    const updateBindings: Knex.Value[] = [];
-    for (const { s, accepted } of latest.values()) {
-      updateBindings.push(s.installId, s.now, s.next.appVersion, s.next.platform, s.next.deploymentType, s.next.country, JSON.stringify(s.next.features), s.next.errorCount, accepted);
-    }
-    const update: SqlPart = { sql: `${UPDATE_INSTALLATIONS_HEAD}${[...latest.keys()].map(() => UPDATE_ROW).join(', ')}${UPDATE_INSTALLATIONS_TAIL}`, bindings: updateBindings };
+    const updateRows = [...latest.values()].map(({ s, accepted }): Knex.Value[] => [
+      s.installId, s.now, s.next.appVersion, s.next.platform, s.next.deploymentType, s.next.country, JSON.stringify(s.next.features), s.next.errorCount, accepted,
+    ]);
+    const values = unnestRows(UPDATE_COLUMNS, updateRows);
+    const update: SqlPart = { sql: `${UPDATE_INSTALLATIONS_HEAD}${values.sql}${UPDATE_INSTALLATIONS_TAIL}`, bindings: values.bindings };
     const change: RollupChange = { daily: mergeDeltas(staged.flatMap((s) => s.change.daily)), weekly: mergeDeltas(staged.flatMap((s) => s.change.weekly)) };
     await writeCounters(trx, this.dialect, [insert, update], change, mergeLastSeen(staged.flatMap((s) => s.lastSeen)));
   }
