@@ -31,6 +31,18 @@ export const DEFAULT_METRIC_INTERVAL_MS = 60_000;
 export const DEFAULT_INTAKE_CAP = 10_000;
 export const DEFAULT_LONG_SESSION_MINUTES = 120;
 /** The longest a host page waits for the support callbacks and the counter read (support.hostCallbackDeadlineMs). */
+/** The real clock: the default of the `now` option. */
+export const SYSTEM_CLOCK = (): Date => new Date();
+
+/**
+ * The plugin's clock in epoch ms, for the hot paths that stamp events and page views: Date.now
+ * itself for the real clock (no Date allocated per request), the injected `now` otherwise, so
+ * that what is recorded and the weeks it is aggregated into follow one clock.
+ */
+export function clockMs(now: () => Date): () => number {
+  return now === SYSTEM_CLOCK ? Date.now : () => now().getTime();
+}
+
 export const DEFAULT_HOST_CALLBACK_DEADLINE_MS = 500;
 export const DEFAULT_RECORDER_BATCH_SIZE = 500;
 export const DEFAULT_RECORDER_INTERVAL_MS = 2_000;
@@ -273,7 +285,7 @@ export const optionsSchema = z.strictObject({
   /** Schedule the background jobs (heartbeat, submission, retention). Tests and one-shot CLIs turn it off. */
   jobs: z.boolean().default(true),
   /** Clock, injectable for tests. */
-  now: fn<() => Date>('now()').default(() => () => new Date()),
+  now: fn<() => Date>('now()').default(() => SYSTEM_CLOCK),
   /** Environment to read fallbacks and kill switches from (defaults to process.env). */
   env: z.record(z.string(), z.string().optional()).optional(),
 });

@@ -5,7 +5,9 @@
 //   mode "batches": records logical batches of BATCH events (props {batch, i}) in a tight loop, each
 //     written by one recorder flush (= one transaction): `BEGIN <k>` before the flush, `COMMITTED <k>`
 //     once it is in the database. Runs until killed.
-//   mode "optin":   gives usage-statistics consent, which sends the weekly submission at once.
+//   mode "optin":   gives usage-statistics consent, which sends the weekly submission at once. With
+//                   CLOCK_START_OFFSET_MS, the clock runs at that offset until app.started is written,
+//                   then at CLOCK_OFFSET_MS (a week later: app.started lies in the reported week).
 //                   Runs until killed (the parent kills it while the collector's answer is held).
 //   mode "submit":  submitNow() once, prints `OUTCOME {…}` and `LEDGER […]`, then serves until SIGTERM.
 //   mode "serve":   serves until SIGTERM.
@@ -21,6 +23,7 @@ import { runtimeOf } from '../../src/plugin/internal.js';
 const mode = process.argv[2];
 const dataDir = process.env.DATA_DIR!;
 const offsetMs = Number(process.env.CLOCK_OFFSET_MS ?? 0);
+let clockOffsetMs = Number(process.env.CLOCK_START_OFFSET_MS ?? offsetMs);
 const BATCH = Number(process.env.BATCH ?? 200);
 const quiet = (): void => {};
 
@@ -35,7 +38,7 @@ const telemetry = telemetryPlugin({
   export: { queueCap: 100, batchSize: 100, intervalMs: 60_000, metricIntervalMs: 600_000, intakeCap: 100_000 },
   collector: { url: process.env.COLLECTOR_URL ?? null },
   submission: { retryBaseMs: 20, maxAttempts: 1, timeoutMs: 20_000 },
-  now: () => new Date(Date.now() + offsetMs),
+  now: () => new Date(Date.now() + clockOffsetMs),
 });
 const app = new Koa();
 app.silent = true;
@@ -79,6 +82,7 @@ if (mode === 'batches') {
 } else if (mode === 'optin') {
   runtime.analytics.drain();
   await runtime.recorder!.flush(); // app.started in the database, so the submission counts it
+  clockOffsetMs = offsetMs;
   await telemetry.consent.set({ usageStats: true });
   say('OPTED_IN');
 } else if (mode === 'submit') {

@@ -1,6 +1,8 @@
 // For the fault suites: a host whose weekly submission goes to the REAL collector through a fault
 // proxy (test/helpers/fault-proxy.ts, matching only /v1/submit), with `marks` events already written
-// locally. Both clocks run one day ahead, so today's events belong to the reported week.
+// locally. The marks are tracked with both clocks a week behind (`offsetMs` − 7 days), then the
+// clocks move to `offsetMs` ahead of real time: whatever the weekday, the marks then lie in the last
+// whole UTC week (Monday to Monday), the week a submission reports.
 import type { ExecutionContext } from 'ava';
 import type Router from '@koa/router';
 import type { Knex } from 'knex';
@@ -39,7 +41,10 @@ export async function startSubmittingHost(
   options: { submission: { retryBaseMs?: number; timeoutMs?: number; maxAttempts?: number }; stopTimeoutMs: number; marks?: number; offsetMs?: number; recorderIntervalMs?: number },
 ): Promise<SubmittingHost> {
   const offset = options.offsetMs ?? DAY;
-  const now = () => new Date(Date.now() + offset);
+  const marks = options.marks ?? 0;
+  // t − 7 days always falls in the whole week before the one containing t.
+  let shift = marks > 0 ? offset - 7 * DAY : offset;
+  const now = () => new Date(Date.now() + shift);
   const db = await createTestDatabase('sqlite');
   t.teardown(() => db.cleanup());
   const collector = await startCollector(t, db, { clock: new TestClock(now()), now });
@@ -60,8 +65,8 @@ export async function startSubmittingHost(
   });
   t.teardown(() => host.close());
   const knex = runtimeOf(host.telemetry).knex;
-  const marks = options.marks ?? 0;
   for (let n = 0; n < marks; n++) t.is((await host.request(`/mark/${n}`, { user: 'alice' })).status, 200);
   await until(async () => (await countRows(knex, TABLES.usageEvents, { event_type: 'probe.marked' })) === marks, 5_000, 'events written');
+  shift = offset;
   return { db, collector, proxy, host, logger, knex };
 }

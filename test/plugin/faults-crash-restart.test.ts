@@ -170,7 +170,9 @@ test('SIGKILL in the middle of batch writes, then restart: integrity ok, only wh
 test('SIGKILL while the 202 of a submission is held back, then restart and submit again: the real collector stores it once', async (t) => {
   const before = failures.length;
   const dataDir = await tempDirFor(t);
-  const offset = DAY; // tomorrow on both clocks, so today's events belong to the reported week
+  // Both clocks run a day ahead; the first process starts a week behind that, so its app.started
+  // lies in the last whole week (t − 7 days always does), the week its submission reports.
+  const offset = DAY;
   const database = await createTestDatabase('sqlite');
   t.teardown(() => database.cleanup());
   const collector = await startCollector(t, database, { clock: new TestClock(new Date(Date.now() + offset)), now: () => new Date(Date.now() + offset) });
@@ -180,7 +182,7 @@ test('SIGKILL while the 202 of a submission is held back, then restart and submi
   proxy.script([{ delayMs: 20_000 }]);
   const env = { DATA_DIR: dataDir, COLLECTOR_URL: proxy.url, CLOCK_OFFSET_MS: String(offset) };
 
-  const first = startChild(t, 'optin', env);
+  const first = startChild(t, 'optin', { ...env, CLOCK_START_OFFSET_MS: String(offset - 7 * DAY) });
   const { install_id } = await first.ready;
   await until(() => proxy.requests.some((r) => r.path.endsWith('/v1/submit') && r.targetStatus === 202) && proxy.held === 1, 20_000, 'the submission stored at the collector, its answer held');
   await sigkill(first);

@@ -118,7 +118,7 @@ test("the plugin's own app.started is recorded at ready(), app.stopped at stop()
 
 test('the batch-size trigger writes one batch (one recordBatch call) without waiting for the interval', async (t) => {
   const { db, repo, batches } = await sqliteRepository(t);
-  const recorder = new LocalStatsRecorder(repo, { batchSize: 5, intervalMs: 600_000, cap: 100, logger: recordingLogger() });
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 5, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs: Date.now });
   recorder.start();
   t.teardown(() => recorder.stop());
   for (let i = 0; i < 4; i++) recorder.recordEvent('timer.started', { i }, new Date());
@@ -135,7 +135,7 @@ test('the batch-size trigger writes one batch (one recordBatch call) without wai
 
 test('the interval trigger writes what is buffered', async (t) => {
   const { db, repo } = await sqliteRepository(t);
-  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 25, cap: 100, logger: recordingLogger() });
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 25, cap: 100, logger: recordingLogger(), nowMs: Date.now });
   recorder.start();
   t.teardown(() => recorder.stop());
   recorder.recordEvent('a.one', {}, new Date());
@@ -148,7 +148,7 @@ test('the interval trigger writes what is buffered', async (t) => {
 
 test('an idle host is not written to on every interval: the uptime hour is written once per hour', async (t) => {
   const { db, repo, batches } = await sqliteRepository(t);
-  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 10, cap: 100, logger: recordingLogger() });
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 10, cap: 100, logger: recordingLogger(), nowMs: Date.now });
   recorder.start();
   t.teardown(() => recorder.stop());
   await sleep(300); // some thirty intervals with nothing recorded
@@ -164,7 +164,7 @@ test('an idle host is not written to on every interval: the uptime hour is writt
 
 test('before start() (tables may not exist yet) flush() keeps buffering and writes nothing', async (t) => {
   const { db, repo, batches } = await sqliteRepository(t);
-  const recorder = new LocalStatsRecorder(repo, { batchSize: 1, intervalMs: 25, cap: 100, logger: recordingLogger() });
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1, intervalMs: 25, cap: 100, logger: recordingLogger(), nowMs: Date.now });
   recorder.recordEvent('early.bird', {}, new Date());
   await recorder.flush();
   t.is(batches.length, 0);
@@ -189,7 +189,7 @@ test('bounded while the database fails: oldest events dropped and counted, one w
       written.push(...events);
     },
   } as unknown as UsageStatsRepository;
-  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 10, logger });
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 10, logger, nowMs: Date.now });
   recorder.start();
   t.teardown(() => recorder.stop());
 

@@ -9,7 +9,7 @@ import { CHART_DAYS } from '../../src/plugin/stats/service.js';
 import { HEADERS, verifySignature } from '../../src/core/protocol.js';
 import type { HostApp } from '../helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
-import { startReceiverHost } from '../helpers/receiver-host.js';
+import { startReceiverHost, untilNextWeek } from '../helpers/receiver-host.js';
 import { mondayOf } from '../../src/plugin/stats/aggregation.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 import { withOpenApiChecks } from '../helpers/openapi.js';
@@ -222,7 +222,7 @@ test('/preview is exactly the payload the next submission sends (compared with w
   app.telemetry.track('timer.started', { source: 'web' });
   app.telemetry.track('timer.stopped', { duration_minutes: 5 });
   app.telemetry.track('import.error', { code: 3 });
-  clock.offset = mondayOf(new Date()).getTime() + 7 * DAY + 3_600_000 - Date.now(); // next Monday: this week is whole and reported
+  clock.offset = untilNextWeek(); // next Monday: this week is whole and reported
   const previewResponse = await app.request(`${API}/preview`, { user: 'admin' });
   t.is(previewResponse.status, 200);
   const previewBody = JSON.parse(await previewResponse.text());
@@ -281,7 +281,7 @@ test('/export is a JSON attachment with installation, consent, settings, every e
   const { app, receiver, clock } = await setup(t);
   app.telemetry.track('timer.started', { source: 'web' });
   app.telemetry.track('report.exported', { format: 'csv' });
-  clock.offset = DAY;
+  clock.offset = untilNextWeek();
   await app.telemetry.consent.set({ usageStats: true });
   await waitUntil(async () => (await ledgerCount(app)) === 1, 3_000, 'a ledger entry');
 

@@ -15,14 +15,13 @@ import type { Logger } from '../../src/plugin/types.js';
 import { disallowNetwork, nock, restoreNetwork } from '../helpers/no-network.js';
 import { startHostApp, type HostApp } from '../helpers/host-app.js';
 import { startSubmissionReceiver, waitUntil } from '../helpers/submission-receiver.js';
-import { startReceiverHost } from '../helpers/receiver-host.js';
+import { startReceiverHost, untilNextWeek } from '../helpers/receiver-host.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { keptDebugOutput } from '../helpers/debug-output.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
 const DAY = 86_400_000;
 /** An offset that moves the clock into next week (Monday 01:00 UTC): this week's events become a whole week. */
-const untilNextWeek = (weeks = 1): number => mondayOf(new Date()).getTime() + weeks * 7 * DAY + 3_600_000 - Date.now();
 const SECRET = 'ab'.repeat(32);
 
 test.before(disallowNetwork);
@@ -152,7 +151,7 @@ test('events are marked submitted only after a 2xx: a failed attempt leaves them
   receiver.script('submit', [503]);
   app.telemetry.track('timer.started', {});
   await waitUntil(async () => (await submittedFlags(app)).length >= 2, 3_000, 'events written');
-  clock.offset = DAY;
+  clock.offset = untilNextWeek();
   await app.telemetry.consent.set({ usageStats: true }); // the opt-in submission gets the 503
   await waitUntil(async () => (await ledgerRows(app)).length === 1, 3_000, 'first attempt');
   t.deepEqual((await ledgerRows(app)).map((r) => [r.status, r.response_code]), [['failed', 503]]);

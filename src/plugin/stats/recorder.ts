@@ -28,6 +28,8 @@ export interface RecorderOptions {
   intervalMs: number;
   cap: number;
   logger: Logger;
+  /** The plugin's clock in epoch ms: the uptime hours are those of the clock the weeks are counted by. */
+  nowMs: () => number;
 }
 
 export class LocalStatsRecorder implements LocalEventRecorder {
@@ -68,9 +70,9 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   start(): void {
     if (this.#timer || this.#stopped) return;
     this.#started = true;
-    this.#noteUptime(Date.now());
+    this.#noteUptime(this.options.nowMs());
     this.#timer = setInterval(() => {
-      this.#noteUptime(Date.now());
+      this.#noteUptime(this.options.nowMs());
       void this.flush();
     }, this.options.intervalMs);
     this.#timer.unref();
@@ -126,7 +128,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    this.#noteUptime(Date.now());
+    this.#noteUptime(this.options.nowMs());
     await this.flush();
     this.#stopped = true;
   }

@@ -47,6 +47,8 @@ export interface AnalyticsDeps {
   userOptOuts: UserOptOuts;
   intakeCap: number;
   logger: Logger;
+  /** The plugin's clock in epoch ms (options.clockMs): events and page views are stamped with it. */
+  nowMs: () => number;
 }
 
 const PAGEVIEW_KEY_LIMIT = 5_000;
@@ -143,7 +145,7 @@ export class AnalyticsLayer {
     }
     // Before attach() the destination is not known yet; keep it (bounded) so startup events are not lost.
     if (this.#sink !== null && this.#local === null && !this.exporting) return false;
-    this.#push({ name, props, userId, userAgent, at: Date.now(), privacySignal });
+    this.#push({ name, props, userId, userAgent, at: this.deps.nowMs(), privacySignal });
     return true;
   }
 
@@ -154,7 +156,7 @@ export class AnalyticsLayer {
    */
   countPageView(routeTemplate: string): boolean {
     const local = this.#local;
-    if (local !== null) local.recordPageView(routeTemplate, Date.now());
+    if (local !== null) local.recordPageView(routeTemplate, this.deps.nowMs());
     return this.exporting;
   }
 
