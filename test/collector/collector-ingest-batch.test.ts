@@ -75,6 +75,31 @@ testEachDatabase('one batch mixing accepted, replayed, rate-limited and invalid 
   t.is(lastSeen, 3, 'three installations counted under their last-seen day');
 });
 
+testEachDatabase('regression: a batch carries every value the payload schema allows, fractional uptime hours and the largest counts included, without falling back', async (t, db) => {
+  // Group commit sends each column as one typed array: a column cast narrower than the table's
+  // (uptime_hours is a float, error_count a bigint) would refuse the whole batch.
+  const setup = await startCollector(t, db);
+  const batched = await startCollector(t, db, { clock: setup.clock, ingestBatchSize: 3, ingestBatchWaitMs: 60_000 });
+  const now = setup.clock.now();
+  const installs = [await register(setup.url), await register(setup.url), await register(setup.url)];
+  const payloads: SubmissionPayload[] = [
+    { ...weekly(installs[0]!.installId, 0, now), uptime_hours: 12.5, error_count: 1_000_000_000, event_counts: { 'timer.started': 1_000_000_000 } },
+    { ...weekly(installs[1]!.installId, 0, now), uptime_hours: 0.25, error_count: 0, event_counts: {}, feature_flags: {} },
+    { ...weekly(installs[2]!.installId, 0, now), uptime_hours: 768, app_version: '10.0.0-rc.1+build.7', platform: 'linux_musl' },
+  ];
+  const answers = await Promise.all(installs.map((install, i) => submit(batched.url, batched.clock, install, payloads[i]!)));
+  t.deepEqual(answers.map((r) => r.status), [202, 202, 202]);
+  if (db.kind === 'postgres') t.deepEqual(batched.handle.collector.submissions.batchStats, { batches: 1, items: 3, fallbacks: 0 }, 'written as one batch');
+  const rows = (await db.knex('collector_submissions').select('install_id', 'uptime_hours', 'error_count', 'event_total', 'app_version', 'platform')) as Record<string, unknown>[];
+  const byId = (id: string) => rows.find((r) => r.install_id === id)!;
+  t.like(byId(installs[0]!.installId), { app_version: '1.4.0' });
+  t.is(Number(byId(installs[0]!.installId).uptime_hours), 12.5);
+  t.is(Number(byId(installs[0]!.installId).error_count), 1_000_000_000);
+  t.is(Number(byId(installs[0]!.installId).event_total), 1_000_000_000);
+  t.is(Number(byId(installs[1]!.installId).uptime_hours), 0.25);
+  t.like(byId(installs[2]!.installId), { app_version: '10.0.0-rc.1+build.7', platform: 'linux_musl' });
+});
+
 testEachDatabase('two collector processes writing batches of the same installations: exactly one accepted per installation and hour', async (t, db) => {
   t.timeout(90_000);
   // A long batch wait, so each process's batches hold several requests of the same installations.

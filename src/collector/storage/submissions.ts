@@ -163,8 +163,8 @@ const SUBMISSION_COLUMNS: { name: string; cast: string }[] = [
   { name: 'platform', cast: 'text' },
   { name: 'deployment_type', cast: 'text' },
   { name: 'country', cast: 'text' },
-  { name: 'error_count', cast: 'int' },
-  { name: 'uptime_hours', cast: 'int' },
+  { name: 'error_count', cast: 'bigint' },
+  { name: 'uptime_hours', cast: 'real' },
   { name: 'event_total', cast: 'bigint' },
   { name: 'payload', cast: 'text' },
 ];
