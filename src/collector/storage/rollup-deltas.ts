@@ -267,9 +267,10 @@ const deltaKey = (d: RollupDelta) => `${d.period}\u0000${d.dimension}\u0000${d.b
 export function mergeDeltas(deltas: RollupDelta[]): RollupDelta[] {
   const rows = new Map<string, RollupDelta>();
   for (const d of deltas) {
-    const row = rows.get(deltaKey(d));
+    const key = deltaKey(d);
+    const row = rows.get(key);
     if (!row) {
-      rows.set(deltaKey(d), { ...d });
+      rows.set(key, { ...d });
       continue;
     }
     row.installations += d.installations;
