@@ -4,31 +4,33 @@
 // count on a busy shared machine as on an idle one, where the time-based bench has 1–3 % A/A noise.
 //
 // Method, and why:
-// - Instructions per request = (I(N2) − I(N1)) ÷ (N2 − N1): two runs of the same server with the same
-//   start-up and warm-up and N1 or N2 measured requests. The difference cancels start-up, module
-//   loading, warm-up and the stop; what is left is N2 − N1 requests' worth in steady state.
+// - One server process per mode under callgrind. Start-up runs uninstrumented (--instr-atstart=no:
+//   it is not measured, and instrumented it takes minutes); once the server listens, callgrind_control
+//   switches instrumentation on. Then warm-up and two measured windows of N1 and N2 requests, each
+//   ended by a `mark`: the server calls os.getPriority(), and callgrind (--dump-before=getpriority)
+//   dumps the instructions counted since the previous mark. Instructions per request =
+//   (I(N2) − I(N1)) ÷ (N2 − N1): the difference cancels what every window has once (the IPC
+//   messages, the last flush's fixed part), leaving N2 − N1 requests' worth in steady state.
 // - The load generator is this process, outside valgrind: sequential requests on one keep-alive
 //   connection (node:http), so no instruction of the client is counted and the server sees the
 //   same sequence in every run.
 // - The work requests cause after they are answered is in the window: every BENCH_FLUSH_EVERY
-//   requests (default 2,000; so N1 ends with one flush and N2 with three) the bench asks the server
-//   to flush — the plugin's handle.flush() (local statistics written to SQLite, OTLP batches and
-//   metrics exported to the local sink) or posthog-node's flush(). That charges one flush per 2,000
-//   requests, ten times the time bench's cadence (one per 20,000-request round): an upper bound on
-//   the background share. BENCH_FLUSH_EVERY=0 flushes once at the end of each run: the difference
-//   is then the request path alone.
+//   requests (default 2,000, so the N1 window holds one flush and the N2 window three) the bench asks
+//   the server to flush — the plugin's handle.flush() (local statistics written to SQLite, OTLP
+//   batches and metrics exported to the local sink) or posthog-node's flush(). That is one flush per
+//   2,000 requests, ten times the time bench's cadence (one per 20,000-request round): an upper bound
+//   on the background share. BENCH_FLUSH_EVERY=0 flushes once at the end of each window: the
+//   difference is then the request path alone.
 // - Nothing may run on a wall-clock timer, or the count would depend on how slowly the process ran:
 //   the server runs with BENCH_NO_TIMERS=1 (background intervals at an hour or their maximum, batch
 //   sizes at their defaults; bench/servers/hello-server.ts).
 // - Node flags (NODE_FLAGS below): --single-threaded runs V8's compilers and GC on the main thread
-//   at points fixed by the program instead of on helper threads racing it (without it the same run
-//   differs by ~0.1–1 %); --random-seed fixes Math.random. Left out on purpose: --predictable (it
-//   also fixes the GC schedule: heap growth and idle GCs — a different program), --no-opt and
-//   --jitless (they change what is measured: production runs optimized code).
-// - `bare#2`, a second bare process, is the A/A control; BENCH_REPEAT=1 runs bare twice more to
-//   show the run-to-run difference of one configuration.
-// Needs valgrind (callgrind); skips with one line when it is missing. Takes minutes: callgrind runs
-// the server ~50× slower.
+//   at points fixed by the program instead of on helper threads racing it; --random-seed fixes
+//   Math.random. Left out on purpose: --predictable (it also fixes the GC schedule: heap growth and
+//   idle GCs — a different program), --no-opt and --jitless (production runs optimized code).
+// - `bare#2`, a second bare process, is the A/A control; BENCH_REPEAT=<mode> runs one mode a second
+//   time and prints how far the two runs' windows differ.
+// Needs valgrind (callgrind); skips with one line when it is missing. Takes minutes.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -45,6 +47,8 @@ const MODES = process.env.BENCH_MODES?.split(',') ?? ['bare', 'bare#2', 'noop', 
 // BENCH_REPEAT=<mode>: that mode once more, to show how far two runs of one configuration differ.
 const REPEAT = process.env.BENCH_REPEAT && MODES.includes(process.env.BENCH_REPEAT) ? process.env.BENCH_REPEAT : null;
 const PARALLEL = Math.max(1, Number(process.env.BENCH_PARALLEL ?? 1));
+// BENCH_KEEP_DUMPS=1: keep callgrind's dumps (one file per window; callgrind_annotate reads them) and print where.
+const KEEP_DUMPS = process.env.BENCH_KEEP_DUMPS === '1';
 const NODE_FLAGS = ['--single-threaded', '--random-seed=1'];
 const SERVER = new URL('./servers/hello-server.ts', import.meta.url).pathname;
 const PATH = '/hello/world?x=1';
@@ -131,7 +135,7 @@ async function instructions(mode: string, sinkUrl: string, dir: string): Promise
   const marks = partsOf(base).filter((p) => p.trigger.includes(MARK_FUNCTION));
   // Exactly the three marks: anything else calling getpriority() would cut a window short.
   if (marks.length !== 3) throw new Error(`${mode}: expected 3 dumps at ${MARK_FUNCTION}, found ${marks.length} (${base}.*)`);
-  for (const name of readdirSync(dir)) if (name.startsWith(basename(base))) rmSync(join(dir, name));
+  if (!KEEP_DUMPS) for (const name of readdirSync(dir)) if (name.startsWith(basename(base))) rmSync(join(dir, name));
   return { n1: marks[1]!.total, n2: marks[2]!.total };
 }
 
@@ -207,4 +211,5 @@ for (const row of rows) console.log(`  ${row.name.padEnd(50)} ${row.value.toFixe
 
 report('request-instructions', rows, { n1: N1, n2: N2, warmUp: WARM_UP_REQUESTS, flushEvery: FLUSH_EVERY, nodeFlags: NODE_FLAGS, perRequest, repeatability });
 sink.server.close();
-rmSync(dir, { recursive: true, force: true });
+if (KEEP_DUMPS) console.log(`  callgrind dumps kept in ${dir} (<mode>-*.callgrind.2 is the N1 window, .3 the N2 window)`);
+else rmSync(dir, { recursive: true, force: true });
