@@ -11,6 +11,11 @@
 //   dumps the instructions counted since the previous mark. Instructions per request =
 //   (I(N2) − I(N1)) ÷ (N2 − N1): the difference cancels what every window has once (the IPC
 //   messages, the last flush's fixed part), leaving N2 − N1 requests' worth in steady state.
+// - TurboFan's compiling is left out of each window (the inclusive cost of Compiler::CompileOptimized,
+//   from callgrind_annotate) and printed beside it: it is a one-off of each process, not a cost per
+//   request, and it was still going on after thousands of warm-up requests (the plugin's modes
+//   compiled 400 M instructions' worth in their first window, bare 61 M) — left in, it lands in
+//   whichever window it happens to fall and swamps the difference.
 // - The load generator is this process, outside valgrind: sequential requests on one keep-alive
 //   connection (node:http), so no instruction of the client is counted and the server sees the
 //   same sequence in every run.
@@ -24,10 +29,15 @@
 // - Nothing may run on a wall-clock timer, or the count would depend on how slowly the process ran:
 //   the server runs with BENCH_NO_TIMERS=1 (background intervals at an hour or their maximum, batch
 //   sizes at their defaults; bench/servers/hello-server.ts).
-// - Node flags (NODE_FLAGS below): --single-threaded runs V8's compilers and GC on the main thread
-//   at points fixed by the program instead of on helper threads racing it; --random-seed fixes
-//   Math.random. Left out on purpose: --predictable (it also fixes the GC schedule: heap growth and
-//   idle GCs — a different program), --no-opt and --jitless (production runs optimized code).
+// - Node flags (NODE_FLAGS below), each because a run without it was not repeatable:
+//   --single-threaded: V8's compilers and GC run on the main thread at points fixed by the program,
+//   not on helper threads racing it. --predictable-gc-schedule: V8 sizes the young generation and
+//   grows the heap by allocation alone, not by measured allocation rates and idle time (wall clock):
+//   without it two bare processes' 2,000-request windows differed by 40 %, the scavenges alone
+//   162 M vs 20 M instructions. It fixes the GC's sizes (the same for every mode), not the code
+//   that runs. --random-seed fixes Math.random. Not used: --predictable (V8's umbrella for the first
+//   two, not needed beyond them) and --no-opt / --jitless (production runs optimized code). The warm-up
+//   is long enough for TurboFan to have compiled the hot path before the first window.
 // - `bare#2`, a second bare process, is the A/A control; BENCH_REPEAT=<mode> runs one mode a second
 //   time and prints how far the two runs' windows differ.
 // Needs valgrind (callgrind); skips with one line when it is missing. Takes minutes.
@@ -41,7 +51,7 @@ import { ask, check, report, startSink, verdictOf, type BenchRatio } from './lib
 
 const N1 = Number(process.env.BENCH_N1 ?? 2_000);
 const N2 = Number(process.env.BENCH_N2 ?? 6_000);
-const WARM_UP_REQUESTS = Number(process.env.BENCH_WARM_UP ?? 3_000);
+const WARM_UP_REQUESTS = Number(process.env.BENCH_WARM_UP ?? 4_000);
 const FLUSH_EVERY = Number(process.env.BENCH_FLUSH_EVERY ?? 2_000);
 const MODES = process.env.BENCH_MODES?.split(',') ?? ['bare', 'bare#2', 'noop', 'opted-out', 'opted-in', 'posthog'];
 // BENCH_REPEAT=<mode>: that mode once more, to show how far two runs of one configuration differ.
@@ -49,7 +59,7 @@ const REPEAT = process.env.BENCH_REPEAT && MODES.includes(process.env.BENCH_REPE
 const PARALLEL = Math.max(1, Number(process.env.BENCH_PARALLEL ?? 1));
 // BENCH_KEEP_DUMPS=1: keep callgrind's dumps (one file per window; callgrind_annotate reads them) and print where.
 const KEEP_DUMPS = process.env.BENCH_KEEP_DUMPS === '1';
-const NODE_FLAGS = ['--single-threaded', '--random-seed=1'];
+const NODE_FLAGS = ['--single-threaded', '--predictable-gc-schedule', '--random-seed=1'];
 const SERVER = new URL('./servers/hello-server.ts', import.meta.url).pathname;
 const PATH = '/hello/world?x=1';
 /** The libc function the server calls to mark a window boundary (message `mark`). */
@@ -81,9 +91,23 @@ async function load(agent: http.Agent, port: number, requests: number): Promise<
 }
 
 interface Windows {
-  /** Instructions of the N1 window and of the N2 window, in that order. */
+  /** Instructions of the N1 window and of the N2 window, TurboFan's compiling left out. */
   n1: number;
   n2: number;
+  /** What TurboFan's compiling took in each window (left out above). */
+  compile1: number;
+  compile2: number;
+}
+
+/** The function whose inclusive cost is TurboFan compiling on the main thread (--single-threaded). */
+const COMPILE_FUNCTION = 'v8::internal::Compiler::CompileOptimized(';
+
+/** Instructions under COMPILE_FUNCTION in one dump (callgrind_annotate's inclusive cost). */
+function compileCost(file: string): number {
+  const text = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  let total = 0;
+  for (const line of text.split('\n')) if (line.includes(COMPILE_FUNCTION)) total += Number(/^\s*([\d,]+)/.exec(line)?.[1]?.replaceAll(',', '') ?? 0);
+  return total;
 }
 
 /** Callgrind's parts of one run: the instruction total of each dump and what triggered it. */
@@ -135,8 +159,9 @@ async function instructions(mode: string, sinkUrl: string, dir: string): Promise
   const marks = partsOf(base).filter((p) => p.trigger.includes(MARK_FUNCTION));
   // Exactly the three marks: anything else calling getpriority() would cut a window short.
   if (marks.length !== 3) throw new Error(`${mode}: expected 3 dumps at ${MARK_FUNCTION}, found ${marks.length} (${base}.*)`);
+  const [compile1, compile2] = [compileCost(`${base}.${marks[1]!.part}`), compileCost(`${base}.${marks[2]!.part}`)];
   if (!KEEP_DUMPS) for (const name of readdirSync(dir)) if (name.startsWith(basename(base))) rmSync(join(dir, name));
-  return { n1: marks[1]!.total, n2: marks[2]!.total };
+  return { n1: marks[1]!.total - compile1, n2: marks[2]!.total - compile2, compile1, compile2 };
 }
 
 /** Runs the jobs at most PARALLEL at a time (counts do not depend on load, only the wall time does). */
@@ -182,7 +207,8 @@ console.log(
 );
 for (let i = 0; i < MODES.length; i++) {
   const mode = MODES[i]!;
-  console.log(`  ${mode.padEnd(10)} ${fmt(perRequest[mode]!).padStart(9)} instructions/request   (I(${N1}) ${fmt(windows[i]!.n1)}, I(${N2}) ${fmt(windows[i]!.n2)})`);
+  const w = windows[i]!;
+  console.log(`  ${mode.padEnd(10)} ${fmt(perRequest[mode]!).padStart(9)} instructions/request   (I(${N1}) ${fmt(w.n1)}, I(${N2}) ${fmt(w.n2)}; TurboFan compiling left out: ${fmt(w.compile1)}, ${fmt(w.compile2)})`);
 }
 // Repeatability: the same configuration in another process, window by window.
 const repeatability: { mode: string; n1: number; n2: number; perRequest: number }[] = [];
