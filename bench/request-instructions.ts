@@ -36,8 +36,9 @@
 //   without it two bare processes' 2,000-request windows differed by 40 %, the scavenges alone
 //   162 M vs 20 M instructions. It fixes the GC's sizes (the same for every mode), not the code
 //   that runs. --random-seed fixes Math.random. Not used: --predictable (V8's umbrella for the first
-//   two, not needed beyond them) and --no-opt / --jitless (production runs optimized code). The warm-up
-//   is long enough for TurboFan to have compiled the hot path before the first window.
+//   two, not needed beyond them) and --no-opt / --jitless (production runs optimized code).
+// - Each mode's line says whether its two windows cost the same per request (steady state); if not,
+//   the warm-up was too short and the figure is not a request's cost.
 // - `bare#2`, a second bare process, is the A/A control; BENCH_REPEAT=<mode> runs one mode a second
 //   time and prints how far the two runs' windows differ.
 // Needs valgrind (callgrind); skips with one line when it is missing. Takes minutes.
@@ -51,7 +52,8 @@ import { ask, check, report, startSink, verdictOf, type BenchRatio } from './lib
 
 const N1 = Number(process.env.BENCH_N1 ?? 2_000);
 const N2 = Number(process.env.BENCH_N2 ?? 6_000);
-const WARM_UP_REQUESTS = Number(process.env.BENCH_WARM_UP ?? 4_000);
+// The time bench's warm-up; 4,000 left the plugin's modes still tiering up (docs/performance.md).
+const WARM_UP_REQUESTS = Number(process.env.BENCH_WARM_UP ?? 20_000);
 const FLUSH_EVERY = Number(process.env.BENCH_FLUSH_EVERY ?? 2_000);
 const MODES = process.env.BENCH_MODES?.split(',') ?? ['bare', 'bare#2', 'noop', 'opted-out', 'opted-in', 'posthog'];
 // BENCH_REPEAT=<mode>: that mode once more, to show how far two runs of one configuration differ.
@@ -62,6 +64,8 @@ const KEEP_DUMPS = process.env.BENCH_KEEP_DUMPS === '1';
 const NODE_FLAGS = ['--single-threaded', '--predictable-gc-schedule', '--random-seed=1'];
 const SERVER = new URL('./servers/hello-server.ts', import.meta.url).pathname;
 const PATH = '/hello/world?x=1';
+/** How far a window's instructions per request may differ between the N1 and N2 windows before the run is called not steady. */
+const STEADY_TOLERANCE = 0.02;
 /** The libc function the server calls to mark a window boundary (message `mark`). */
 const MARK_FUNCTION = 'getpriority';
 
@@ -208,7 +212,13 @@ console.log(
 for (let i = 0; i < MODES.length; i++) {
   const mode = MODES[i]!;
   const w = windows[i]!;
-  console.log(`  ${mode.padEnd(10)} ${fmt(perRequest[mode]!).padStart(9)} instructions/request   (I(${N1}) ${fmt(w.n1)}, I(${N2}) ${fmt(w.n2)}; TurboFan compiling left out: ${fmt(w.compile1)}, ${fmt(w.compile2)})`);
+  // In steady state a window costs the same per request whatever its length; far from 1, the
+  // process was still warming up (tiering, inline caches) and the difference is not a request's cost.
+  const steady = w.n2 / N2 / (w.n1 / N1);
+  const warning = Math.abs(steady - 1) > STEADY_TOLERANCE ? '  NOT STEADY: raise BENCH_WARM_UP' : '';
+  console.log(
+    `  ${mode.padEnd(10)} ${fmt(perRequest[mode]!).padStart(9)} instructions/request   (I(${N1}) ${fmt(w.n1)}, I(${N2}) ${fmt(w.n2)}; per request ${N2} vs ${N1}: ${steady.toFixed(3)}${warning}; TurboFan compiling left out: ${fmt(w.compile1)}, ${fmt(w.compile2)})`,
+  );
 }
 // Repeatability: the same configuration in another process, window by window.
 const repeatability: { mode: string; n1: number; n2: number; perRequest: number }[] = [];
