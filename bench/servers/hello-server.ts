@@ -18,13 +18,18 @@
 // A name may carry a suffix (`bare#2`): another app of the same kind, for the A/A control.
 // The process reports its own CPU time over IPC, so the bench measures the server, not the load
 // generator.
+// BENCH_NO_TIMERS=1 (bench/request-instructions.ts, under valgrind): no background work on a
+// wall-clock timer — the plugin's local writes and exports, posthog-node's flush interval, the
+// HTTP server's connection sweep — so what runs depends on the requests alone, not on how slowly
+// the process runs; batch sizes stay at their defaults and the bench asks for the flushes itself
+// (message `flush`).
 //
 // argv: <sink URL> <mode>[,<mode>…]
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -46,6 +51,8 @@ type Kind = 'posthog' | 'check-session' | 'check-path' | 'check-accept' | 'state
 type Telemetry = ReturnType<typeof telemetryPlugin>;
 
 const endpoint = process.argv[2] ?? null;
+const NO_TIMERS = process.env.BENCH_NO_TIMERS === '1';
+const AN_HOUR_MS = 3_600_000;
 const modes = (process.argv[3] ?? 'bare').split(',');
 
 async function startApp(kind: Kind): Promise<{ server: http.Server; port: number; telemetry: Telemetry | null; posthog: PostHog | null; kind: Kind }> {
@@ -55,7 +62,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
   let telemetry: Telemetry | null = null;
   let posthog: PostHog | null = null;
   if (kind === 'posthog') {
-    const client = new PostHog('phc_bench_project_key', { host: endpoint!, disableGeoip: true, persistence: 'memory' } as never);
+    const client = new PostHog('phc_bench_project_key', { host: endpoint!, disableGeoip: true, persistence: 'memory', ...(NO_TIMERS ? { flushInterval: AN_HOUR_MS } : {}) } as never);
     posthog = client;
     app.use(async (ctx, next) => {
       await next();
@@ -105,6 +112,9 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
       // BENCH_EXPERIMENT=quiet-background: no periodic local writes, no OTLP export during the run,
       // to separate request-path cost from background work.
       ...(process.env.BENCH_EXPERIMENT === 'quiet-background' || kind === 'quiet' ? { recorder: { intervalMs: 3_600_000, batchSize: 10_000, cap: 1_000_000 }, export: { intervalMs: 3_600_000, metricIntervalMs: 3_600_000 } } : {}),
+      // The consent poll cannot be turned off: its longest interval, a minute.
+      ...(NO_TIMERS ? { consentSyncIntervalMs: 60_000 } : {}),
+      ...(NO_TIMERS && kind !== 'quiet' ? { recorder: { intervalMs: AN_HOUR_MS }, export: { intervalMs: AN_HOUR_MS, metricIntervalMs: AN_HOUR_MS } } : {}),
     });
     if (kind === 'tracking') app.use(requestTracking(runtimeOf(telemetry).analytics, () => true));
     else if (kind !== 'started') app.use(telemetry);
@@ -117,7 +127,7 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
   });
   app.use(router.routes());
 
-  const server = http.createServer(app.callback());
+  const server = http.createServer(NO_TIMERS ? { connectionsCheckingInterval: AN_HOUR_MS } : {}, app.callback());
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   return { server, port: (server.address() as { port: number }).port, telemetry, posthog, kind };
@@ -171,6 +181,16 @@ process.on('message', async (message: { type: string }) => {
     const used = process.cpuUsage(start);
     const memory = process.memoryUsage();
     process.send!({ type: 'report', cpuMicros: used.user + used.system, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });
+  } else if (message.type === 'flush') {
+    // Everything the requests so far left queued: local statistics written, OTLP batches and
+    // metrics exported (the handle's flush()), posthog-node's queue sent.
+    await Promise.all(apps.map(({ telemetry, posthog }) => telemetry?.flush() ?? posthog?.flush()));
+    process.send!({ type: 'flushed' });
+  } else if (message.type === 'mark') {
+    // A window boundary for callgrind (bench/request-instructions.ts runs it with
+    // --dump-before=getpriority): os.getPriority() is the one call into libc's getpriority().
+    getPriority();
+    process.send!({ type: 'marked' });
   } else if (message.type === 'stop') {
     for (const { server } of apps) server.close();
     if (profiler && profiling) {
