@@ -692,9 +692,9 @@ test.serial('the host global MeterProvider and LoggerProvider are untouched and 
 // ------------------------------------------------------------------ process lifetime
 
 function runChild(
-  mode: 'natural' | 'hang',
+  mode: 'natural' | 'hang' | 'refused',
   url: string,
-): Promise<{ code: number | null; signal: string | null; afterDoneMs: number | null; done: unknown; stderr: string }> {
+): Promise<{ code: number | null; signal: string | null; afterDoneMs: number | null; done: unknown; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import=tsx', path.join(here, '..', 'helpers', 'otlp-sink-child.ts'), mode, url], {
       cwd: repoRoot,
@@ -716,16 +716,17 @@ function runChild(
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
+    // refused: the process may live until the transport's pending back-off timer (≤ 5 s) fires.
     const killer = setTimeout(() => {
       child.kill('SIGKILL');
-    }, 12_000);
+    }, mode === 'refused' ? 30_000 : 12_000);
     child.on('error', (err) => {
       clearTimeout(killer);
       reject(err);
     });
     child.on('exit', (code, signal) => {
       clearTimeout(killer);
-      resolve({ code, signal, afterDoneMs: doneAt === null ? null : Date.now() - doneAt, done, stderr });
+      resolve({ code, signal, afterDoneMs: doneAt === null ? null : Date.now() - doneAt, done, stdout, stderr });
     });
   });
 }
@@ -753,6 +754,16 @@ test('after shutdown against a hanging receiver the process exits at once', asyn
     t.false(done.flushed);
     t.true((r.afterDoneMs ?? Infinity) < 2000, `exited ${r.afterDoneMs} ms after shutdown`);
   });
+});
+
+test('after shutdown against a refusing receiver nothing connects again: the transport\'s pending retries end', async (t) => {
+  const port = await refusedPort();
+  t.timeout(60_000);
+  const r = await runChild('refused', `http://127.0.0.1:${port}`);
+  t.is(r.signal, null, `child was killed (stderr: ${r.stderr})`);
+  t.is(r.code, 0, r.stderr);
+  t.false((r.done as { flushed: boolean }).flushed);
+  t.regex(r.stdout, /^AFTER 0$/m, `TCP connections opened after shutdown resolved:\n${r.stdout}`);
 });
 
 // ------------------------------------------------------------------ BoundedLogProcessor unit
