@@ -50,8 +50,8 @@ function runDepcruise(cwd: string, args: string[]): Promise<{ code: number | nul
 /** The cruise of `npm run check:deps` in `cwd`: its exit code (err output, as npm test runs it)
  * and the graph and violations (the same cruise with JSON output, which always exits 0). */
 async function cruise(cwd: string): Promise<CruiseReport> {
-  const checked = await runDepcruise(cwd, checkDepsArgs());
-  const json = await runDepcruise(cwd, checkDepsArgs('json'));
+  // Two independent cruises of the same tree (no cache): run side by side.
+  const [checked, json] = await Promise.all([runDepcruise(cwd, checkDepsArgs()), runDepcruise(cwd, checkDepsArgs('json'))]);
   try {
     const output = JSON.parse(json.stdout) as { modules: CruiseReport['modules']; summary: { violations: Violation[] } };
     return { code: checked.code, printed: checked.stdout + checked.stderr, modules: output.modules, violations: output.summary.violations };

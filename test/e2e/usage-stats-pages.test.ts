@@ -34,6 +34,15 @@ function canvasState(page: Page, which: 'by-day' | 'by-type'): Promise<CanvasSta
 
 const number = async (page: Page, selector: string) => Number((await page.textContent(selector))!.trim());
 
+// One Chromium for the file (launching is the slow part); every test opens its own context.
+let browser: Browser;
+test.before(async () => {
+  browser = await launchChromium();
+});
+test.after.always(async () => {
+  await browser?.close();
+});
+
 test('admin opts in, records events, sees both charts, exports, deletes and sees zero', async (t) => {
   t.timeout(90_000);
   const receiver = await startSubmissionReceiver();
@@ -56,9 +65,8 @@ test('admin opts in, records events, sees both charts, exports, deletes and sees
     await host.close();
   });
 
-  const browser: Browser = await launchChromium();
-  t.teardown(() => browser.close());
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  t.teardown(() => context.close());
   const external: string[] = [];
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
@@ -191,9 +199,9 @@ test('delete-all from the settings page says so when the collector could not era
   await receiver.waitFor(() => receiver.accepted.length === 1, 5_000, 'registered');
   receiver.script('delete', [503]); // the collector is down when the admin deletes
 
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const page = await (await browser.newContext()).newPage();
+  const context = await browser.newContext();
+  t.teardown(() => context.close());
+  const page = await context.newPage();
   await page.goto(`${server.url}/login`);
   await page.fill('input[name="username"]', 'admin');
   await page.fill('input[name="password"]', 'demo');

@@ -258,7 +258,8 @@ test('a log record arrives with body = event name, exact attributes and the reso
 
 test('records are sent in batches of batchSize, in order', async (t) => {
   await withReceiver({}, async (rx) => {
-    const sink = createOtlpSink(config({ endpoint: rx.url, export: { batchSize: 4 } }));
+    // flush() gives up after timeoutMs; three batches may take longer than 2 s on a starved machine.
+    const sink = createOtlpSink(config({ endpoint: rx.url, export: { batchSize: 4 }, timeoutMs: 30_000 }));
     for (let i = 0; i < 10; i++) sink.emit(`e.n${i}`, { i });
     t.true(await sink.flush());
     const got = await rx.waitForLogs(10);
@@ -692,9 +693,9 @@ test.serial('the host global MeterProvider and LoggerProvider are untouched and 
 // ------------------------------------------------------------------ process lifetime
 
 function runChild(
-  mode: 'natural' | 'hang',
+  mode: 'natural' | 'hang' | 'refused',
   url: string,
-): Promise<{ code: number | null; signal: string | null; afterDoneMs: number | null; done: unknown; stderr: string }> {
+): Promise<{ code: number | null; signal: string | null; afterDoneMs: number | null; done: unknown; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import=tsx', path.join(here, '..', 'helpers', 'otlp-sink-child.ts'), mode, url], {
       cwd: repoRoot,
@@ -716,16 +717,18 @@ function runChild(
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
+    // A safety net for a child that never exits, counted from spawn: starting node + tsx + the
+    // OTel SDK alone can take over 10 s on a saturated machine (docs/testing.md: 60 s).
     const killer = setTimeout(() => {
       child.kill('SIGKILL');
-    }, 12_000);
+    }, 60_000);
     child.on('error', (err) => {
       clearTimeout(killer);
       reject(err);
     });
     child.on('exit', (code, signal) => {
       clearTimeout(killer);
-      resolve({ code, signal, afterDoneMs: doneAt === null ? null : Date.now() - doneAt, done, stderr });
+      resolve({ code, signal, afterDoneMs: doneAt === null ? null : Date.now() - doneAt, done, stdout, stderr });
     });
   });
 }
@@ -753,6 +756,16 @@ test('after shutdown against a hanging receiver the process exits at once', asyn
     t.false(done.flushed);
     t.true((r.afterDoneMs ?? Infinity) < 2000, `exited ${r.afterDoneMs} ms after shutdown`);
   });
+});
+
+test('after shutdown against a refusing receiver nothing connects again: the transport\'s pending retries end', async (t) => {
+  const port = await refusedPort();
+  t.timeout(90_000);
+  const r = await runChild('refused', `http://127.0.0.1:${port}`);
+  t.is(r.signal, null, `child was killed (stderr: ${r.stderr})`);
+  t.is(r.code, 0, r.stderr);
+  t.false((r.done as { flushed: boolean }).flushed);
+  t.regex(r.stdout, /^AFTER 0$/m, `TCP connections opened after shutdown resolved:\n${r.stdout}`);
 });
 
 // ------------------------------------------------------------------ BoundedLogProcessor unit

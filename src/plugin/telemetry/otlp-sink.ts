@@ -286,14 +286,35 @@ class ConnectionTracker {
   readonly meters: Record<Signal, TransferMeter> = { logs: new TransferMeter(), metrics: new TransferMeter() };
   readonly agents: Record<Signal, { http: http.Agent; https: https.Agent }> = {
     logs: {
-      http: metered(new http.Agent({ keepAlive: true }), this.meters.logs),
-      https: metered(new https.Agent({ keepAlive: true }), this.meters.logs),
+      http: this.#refusingWhenClosed(metered(new http.Agent({ keepAlive: true }), this.meters.logs)),
+      https: this.#refusingWhenClosed(metered(new https.Agent({ keepAlive: true }), this.meters.logs)),
     },
     metrics: {
-      http: metered(new http.Agent({ keepAlive: true }), this.meters.metrics),
-      https: metered(new https.Agent({ keepAlive: true }), this.meters.metrics),
+      http: this.#refusingWhenClosed(metered(new http.Agent({ keepAlive: true }), this.meters.metrics)),
+      https: this.#refusingWhenClosed(metered(new https.Agent({ keepAlive: true }), this.meters.metrics)),
     },
   };
+
+  /**
+   * After closeAll(), a request the SDK's transport still starts — a retry it had scheduled
+   * before shutdown, against a receiver that refused or reset — fails at once with the
+   * non-retryable error. Otherwise the transport reconnects and schedules the next (ref'd)
+   * back-off timer until the export deadline, sending after stop() and holding the host's
+   * process open for that long.
+   */
+  #refusingWhenClosed<A extends http.Agent>(agent: A): A {
+    const target = agent as unknown as { addRequest: (req: http.ClientRequest, ...rest: unknown[]) => unknown };
+    const original = target.addRequest;
+    target.addRequest = (req: http.ClientRequest, ...rest: unknown[]) => {
+      if (this.closed) {
+        // How http.Agent itself fails a request it could not get a socket for: 'error', then 'close'.
+        (req as unknown as { onSocket(socket: net.Socket | null, err: Error): void }).onSocket(null, closedError());
+        return undefined;
+      }
+      return original.call(agent, req, ...rest);
+    };
+    return agent;
+  }
 
   closeAll(): void {
     this.closed = true;
