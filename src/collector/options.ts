@@ -14,6 +14,14 @@ export const DEFAULT_COLLECTOR_DB_FILE = './collector-data/collector.sqlite3';
 export const DEFAULT_K_THRESHOLD = 5;
 export const DEFAULT_COLLECTOR_RETENTION_DAYS = 730;
 export const DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 3600;
+/**
+ * PostgreSQL group commit: at most this many submissions per transaction. 128 rather than 64: at a
+ * busy hour each process has one batch in flight, so the batch size bounds throughput (bench:collector
+ * at 1 M installations, 256 connections: 2,261 and 2,667/s at 128 against 1,729 and 2,098/s at 64).
+ */
+export const DEFAULT_INGEST_BATCH_SIZE = 128;
+/** …of the submissions arriving within this many ms of the first, when the collector is idle. */
+export const DEFAULT_INGEST_BATCH_WAIT_MS = 5;
 /** POST /v1/register per client address (held in memory only, salted and hashed) per hour. */
 export const DEFAULT_REGISTRATIONS_PER_CLIENT_PER_HOUR = 20;
 /** POST /v1/register accepted per hour across the whole collector (counted in the database, so shared by every process). */
@@ -68,9 +76,9 @@ export const collectorOptionsSchema = z.strictObject({
   retentionDays: z.number().int().min(7).max(3650).default(DEFAULT_COLLECTOR_RETENTION_DAYS),
   rateLimitWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(DEFAULT_RATE_LIMIT_WINDOW_SECONDS),
   /** PostgreSQL group commit: at most this many submissions share one transaction [COLLECTOR_INGEST_BATCH_SIZE]; 1 = none. */
-  ingestBatchSize: z.number().int().min(1).max(1000).default(64),
+  ingestBatchSize: z.number().int().min(1).max(1000).default(DEFAULT_INGEST_BATCH_SIZE),
   /** …arriving within this many ms of the first [COLLECTOR_INGEST_BATCH_WAIT_MS]. */
-  ingestBatchWaitMs: z.number().int().min(0).max(60_000).default(5),
+  ingestBatchWaitMs: z.number().int().min(0).max(60_000).default(DEFAULT_INGEST_BATCH_WAIT_MS),
   /** Registrations per client address per hour (the address is only held in memory, salted and hashed). */
   registrationsPerClientPerHour: z.number().int().min(1).max(100_000).default(DEFAULT_REGISTRATIONS_PER_CLIENT_PER_HOUR),
   /** Registrations per hour across the collector, shared by every process on the database. */

@@ -16,6 +16,7 @@ import { lockInstallation } from './installations.js';
 import { countChange, lastSeenMove, mergeDeltas, reportedState, rollupChange, storedPayload, type LastSeenDelta, type ReportedState, type RollupChange, type RollupDelta } from './rollup-deltas.js';
 import { unnestRows, writeCounters, type SqlPart } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
+import { DEFAULT_INGEST_BATCH_SIZE, DEFAULT_INGEST_BATCH_WAIT_MS } from '../options.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
 
 const T = COLLECTOR_TABLES;
@@ -109,7 +110,7 @@ export interface IngestBatching {
   onBatch?: (size: number) => void;
 }
 
-export const DEFAULT_INGEST_BATCHING: IngestBatching = { maxSize: 64, maxWaitMs: 5 };
+export const DEFAULT_INGEST_BATCHING: IngestBatching = { maxSize: DEFAULT_INGEST_BATCH_SIZE, maxWaitMs: DEFAULT_INGEST_BATCH_WAIT_MS };
 
 /** One request waiting for its batch. */
 interface BatchItem {
