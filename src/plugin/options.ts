@@ -35,12 +35,13 @@ export const DEFAULT_LONG_SESSION_MINUTES = 120;
 export const SYSTEM_CLOCK = (): Date => new Date();
 
 /**
- * The plugin's clock in epoch ms, for the hot paths that stamp events and page views: Date.now
- * itself for the real clock (no Date allocated per request), the injected `now` otherwise, so
- * that what is recorded and the weeks it is aggregated into follow one clock.
+ * The plugin's clock in epoch ms, for the hot paths that stamp events and page views: Date.now for
+ * the real clock (no Date allocated per request; looked up at each call, so fake timers that
+ * replace it are followed), the injected `now` otherwise, so that what is recorded and the weeks it
+ * is aggregated into follow one clock.
  */
 export function clockMs(now: () => Date): () => number {
-  return now === SYSTEM_CLOCK ? Date.now : () => now().getTime();
+  return now === SYSTEM_CLOCK ? () => Date.now() : () => now().getTime();
 }
 
 export const DEFAULT_HOST_CALLBACK_DEADLINE_MS = 500;
