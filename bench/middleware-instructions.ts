@@ -8,11 +8,14 @@
 //
 // For each mode (noop = one empty async middleware, opted-out, opted-in with a page view) one
 // process runs under `valgrind --tool=callgrind --dump-before=getpriority`; after WARM_UP
-// iterations it marks (os.getPriority()), runs N1 iterations, marks, runs N2, marks. Each iteration
+// iterations it marks (os.getPriority()), runs N1 iterations, marks, runs N2, marks, runs N3, marks. Each iteration
 // is a fresh Koa context through the middleware and a downstream that matches a route and sets 200,
 // as a request would. Every FLUSH_EVERY iterations the plugin's buffered work is flushed (local
 // statistics to SQLite, OTLP export to an in-process sink), so the windows carry the background work
-// their requests cause. Per iteration = (I(N2) − I(N1)) ÷ (N2 − N1).
+// their requests cause. Per iteration = (I(N3) − I(N1)) ÷ (N3 − N1): a cost that is the same in every
+// window (a major collection, the window's last flush) cancels. Steady state is checked on the
+// differences, not on the windows' averages: (I(N2) − I(N1)) ÷ (N2 − N1) and (I(N3) − I(N2)) ÷
+// (N3 − N2) must agree within 2 %, i.e. the windows' cost is linear in their length.
 //
 // The floor ratios are then composed with the cost of a whole request with one empty middleware
 // (BENCH_FULL_REQUEST, default: the steady `noop` figure of bench/request-instructions.ts, 111,059
@@ -26,7 +29,8 @@ import { check, report, startSink, verdictOf, type BenchRatio } from './lib/comm
 
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 30_000);
 const N1 = Number(process.env.BENCH_N1 ?? 20_000);
-const N2 = Number(process.env.BENCH_N2 ?? 60_000);
+const N2 = Number(process.env.BENCH_N2 ?? 40_000);
+const N3 = Number(process.env.BENCH_N3 ?? 60_000);
 const FLUSH_EVERY = Number(process.env.BENCH_FLUSH_EVERY ?? 5_000);
 const FULL_REQUEST = Number(process.env.BENCH_FULL_REQUEST ?? 111_059);
 const MODES = ['noop', 'opted-out', 'opted-in'] as const;
@@ -89,6 +93,8 @@ async function child(mode: Mode): Promise<void> {
   getPriority(); // mark: the N1 window
   await run(N2);
   getPriority(); // mark: the N2 window
+  await run(N3);
+  getPriority(); // mark: the N3 window
   // BENCH_VERBOSE=1: what the windows caused, to check the modes do what they claim.
   if (process.env.BENCH_VERBOSE === '1') console.error(`${mode}: OTLP requests ${sink?.requests() ?? 0}, bytes ${sink?.bytes() ?? 0}`);
   sink?.server.close();
@@ -103,7 +109,7 @@ function totalOf(file: string): number {
   return Number(line[1]);
 }
 
-async function measure(mode: Mode, dir: string): Promise<{ n1: number; n2: number }> {
+async function measure(mode: Mode, dir: string): Promise<{ n1: number; n2: number; n3: number }> {
   const out = join(dir, `${mode}.callgrind`);
   const self = fileURLToPath(import.meta.url);
   const args = ['--tool=callgrind', '-q', '--dump-before=getpriority', `--callgrind-out-file=${out}`, process.execPath, ...NODE_FLAGS, '--import=tsx', self, 'child', mode];
@@ -111,10 +117,10 @@ async function measure(mode: Mode, dir: string): Promise<{ n1: number; n2: numbe
     const proc = spawn('valgrind', args, { stdio: ['ignore', 'inherit', 'inherit'] });
     proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode}: valgrind exited with ${code}`))));
   });
-  // Dumps: .1 start-up + warm-up, .2 the N1 window, .3 the N2 window (the rest goes to the base file).
+  // Dumps: .1 start-up + warm-up, .2 the N1 window, .3 the N2 window, .4 the N3 window (the rest goes to the base file).
   const dumps = readdirSync(dir).filter((f) => f.startsWith(`${mode}.callgrind.`));
   const numbered = (n: number) => join(dir, dumps.find((f) => f.endsWith(`.${n}`))!);
-  return { n1: totalOf(numbered(2)), n2: totalOf(numbered(3)) };
+  return { n1: totalOf(numbered(2)), n2: totalOf(numbered(3)), n3: totalOf(numbered(4)) };
 }
 
 if (process.argv[2] === 'child') {
@@ -130,24 +136,26 @@ if (process.argv[2] === 'child') {
   }
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'kct-mw-instructions-'));
-  const results = {} as Record<Mode, { n1: number; n2: number; perIteration: number; steady: number }>;
+  const results = {} as Record<Mode, { n1: number; n2: number; n3: number; perIteration: number; steady: number }>;
   await Promise.all(
     MODES.map(async (mode) => {
       const w = await measure(mode, dir);
-      results[mode] = { ...w, perIteration: (w.n2 - w.n1) / (N2 - N1), steady: w.n2 / N2 / (w.n1 / N1) };
+      const first = (w.n2 - w.n1) / (N2 - N1);
+      const second = (w.n3 - w.n2) / (N3 - N2);
+      results[mode] = { ...w, perIteration: (w.n3 - w.n1) / (N3 - N1), steady: second / first };
     }),
   );
   if (process.env.BENCH_KEEP_DUMPS !== '1') rmSync(dir, { recursive: true, force: true });
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   console.log(
-    `middleware instructions — ${version}, node ${process.version} ${NODE_FLAGS.join(' ')}; per iteration = (I(${N2}) − I(${N1})) ÷ ${N2 - N1} after ${WARM_UP} warm-up iterations, a flush every ${FLUSH_EVERY}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    `middleware instructions — ${version}, node ${process.version} ${NODE_FLAGS.join(' ')}; per iteration = (I(${N3}) − I(${N1})) ÷ ${N3 - N1} after ${WARM_UP} warm-up iterations, a flush every ${FLUSH_EVERY}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   const unsteady = new Set<Mode>();
   for (const mode of MODES) {
     const r = results[mode];
     const notSteady = Math.abs(r.steady - 1) > STEADY_TOLERANCE;
     if (notSteady) unsteady.add(mode);
-    console.log(`  ${mode.padEnd(10)} ${fmt(r.perIteration).padStart(7)} instructions per request through the middleware   (I(${N1}) ${fmt(r.n1)}, I(${N2}) ${fmt(r.n2)}; steady check ${r.steady.toFixed(3)}${notSteady ? '  NOT STEADY' : ''})`);
+    console.log(`  ${mode.padEnd(10)} ${fmt(r.perIteration).padStart(7)} instructions per request through the middleware   (I(${N1}) ${fmt(r.n1)}, I(${N2}) ${fmt(r.n2)}, I(${N3}) ${fmt(r.n3)}; linearity ${r.steady.toFixed(3)}${notSteady ? '  NOT STEADY' : ''})`);
   }
   const composed = (mode: Mode, bound: number): BenchRatio => {
     const extra = results[mode].perIteration - results.noop.perIteration;
@@ -160,5 +168,5 @@ if (process.argv[2] === 'child') {
   };
   const rows = [composed('opted-out', 0.99), composed('opted-in', 0.97)];
   for (const row of rows) console.log(`  ${row.name.padEnd(42)} ${row.value.toFixed(4)}  target ${row.target}  ${verdictOf(row)}   ${row.detail}`);
-  report('middleware-instructions', rows, { n1: N1, n2: N2, warmUp: WARM_UP, flushEvery: FLUSH_EVERY, fullRequest: FULL_REQUEST, results });
+  report('middleware-instructions', rows, { n1: N1, n2: N2, n3: N3, warmUp: WARM_UP, flushEvery: FLUSH_EVERY, fullRequest: FULL_REQUEST, results });
 }
