@@ -30,7 +30,6 @@ export const DEFAULT_EXPORT_INTERVAL_MS = 5_000;
 export const DEFAULT_METRIC_INTERVAL_MS = 60_000;
 export const DEFAULT_INTAKE_CAP = 10_000;
 export const DEFAULT_LONG_SESSION_MINUTES = 120;
-/** The longest a host page waits for the support callbacks and the counter read (support.hostCallbackDeadlineMs). */
 /** The real clock: the default of the `now` option. */
 export const SYSTEM_CLOCK = (): Date => new Date();
 
@@ -44,6 +43,7 @@ export function clockMs(now: () => Date): () => number {
   return now === SYSTEM_CLOCK ? () => Date.now() : () => now().getTime();
 }
 
+/** The longest a host page waits for the support callbacks and the counter read (support.hostCallbackDeadlineMs). */
 export const DEFAULT_HOST_CALLBACK_DEADLINE_MS = 500;
 export const DEFAULT_RECORDER_BATCH_SIZE = 500;
 export const DEFAULT_RECORDER_INTERVAL_MS = 2_000;
