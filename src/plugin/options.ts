@@ -40,7 +40,16 @@ export const SYSTEM_CLOCK = (): Date => new Date();
  * is aggregated into follow one clock.
  */
 export function clockMs(now: () => Date): () => number {
-  return now === SYSTEM_CLOCK ? () => Date.now() : () => now().getTime();
+  if (now === SYSTEM_CLOCK) return () => Date.now();
+  // track() runs in the host's route: a clock that throws or gives no valid date must not fail it.
+  return () => {
+    try {
+      const at = now().getTime();
+      return Number.isFinite(at) ? at : Date.now();
+    } catch {
+      return Date.now();
+    }
+  };
 }
 
 /** The longest a host page waits for the support callbacks and the counter read (support.hostCallbackDeadlineMs). */

@@ -38,3 +38,31 @@ test('events, page views and uptime hours are recorded at the time of the inject
   t.is(week?.event_counts['timer.started'], 1);
   t.is(week?.event_counts['app.started'], 1);
 });
+
+test('a host clock that throws or gives an invalid date never fails the route that tracks: the system time is used', async (t) => {
+  let mode: 'ok' | 'throw' | 'invalid' = 'ok'; // a working clock while the plugin starts
+  const host = await startHostApp({
+    telemetry: {
+      dataDir: await tempDirFor(t),
+      now: () => {
+        if (mode === 'throw') throw new Error('clock service down');
+        return mode === 'invalid' ? new Date('not a date') : new Date();
+      },
+    },
+  });
+  t.teardown(() => host.close());
+  await host.telemetry.ready();
+  const before = Date.now();
+  mode = 'throw';
+  t.true(host.telemetry.track('timer.started', { source: 'web' }));
+  mode = 'invalid';
+  t.true(host.telemetry.track('timer.started', { source: 'api' }));
+  t.is((await host.request('/hello')).status, 200);
+  mode = 'ok';
+  const runtime = runtimeOf(host.telemetry);
+  runtime.analytics.drain();
+  await runtime.recorder!.flush();
+  const events = (await runtime.knex(TABLES.usageEvents).where('event_type', 'timer.started').select('occurred_at')) as { occurred_at: unknown }[];
+  t.is(events.length, 2);
+  for (const e of events) t.true(new Date(e.occurred_at as string).getTime() >= before - 1000, 'stamped with the system time');
+});
