@@ -20,11 +20,12 @@
 // The floor ratios are then composed with the cost of a whole request with one empty middleware
 // (BENCH_FULL_REQUEST, default: the steady `noop` figure of bench/request-instructions.ts, 111,059
 // instructions, 2026-12-07): cost(noop) ÷ (cost(noop) + plugin's extra over the empty middleware).
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MARK_FUNCTION, partsOf, valgrindVersion } from './lib/callgrind.js';
 import { check, report, startSink, verdictOf, type BenchRatio } from './lib/common.js';
 
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 30_000);
@@ -101,14 +102,6 @@ async function child(mode: Mode): Promise<void> {
   process.exit(0);
 }
 
-/** callgrind's total for one dump file. */
-function totalOf(file: string): number {
-  const text = readFileSync(file, 'utf8');
-  const line = /^(?:summary|totals):\s+(\d+)/m.exec(text);
-  if (!line) throw new Error(`no total in ${file}`);
-  return Number(line[1]);
-}
-
 async function measure(mode: Mode, dir: string): Promise<{ n1: number; n2: number; n3: number }> {
   const out = join(dir, `${mode}.callgrind`);
   const self = fileURLToPath(import.meta.url);
@@ -117,19 +110,17 @@ async function measure(mode: Mode, dir: string): Promise<{ n1: number; n2: numbe
     const proc = spawn('valgrind', args, { stdio: ['ignore', 'inherit', 'inherit'] });
     proc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${mode}: valgrind exited with ${code}`))));
   });
-  // Dumps: .1 start-up + warm-up, .2 the N1 window, .3 the N2 window, .4 the N3 window (the rest goes to the base file).
-  const dumps = readdirSync(dir).filter((f) => f.startsWith(`${mode}.callgrind.`));
-  const numbered = (n: number) => join(dir, dumps.find((f) => f.endsWith(`.${n}`))!);
-  return { n1: totalOf(numbered(2)), n2: totalOf(numbered(3)), n3: totalOf(numbered(4)) };
+  // The dumps triggered by the marks: start-up + warm-up, then the N1, N2 and N3 windows.
+  const marks = partsOf(out).filter((p) => p.trigger.includes(MARK_FUNCTION));
+  if (marks.length !== 4) throw new Error(`${mode}: expected 4 marked dumps, found ${marks.length}`);
+  return { n1: marks[1]!.total, n2: marks[2]!.total, n3: marks[3]!.total };
 }
 
 if (process.argv[2] === 'child') {
   await child(process.argv[3] as Mode);
 } else {
-  let version = '';
-  try {
-    version = execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {
+  const version = valgrindVersion();
+  if (version === null) {
     console.log('middleware instructions: valgrind is not installed (Debian: apt-get install valgrind); skipped');
     report('middleware-instructions', [], { skipped: 'valgrind not installed' });
     process.exit(0);

@@ -44,11 +44,12 @@
 // Needs valgrind (callgrind); skips with one line when it is missing. Takes minutes.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ask, check, report, startSink, verdictOf, type BenchRatio } from './lib/common.js';
+import { MARK_FUNCTION, partsOf, valgrindVersion } from './lib/callgrind.js';
 
 const N1 = Number(process.env.BENCH_N1 ?? 2_000);
 const N2 = Number(process.env.BENCH_N2 ?? 6_000);
@@ -66,20 +67,10 @@ const SERVER = new URL('./servers/hello-server.ts', import.meta.url).pathname;
 const PATH = '/hello/world?x=1';
 /** How far a window's instructions per request may differ between the N1 and N2 windows before the run is called not steady. */
 const STEADY_TOLERANCE = 0.02;
-/** The libc function the server calls to mark a window boundary (message `mark`). */
-const MARK_FUNCTION = 'getpriority';
 
 if (MODES[0] !== 'bare') throw new Error('BENCH_MODES must start with bare: every ratio is against it');
 if (N2 <= N1) throw new Error('BENCH_N2 must be larger than BENCH_N1');
 if (FLUSH_EVERY > 0 && (N1 % FLUSH_EVERY !== 0 || N2 % FLUSH_EVERY !== 0)) throw new Error('BENCH_N1 and BENCH_N2 must be multiples of BENCH_FLUSH_EVERY');
-
-function valgrindVersion(): string | null {
-  try {
-    return execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {
-    return null;
-  }
-}
 
 /** `requests` sequential GETs on one keep-alive connection; throws on anything but a 200. */
 async function load(agent: http.Agent, port: number, requests: number): Promise<void> {
@@ -112,17 +103,6 @@ function compileCost(file: string): number {
   let total = 0;
   for (const line of text.split('\n')) if (line.includes(COMPILE_FUNCTION)) total += Number(/^\s*([\d,]+)/.exec(line)?.[1]?.replaceAll(',', '') ?? 0);
   return total;
-}
-
-/** Callgrind's parts of one run: the instruction total of each dump and what triggered it. */
-function partsOf(base: string): { part: number; trigger: string; total: number }[] {
-  const files = readdirSync(dirname(base)).filter((name) => name.startsWith(`${basename(base)}.`));
-  return files
-    .map((name) => {
-      const text = readFileSync(join(dirname(base), name), 'utf8');
-      return { part: Number(/^part:\s+(\d+)/m.exec(text)?.[1]), trigger: /^desc: Trigger: (.*)$/m.exec(text)?.[1] ?? '', total: Number(/^totals:\s+(\d+)/m.exec(text)?.[1]) };
-    })
-    .sort((a, b) => a.part - b.part);
 }
 
 /**

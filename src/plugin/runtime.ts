@@ -123,6 +123,8 @@ export class TelemetryRuntime {
   constructor(options: ResolvedOptions) {
     this.#options = options;
     const { logger, now } = options;
+    // One clock for what is recorded and for the weeks it is counted in (options.clockMs).
+    const nowMs = clockMs(now);
     this.#killSwitch = readKillSwitch(options.env, options.debug);
     this.#environment = detectEnvironment(options.deploymentType, options.env);
     this.#guard = new PrivacyGuard({ events: options.events, debugLogger: this.#killSwitch.debug ? logger : null });
@@ -153,7 +155,7 @@ export class TelemetryRuntime {
       userOptOuts: this.userPrivacy,
       intakeCap: options.export.intakeCap,
       logger,
-      nowMs: clockMs(now),
+      nowMs,
     });
     this.#base = new BaseLayer({
       file: this.#file,
@@ -166,7 +168,7 @@ export class TelemetryRuntime {
     });
     this.#scheduler = new JobScheduler(logger);
     this.#statsRepository = new UsageStatsRepository(this.#database.knex);
-    this.#recorder = options.localStats ? new LocalStatsRecorder(this.#statsRepository, { ...options.recorder, logger, nowMs: clockMs(now) }) : null;
+    this.#recorder = options.localStats ? new LocalStatsRecorder(this.#statsRepository, { ...options.recorder, logger, nowMs }) : null;
     this.analytics.setLocalRecorder(this.#recorder);
     this.#outbound = new OutboundLedger({ repository: new OutboundLedgerRepository(this.#database.knex), ...options.outboundLedger, logger, now });
     this.#submission = new SubmissionClient({

@@ -49,10 +49,16 @@ export interface SqlPart {
   bindings: readonly Knex.Value[];
 }
 
+/** A column and the PostgreSQL type its values are cast to. */
+export interface TypedColumn {
+  name: string;
+  cast: string;
+}
+
 interface CounterTable {
   table: string;
-  keys: { name: string; cast: string }[];
-  counters: { name: string; cast: string }[];
+  keys: TypedColumn[];
+  counters: TypedColumn[];
   rows: Knex.Value[][];
 }
 
@@ -94,7 +100,7 @@ function lastSeenTable(deltas: LastSeenDelta[]): CounterTable {
  * neither knex (which rewrites every `?`) nor PostgreSQL (which parses and plans every VALUES row)
  * does work per row; unnest yields the rows in array order.
  */
-export function unnestRows(columns: { name: string; cast: string }[], rows: readonly Knex.Value[][]): SqlPart {
+export function unnestRows(columns: TypedColumn[], rows: readonly Knex.Value[][]): SqlPart {
   const names = columns.map((c) => c.name).join(', ');
   return {
     sql: `select * from unnest(${columns.map((c) => `?::${c.cast}[]`).join(', ')}) as v (${names})`,

@@ -14,7 +14,7 @@ import type { Dialect } from './database.js';
 import { isUniqueViolation } from './database.js';
 import { lockInstallation } from './installations.js';
 import { countChange, lastSeenMove, mergeDeltas, reportedState, rollupChange, storedPayload, type LastSeenDelta, type ReportedState, type RollupChange, type RollupDelta } from './rollup-deltas.js';
-import { unnestRows, writeCounters, type SqlPart } from './rollups.js';
+import { unnestRows, writeCounters, type SqlPart, type TypedColumn } from './rollups.js';
 import { toDate, toNumber } from '../analytics/time.js';
 import { DEFAULT_INGEST_BATCH_SIZE, DEFAULT_INGEST_BATCH_WAIT_MS } from '../options.js';
 import type { SubmissionPayload } from '../../core/protocol.js';
@@ -153,7 +153,7 @@ function mergeLastSeen(deltas: LastSeenDelta[]): LastSeenDelta[] {
   return [...rows.values()].filter((d) => d.installations !== 0).sort((a, b) => (a.day !== b.day ? (a.day < b.day ? -1 : 1) : a.shard - b.shard));
 }
 
-const SUBMISSION_COLUMNS: { name: string; cast: string }[] = [
+const SUBMISSION_COLUMNS: TypedColumn[] = [
   { name: 'id', cast: 'text' },
   { name: 'install_id', cast: 'text' },
   { name: 'idempotency_key', cast: 'text' },
@@ -170,7 +170,7 @@ const SUBMISSION_COLUMNS: { name: string; cast: string }[] = [
   { name: 'payload', cast: 'text' },
 ];
 const INSERT_SUBMISSIONS_HEAD = `insert into ${T.submissions} (${SUBMISSION_COLUMNS.map((c) => c.name).join(', ')}) `;
-const UPDATE_COLUMNS: { name: string; cast: string }[] = [
+const UPDATE_COLUMNS: TypedColumn[] = [
   { name: 'install_id', cast: 'text' },
   { name: 'last_seen_at', cast: 'timestamptz' },
   { name: 'app_version', cast: 'text' },
