@@ -66,7 +66,13 @@ export const submissionPayloadSchema = z
       .record(z.string().regex(FLAG_NAME, 'invalid feature flag name'), z.boolean())
       .refine((flags) => Object.keys(flags).length <= 50, 'at most 50 feature flags'),
     error_count: z.number().int().min(0).max(1e9),
-    uptime_hours: z.number().min(0).max(24 * 32),
+    // Kept to the hundredth of an hour: a value below what the collector's column (a PostgreSQL
+    // real) can hold, e.g. 1e-300, would otherwise fail the write (a 5xx, and its whole batch).
+    uptime_hours: z
+      .number()
+      .min(0)
+      .max(24 * 32)
+      .overwrite((hours) => Math.round(hours * 100) / 100),
   })
   .strict();
 

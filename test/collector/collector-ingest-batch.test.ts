@@ -100,6 +100,24 @@ testEachDatabase('regression: a batch carries every value the payload schema all
   t.like(byId(installs[2]!.installId), { app_version: '10.0.0-rc.1+build.7', platform: 'linux_musl' });
 });
 
+testEachDatabase('attack: an uptime too small for the column (1e-300 hours) is stored as 0, never a 5xx, and does not push its batch onto the one-by-one path', async (t, db) => {
+  // uptime_hours is a PostgreSQL real: 1e-300 underflows it. A client could send it to fail its
+  // batch (every request of it then retried alone) or to get a 500.
+  const setup = await startCollector(t, db);
+  const batched = await startCollector(t, db, { clock: setup.clock, ingestBatchSize: 2, ingestBatchWaitMs: 60_000 });
+  const now = setup.clock.now();
+  const [hostile, innocent] = [await register(setup.url), await register(setup.url)];
+  const answers = await Promise.all([
+    submit(batched.url, batched.clock, hostile, { ...weekly(hostile.installId, 0, now), uptime_hours: 1e-300 }),
+    submit(batched.url, batched.clock, innocent, { ...weekly(innocent.installId, 0, now), uptime_hours: 3e-39 }),
+  ]);
+  t.deepEqual(answers.map((r) => r.status), [202, 202]);
+  if (db.kind === 'postgres') t.deepEqual(batched.handle.collector.submissions.batchStats, { batches: 1, items: 2, fallbacks: 0 });
+  const stored = (await db.knex('collector_submissions').select('install_id', 'uptime_hours')) as { install_id: string; uptime_hours: unknown }[];
+  t.is(Number(stored.find((r) => r.install_id === hostile.installId)!.uptime_hours), 0);
+  t.is(Number(stored.find((r) => r.install_id === innocent.installId)!.uptime_hours), 0);
+});
+
 testEachDatabase('two collector processes writing batches of the same installations: exactly one accepted per installation and hour', async (t, db) => {
   t.timeout(90_000);
   // A long batch wait, so each process's batches hold several requests of the same installations.
