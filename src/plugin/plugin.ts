@@ -24,6 +24,7 @@ import { pagesRouter } from './routes/pages.js';
 import { assetsRouter } from './routes/assets.js';
 import { TemplateState, type TemplateContext, type UserPrivacyView } from './middleware/template-state.js';
 import { hasPrivacySignal } from './middleware/privacy-signals.js';
+import { pathPrefixTest } from './middleware/path-prefixes.js';
 import { userPrivacyRouter } from './routes/user-privacy.js';
 import { supportRouter } from './routes/support.js';
 import { supportRequestApi, supportTemplateState } from './middleware/support.js';
@@ -93,12 +94,7 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   const options = resolveOptions(input);
   const runtime = new TelemetryRuntime(options);
   const { mountPath } = options;
-  const prefixes = [mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets];
-  const prefixesWithSlash = prefixes.map((prefix) => `${prefix}/`);
-  const ownsPath = (path: string): boolean => {
-    for (let i = 0; i < prefixes.length; i++) if (path === prefixes[i] || path.startsWith(prefixesWithSlash[i]!)) return true;
-    return false;
-  };
+  const ownsRequest = pathPrefixTest([mountPath.api, mountPath.pages, mountPath.donate, mountPath.assets]);
 
   const honorDnt = options.honorDnt;
   const privacyView = (ctx: Context): UserPrivacyView | null => {
@@ -204,20 +200,27 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
       }
     }
     extendContext(ctx.app);
-    if (!ownsPath(ctx.path)) return next();
+    if (!ownsRequest(ctx)) return next();
     sendError(ctx, 503, SESSION_MISSING_CODE, translatorFor(ctx).t('error.api.session_missing'));
     return Promise.resolve();
+  };
+  // Once per Koa app (one plugin may serve several, e.g. under koa-mount): the mounting order and the
+  // app's context do not change between its requests.
+  let preparedApp: Koa | null = null;
+  const prepareApp = (ctx: Context): void => {
+    sessionOrder.observe(ctx);
+    extendContext(ctx.app);
+    preparedApp = ctx.app;
   };
   // Runs on every host request: a plain function (no async frame of its own), constant work before next().
   const middleware = function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
     if (!('session' in ctx)) return withoutSession(ctx, next);
-    sessionOrder.observe(ctx);
-    extendContext(ctx.app);
+    if (ctx.app !== preparedApp) prepareApp(ctx);
     runtime.autoStart();
     const state = new TemplateState(ctx, templateContext);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);
-    if (ownsPath(ctx.path)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
+    if (ownsRequest(ctx)) return pending ? pending.then(() => routePlugin(ctx, next)) : routePlugin(ctx, next);
     // Nobody counts page views (local statistics off, not exporting): no hook after the host at all.
     const handler = runtime.analytics.wantsPageViews ? tracked : passThrough;
     return pending ? pending.then(() => handler(ctx, next)) : handler(ctx, next);

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Knex } from 'knex';
-import { clockMs, type ResolvedOptions } from './options.js';
+import { SYSTEM_CLOCK, clockMs, type ResolvedOptions } from './options.js';
 import type { ConsentState, KillSwitchState, TelemetryUser } from './types.js';
 import { readKillSwitch } from './installation/kill-switch.js';
 import { InstallationFile } from './installation/installation-file.js';
@@ -168,7 +168,7 @@ export class TelemetryRuntime {
     });
     this.#scheduler = new JobScheduler(logger);
     this.#statsRepository = new UsageStatsRepository(this.#database.knex);
-    this.#recorder = options.localStats ? new LocalStatsRecorder(this.#statsRepository, { ...options.recorder, logger, nowMs }) : null;
+    this.#recorder = options.localStats ? new LocalStatsRecorder(this.#statsRepository, { ...options.recorder, logger, nowMs, hourTimer: now === SYSTEM_CLOCK }) : null;
     this.analytics.setLocalRecorder(this.#recorder);
     this.#outbound = new OutboundLedger({ repository: new OutboundLedgerRepository(this.#database.knex), ...options.outboundLedger, logger, now });
     this.#submission = new SubmissionClient({

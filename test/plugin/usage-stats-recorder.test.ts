@@ -274,6 +274,56 @@ test('page views are counted per route template per hour — never the raw URL o
   );
 });
 
+test('with the system clock a page view reads no clock: the hour is read once, again after each write, and changes at its end', async (t) => {
+  const { db, repo } = await sqliteRepository(t);
+  // A clock 30 ms before an hour ends, moved by hand; every read the recorder makes is counted.
+  const boundary = Date.UTC(2026, 0, 5, 11);
+  let now = boundary - 30;
+  let reads = 0;
+  const nowMs = () => {
+    reads++;
+    return now;
+  };
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs, hourTimer: true });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  const afterStart = reads;
+  for (let i = 0; i < 100; i++) recorder.recordPageView('/projects/:id');
+  t.is(reads - afterStart, 1, 'one clock read for a hundred page views');
+
+  await recorder.flush();
+  recorder.recordPageView('/projects/:id');
+  t.is(reads - afterStart, 2, 'read again after the write');
+
+  // The hour ends: the timer armed for it (30 ms) fires before this later one, and the next page
+  // view reads the clock again and lands in the new hour.
+  now = boundary + 1;
+  await sleep(60);
+  for (let i = 0; i < 7; i++) recorder.recordPageView('/projects/:id');
+  await recorder.flush();
+  const rows = (await db.knex(TABLES.pageviewCounts).select('hour_start', 'count')) as { hour_start: unknown; count: number }[];
+  const byHour = new Map<number, number>();
+  for (const row of rows) {
+    const hour = new Date(row.hour_start as number).getTime();
+    byHour.set(hour, (byHour.get(hour) ?? 0) + Number(row.count));
+  }
+  t.deepEqual(Object.fromEntries(byHour), { [boundary - HOUR]: 101, [boundary]: 7 });
+});
+
+test('an injected clock is read for every page view: it may jump at any moment', async (t) => {
+  const { db, repo } = await sqliteRepository(t);
+  let now = Date.UTC(2026, 0, 5, 10, 30);
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs: () => now });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  recorder.recordPageView('/a');
+  now += 7 * 24 * HOUR;
+  recorder.recordPageView('/a');
+  await recorder.flush();
+  const hours = ((await db.knex(TABLES.pageviewCounts).select('hour_start')) as { hour_start: unknown }[]).map((r) => new Date(r.hour_start as number).getTime());
+  t.deepEqual(hours.sort(), [Date.UTC(2026, 0, 5, 10), Date.UTC(2026, 0, 12, 10)]);
+});
+
 // ------------------------------------------------------------------------------------ guard / off
 
 test('the privacy guard runs before storage: PII keys and unknown values keep only the marker, personal keys are dropped, bad names refused', async (t) => {

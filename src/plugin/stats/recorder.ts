@@ -30,6 +30,12 @@ export interface RecorderOptions {
   logger: Logger;
   /** The plugin's clock in epoch ms: the uptime hours are those of the clock the weeks are counted by. */
   nowMs: () => number;
+  /**
+   * True for the system clock: a page view goes into the current hour, which is read from the clock
+   * once after every write and at the hour's end (a timer), not once per request. An injected clock
+   * can jump at any moment, so it is read for every page view.
+   */
+  hourTimer?: boolean;
 }
 
 export class LocalStatsRecorder implements LocalEventRecorder {
@@ -38,8 +44,12 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   /** hour start (ms) → route template → count */
   #pageviews = new Map<number, Map<string, number>>();
   #pageviewKeys = 0;
-  #hourEnd = 0;
+  /** The current hour's counts (null: read the clock at the next page view) and where that hour ends. */
   #hourCounts: Map<string, number> | null = null;
+  #hourEnd = 0;
+  /** Forgets the current hour at its end (hourTimer); unref'd. */
+  #hourTimer: NodeJS.Timeout | null = null;
+  #hourTimerEnd = 0;
   #uptimeHours = new Set<number>();
   /** The last hour handed to a write: an idle host writes once an hour, not on every interval. */
   #uptimeNoted = -1;
@@ -88,30 +98,52 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     if (this.#events.size >= this.options.batchSize) void this.flush();
   }
 
-  recordPageView(routeTemplate: string, occurredAtMs: number): void {
-    if (!this.#stopped) this.#addPageviews(routeTemplate, occurredAtMs, 1);
+  /** Counts one page view in the current hour. Hot path: with the hour timer, a Map increment and nothing else. */
+  recordPageView(routeTemplate: string): void {
+    if (this.#stopped) return;
+    const counts = this.#hourCounts !== null && this.options.hourTimer ? this.#hourCounts : this.#currentHour(this.options.nowMs());
+    this.#addPageviews(counts, routeTemplate, 1);
   }
 
-  #addPageviews(routeTemplate: string, occurredAtMs: number, n: number): void {
-    // Hot path: the hour's bucket is looked up once per hour, then one Map increment per request.
-    if (occurredAtMs >= this.#hourEnd || occurredAtMs < this.#hourEnd - HOUR_MS) {
-      const hour = occurredAtMs - (occurredAtMs % HOUR_MS);
-      this.#hourEnd = hour + HOUR_MS;
-      this.#hourCounts = this.#pageviews.get(hour) ?? this.#newHour(hour);
+  /** The counts of the hour `now` lies in, kept as the current hour until it ends or the next write. */
+  #currentHour(now: number): Map<string, number> {
+    if (this.#hourCounts !== null && now < this.#hourEnd && now >= this.#hourEnd - HOUR_MS) return this.#hourCounts;
+    const hour = now - (now % HOUR_MS);
+    this.#hourEnd = hour + HOUR_MS;
+    this.#hourCounts = this.#countsOf(hour);
+    if (this.options.hourTimer && this.#hourTimerEnd !== this.#hourEnd) this.#armHourTimer(this.#hourEnd, this.#hourEnd - now);
+    return this.#hourCounts;
+  }
+
+  #armHourTimer(hourEnd: number, delayMs: number): void {
+    if (this.#hourTimer) clearTimeout(this.#hourTimer);
+    this.#hourTimerEnd = hourEnd;
+    // A timer may fire a little before the wall clock reaches the hour's end: the next page view then
+    // reads the same hour and arms the timer again for the rest.
+    this.#hourTimer = setTimeout(() => {
+      this.#hourTimer = null;
+      this.#hourTimerEnd = 0;
+      this.#hourCounts = null;
+    }, delayMs);
+    this.#hourTimer.unref();
+  }
+
+  #countsOf(hour: number): Map<string, number> {
+    let counts = this.#pageviews.get(hour);
+    if (counts === undefined) {
+      counts = new Map<string, number>();
+      this.#pageviews.set(hour, counts);
     }
-    const counts = this.#hourCounts!;
+    return counts;
+  }
+
+  #addPageviews(counts: Map<string, number>, routeTemplate: string, n: number): void {
     const count = counts.get(routeTemplate);
     if (count !== undefined) counts.set(routeTemplate, count + n);
     else if (this.#pageviewKeys < PAGEVIEW_KEY_CAP) {
       counts.set(routeTemplate, n);
       this.#pageviewKeys++;
     } else this.#pageviewsDropped++;
-  }
-
-  #newHour(hour: number): Map<string, number> {
-    const counts = new Map<string, number>();
-    this.#pageviews.set(hour, counts);
-    return counts;
   }
 
   /** Writes everything buffered now; one write at a time. Never rejects. */
@@ -128,6 +160,9 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#hourTimer) clearTimeout(this.#hourTimer);
+    this.#hourTimer = null;
+    this.#hourTimerEnd = 0;
     this.#noteUptime(this.options.nowMs());
     await this.flush();
     this.#stopped = true;
@@ -144,7 +179,6 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     const previous = this.#pageviews;
     this.#pageviews = new Map();
     this.#pageviewKeys = 0;
-    this.#hourEnd = 0;
     this.#hourCounts = null;
     return previous;
   }
@@ -176,7 +210,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
       this.#once.warn('write', err, 'could not write local usage statistics; keeping them in memory (bounded) and retrying');
       // Put the batch back in front of anything recorded meanwhile, within the cap (oldest dropped first).
       this.#events.putBack(events);
-      for (const [hour, routes] of pageviews) for (const [route, count] of routes) this.#addPageviews(route, hour, count);
+      for (const [hour, routes] of pageviews) for (const [route, count] of routes) this.#addPageviews(this.#countsOf(hour), route, count);
       for (const hour of uptime) this.#uptimeHours.add(hour);
     }
   }

@@ -19,7 +19,8 @@ import { BadEventNameWarnings } from './bad-event-names.js';
 export interface LocalEventRecorder {
   /** `localOnly`: the event may never leave the installation (not even as a weekly count). */
   recordEvent(name: string, props: EventProps, occurredAt: Date, localOnly: boolean): void;
-  recordPageView(routeTemplate: string, occurredAtMs: number): void;
+  /** One page view now (the recorder keeps the hour: no clock read per request). */
+  recordPageView(routeTemplate: string): void;
 }
 
 interface IntakeItem {
@@ -156,7 +157,7 @@ export class AnalyticsLayer {
    */
   countPageView(routeTemplate: string): boolean {
     const local = this.#local;
-    if (local !== null) local.recordPageView(routeTemplate, this.deps.nowMs());
+    if (local !== null) local.recordPageView(routeTemplate);
     return this.exporting;
   }
 

@@ -1,0 +1,33 @@
+// Whether a request's path lies under one of the plugin's prefixes (the prefix itself or below it).
+// Asked on every host request, so it reads the raw request URL: for an origin-form URL ("/a/b?q"),
+// what clients send, that gives the answer Koa's ctx.path would (parseurl behind two getters);
+// anything else (an absolute-form URL, an empty one) asks ctx.path.
+import type { Context } from 'koa';
+
+const SLASH = 0x2f;
+const QUESTION_MARK = 0x3f;
+const HASH = 0x23;
+
+export type PathPrefixTest = (ctx: Context) => boolean;
+
+export function pathPrefixTest(prefixes: readonly string[]): PathPrefixTest {
+  const withSlash = prefixes.map((prefix) => `${prefix}/`);
+  // Koa's ctx.path is null for an empty URL (a host middleware's doing; no client can send one).
+  const fromPath = (path: string | null): boolean => {
+    if (typeof path !== 'string') return false;
+    for (let i = 0; i < prefixes.length; i++) if (path === prefixes[i] || path.startsWith(withSlash[i]!)) return true;
+    return false;
+  };
+  return (ctx) => {
+    const url = ctx.req.url;
+    if (url === undefined || url.charCodeAt(0) !== SLASH) return fromPath(ctx.path);
+    for (let i = 0; i < prefixes.length; i++) {
+      const prefix = prefixes[i]!;
+      if (!url.startsWith(prefix)) continue;
+      // The prefix must end the path: the URL ends there, or a "/", the query or a fragment follows.
+      const after = url.charCodeAt(prefix.length);
+      if (Number.isNaN(after) || after === SLASH || after === QUESTION_MARK || after === HASH) return true;
+    }
+    return false;
+  };
+}
