@@ -42,10 +42,42 @@ export function report(bench: string, ratios: BenchRatio[], extra: Record<string
   console.log(`BENCH_RESULT ${JSON.stringify({ bench, ratios, extra })}`);
 }
 
-/** PASS / FAIL against the target, `info` when the figure has none. */
-export const verdictOf = (ratio: BenchRatio): string => (ratio.met === null ? 'info' : ratio.met ? 'PASS' : 'FAIL');
+/** PASS / FAIL against the target; `no verdict` when a target exists but the run cannot decide it; `info` when the figure has none. */
+export const verdictOf = (ratio: BenchRatio): string => (ratio.met === null ? (ratio.target === null ? 'info' : 'no verdict') : ratio.met ? 'PASS' : 'FAIL');
 
 export const check = (value: number, op: '>=' | '<=', bound: number): boolean => (op === '>=' ? value >= bound : value <= bound);
+
+/** A seeded generator (the same data gives the same interval on every run). */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** The 95 % percentile-bootstrap interval of the median of `values`. */
+export function medianInterval(values: number[], resamples = 4_000): [number, number] {
+  const next = seeded(0x6b6374);
+  const medians = new Float64Array(resamples);
+  const sample = new Array<number>(values.length);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < values.length; i++) sample[i] = values[Math.floor(next() * values.length)]!;
+    medians[r] = median(sample);
+  }
+  medians.sort();
+  return [medians[Math.floor(resamples * 0.025)]!, medians[Math.ceil(resamples * 0.975) - 1]!];
+}
+
+/**
+ * The verdict of a median against its bound, decided by its 95 % interval: met when the whole
+ * interval meets the bound, missed when none of it does, null (no verdict) when it straddles it.
+ */
+export function checkInterval([low, high]: [number, number], op: '>=' | '<=', bound: number): boolean | null {
+  if (check(low, op, bound) && check(high, op, bound)) return true;
+  if (!check(low, op, bound) && !check(high, op, bound)) return false;
+  return null;
+}
 
 /** Sends `{ type }` to a forked bench server and resolves with its first message of type `answer`. */
 export function ask<T>(child: ChildProcess, type: string, answer: string): Promise<T> {

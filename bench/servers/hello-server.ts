@@ -47,7 +47,7 @@ const PREFIXES = Object.values(PATHS);
 const STATE_CONTEXT = { paths: PATHS, assetVersion: '1', getUser: () => null };
 let checks = 0;
 
-type Kind = 'posthog' | 'check-session' | 'check-path' | 'check-accept' | 'state' | 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
+type Kind = 'posthog' | 'ext' | 'check-session' | 'check-path' | 'check-accept' | 'state' | 'bare' | 'noop' | 'then' | 'started' | 'tracking' | 'no-local' | 'quiet' | 'opted-out' | 'opted-in';
 type Telemetry = ReturnType<typeof telemetryPlugin>;
 
 const endpoint = process.argv[2] ?? null;
@@ -88,6 +88,14 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
   } else if (kind === 'check-accept') {
     app.use((ctx, next) => {
       if (ctx.method === 'GET' && ctx.get('accept').includes('text/html')) checks++;
+      return next();
+    });
+  } else if (kind === 'ext') {
+    // What mounting the plugin does to the app's context once: a lazy getter and a symbol flag.
+    Object.defineProperty(app.context, 'telemetry', { configurable: true, get: () => null });
+    (app.context as unknown as Record<symbol, boolean>)[Symbol.for('bench.extended')] = true;
+    app.use((ctx, next) => {
+      if (!('session' in ctx)) checks++;
       return next();
     });
   } else if (kind === 'state') {
@@ -180,7 +188,7 @@ process.on('message', async (message: { type: string }) => {
     }
     const used = process.cpuUsage(start);
     const memory = process.memoryUsage();
-    process.send!({ type: 'report', cpuMicros: used.user + used.system, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });
+    process.send!({ type: 'report', cpuMicros: used.user + used.system, userMicros: used.user, rss: memory.rss, heapUsed: memory.heapUsed, gcMs, gcCount });
   } else if (message.type === 'flush') {
     // Everything the requests so far left queued: local statistics written, OTLP batches and
     // metrics exported (the handle's flush()), posthog-node's queue sent.

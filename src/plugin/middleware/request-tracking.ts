@@ -27,9 +27,11 @@ export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport:
   }
 }
 
+/**
+ * The page-view count as a middleware of its own. The plugin's middleware runs trackRequest in its
+ * own frame instead; this one measures the count alone (the request bench's `tracking` mode).
+ */
 export function requestTracking(analytics: AnalyticsLayer, mayExport: MayExportRequest) {
-  // The shape of one empty async middleware (an async frame, one await), plus the count: this runs
-  // on every host request, so no closures and no second promise per request.
   return async function telemetryRequestTracking(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
