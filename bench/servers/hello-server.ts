@@ -7,7 +7,7 @@
 //                the plugin's constant steps ('session' in ctx; its path prefixes; the accept
 //                header; the per-request TemplateState)
 //   started    — bare, with a plugin runtime started (opted out) but not mounted
-//   tracking   — bare plus only the plugin's page-view hook (requestTracking) of a started runtime
+//   tracking   — bare plus only the plugin's page-view count (trackRequest) after the host, in its own async middleware
 //   opted-out  — the plugin mounted, analytics consent off (local statistics on, the default)
 //   no-local   — the plugin mounted, opted out, local statistics off (localStats: false)
 //   quiet      — opted out, its local writes and exports held back during the run (background cost apart)
@@ -37,7 +37,7 @@ import session from 'koa-session';
 import { telemetryPlugin } from '../../src/index.js';
 import { quiet } from '../lib/common.js';
 import { TemplateState } from '../../src/plugin/middleware/template-state.js';
-import { requestTracking } from '../../src/plugin/middleware/request-tracking.js';
+import { trackRequest } from '../../src/plugin/middleware/request-tracking.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 import { PostHog } from 'posthog-node';
 
@@ -124,7 +124,14 @@ async function startApp(kind: Kind): Promise<{ server: http.Server; port: number
       ...(NO_TIMERS ? { consentSyncIntervalMs: 60_000 } : {}),
       ...(NO_TIMERS && kind !== 'quiet' ? { recorder: { intervalMs: AN_HOUR_MS }, export: { intervalMs: AN_HOUR_MS, metricIntervalMs: AN_HOUR_MS } } : {}),
     });
-    if (kind === 'tracking') app.use(requestTracking(runtimeOf(telemetry).analytics, () => true));
+    if (kind === 'tracking') {
+      // The plugin's page-view count alone, in an async frame of its own (the plugin runs it in its middleware's).
+      const { analytics } = runtimeOf(telemetry);
+      app.use(async (ctx, next) => {
+        await next();
+        trackRequest(analytics, ctx, () => true);
+      });
+    }
     else if (kind !== 'started') app.use(telemetry);
     await telemetry.ready();
     await telemetry.consent.set({ analytics: kind === 'opted-in' });

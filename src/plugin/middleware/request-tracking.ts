@@ -1,6 +1,6 @@
 // Counts one page view per answered request, keyed by the route template @koa/router matched
 // (e.g. /projects/:id) — never the raw URL or query string. Runs after the host has answered.
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import type { AnalyticsLayer } from '../telemetry/analytics.js';
 
 import { routeTemplateOf } from '../../core/route-template.js';
@@ -25,20 +25,4 @@ export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport:
   } catch {
     // Counting a page view must never affect the response.
   }
-}
-
-/**
- * The page-view count as a middleware of its own. The plugin's middleware runs trackRequest in its
- * own frame instead; this one measures the count alone (the request bench's `tracking` mode).
- */
-export function requestTracking(analytics: AnalyticsLayer, mayExport: MayExportRequest) {
-  return async function telemetryRequestTracking(ctx: Context, next: Next): Promise<void> {
-    try {
-      await next();
-    } catch (err) {
-      trackRequest(analytics, ctx, mayExport, err ?? new Error('non-error thrown'));
-      throw err;
-    }
-    trackRequest(analytics, ctx, mayExport);
-  };
 }
