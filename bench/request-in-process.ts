@@ -10,7 +10,7 @@
 // Env: MICRO_PROCESSES (4), MICRO_BLOCKS (400 in all), MICRO_BLOCK_REQUESTS (2,000), MICRO_WARM_UP
 // (100,000 per mode and process), MICRO_MODES (bare,noop,opted-out,opted-in), MICRO_FLOOR (noop),
 // MICRO_OLD=<another checkout>: modes old-opted-out / old-opted-in load that checkout's plugin, for
-// an A/B of two versions in the same processes.
+// an A/B of two versions in the same processes. MICRO_POLLUTE_KB (0): see pollute() below.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -70,9 +70,20 @@ function request(handler: Handler): Promise<void> | void {
   return handler(req, res);
 }
 
+// MICRO_POLLUTE_KB: between requests, read one byte of every cache line of a buffer this large, as
+// the network stack and the HTTP parser do to the caches between a real server's requests.
+const POLLUTE = new Uint8Array(Number(process.env.MICRO_POLLUTE_KB ?? 0) * 1024);
+let polluted = 0;
+function pollute(): void {
+  for (let i = 0; i < POLLUTE.length; i += 64) polluted += POLLUTE[i]!;
+}
+
 async function block(handler: Handler, n: number): Promise<number> {
   const start = process.cpuUsage();
-  for (let i = 0; i < n; i++) await request(handler);
+  for (let i = 0; i < n; i++) {
+    await request(handler);
+    if (POLLUTE.length > 0) pollute();
+  }
   // Let the promise reactions and timers the block queued run inside it.
   await new Promise((done) => setImmediate(done));
   const used = process.cpuUsage(start);
