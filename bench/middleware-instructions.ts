@@ -25,7 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MARK_FUNCTION, partsOf, valgrindVersion } from './lib/callgrind.js';
+import { MARK_FUNCTION, partsOf, valgrindOrSkip } from './lib/callgrind.js';
 import { check, report, startSink, verdictOf, type BenchRatio } from './lib/common.js';
 
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? 30_000);
@@ -119,12 +119,7 @@ async function measure(mode: Mode, dir: string): Promise<{ n1: number; n2: numbe
 if (process.argv[2] === 'child') {
   await child(process.argv[3] as Mode);
 } else {
-  const version = valgrindVersion();
-  if (version === null) {
-    console.log('middleware instructions: valgrind is not installed (Debian: apt-get install valgrind); skipped');
-    report('middleware-instructions', [], { skipped: 'valgrind not installed' });
-    process.exit(0);
-  }
+  const version = valgrindOrSkip('middleware-instructions');
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'kct-mw-instructions-'));
   const results = {} as Record<Mode, { n1: number; n2: number; n3: number; perIteration: number; steady: number }>;

@@ -49,7 +49,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ask, check, report, startSink, verdictOf, type BenchRatio } from './lib/common.js';
-import { MARK_FUNCTION, partsOf, valgrindVersion } from './lib/callgrind.js';
+import { MARK_FUNCTION, partsOf, valgrindOrSkip } from './lib/callgrind.js';
 
 const N1 = Number(process.env.BENCH_N1 ?? 2_000);
 const N2 = Number(process.env.BENCH_N2 ?? 6_000);
@@ -162,12 +162,7 @@ async function inParallel<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   return results;
 }
 
-const version = valgrindVersion();
-if (version === null) {
-  console.log('request-instructions: skipped — valgrind is not installed (apt-get install valgrind)');
-  report('request-instructions', [], { skipped: 'valgrind not installed' });
-  process.exit(0);
-}
+const version = valgrindOrSkip('request-instructions');
 
 const started = Date.now();
 const sink = await startSink();

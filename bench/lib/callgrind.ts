@@ -3,17 +3,27 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { report } from './common.js';
 
 /** The libc function a measured process calls to mark a window boundary (callgrind `--dump-before=getpriority`). */
 export const MARK_FUNCTION = 'getpriority';
 
 /** `valgrind --version`, or null when valgrind is not installed. */
-export function valgrindVersion(): string | null {
+function valgrindVersion(): string | null {
   try {
     return execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim();
   } catch {
     return null;
   }
+}
+
+/** valgrind's version; without valgrind, says the bench is skipped, reports no ratios and exits. */
+export function valgrindOrSkip(bench: string): string {
+  const version = valgrindVersion();
+  if (version !== null) return version;
+  console.log(`${bench}: skipped, valgrind is not installed (Debian: apt-get install valgrind)`);
+  report(bench, [], { skipped: 'valgrind not installed' });
+  process.exit(0);
 }
 
 /** Callgrind's parts of one run (`--callgrind-out-file=base`): the instruction total of each dump and what triggered it, in order. */
