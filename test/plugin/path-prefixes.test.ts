@@ -68,3 +68,13 @@ test('through a host: the plugin answers its prefixes, a look-alike host path is
   t.is(lookAlike.status, 404);
   t.false((await lookAlike.text()).includes('No such telemetry endpoint'), 'the host\'s own 404, not the plugin\'s');
 });
+
+test('attack: dot segments and percent-encoded prefixes get Koa\'s answer, never a looser one', (t) => {
+  const app = new Koa();
+  const owns = pathPrefixTest(PREFIXES);
+  const attacks = ['/telemetry/../admin', '/telemetry/api/../../hello', '/%74elemetry/api/v1/usage-stats/status', '/telemetry%2fapi', '/telemetry/api/%2e%2e/x', '/./telemetry/api', '/TELEMETRY/api'];
+  for (const url of attacks) {
+    const ctx = app.createContext({ url, method: 'GET', headers: {}, socket: {} } as never, {} as never);
+    t.is(owns(ctx), byKoaPath(ctx.path), `${url} (ctx.path ${JSON.stringify(ctx.path)})`);
+  }
+});
