@@ -205,18 +205,24 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
   // Once per Koa app (one plugin may serve several, e.g. under koa-mount): the mounting order and the
   // app's context do not change between its requests.
   let preparedApp: Koa | null = null;
+  let preparedAppHasSession = false;
   const prepareApp = (ctx: Context): void => {
-    sessionOrder.observe(ctx);
-    extendContext(ctx.app);
     preparedApp = ctx.app;
+    // koa-session defines ctx.session on the app's context, once, at session(app): then no request of
+    // this app needs the per-request check. Another session middleware may set it per request.
+    preparedAppHasSession = 'session' in ctx.app.context;
+    if (preparedAppHasSession) sessionOrder.observe(ctx);
+    extendContext(ctx.app);
   };
+  // True until the runtime has started (or stopped): then no request needs to ask it.
+  let startPending = true;
   // Runs on every host request, as one async frame: the constant work, the host, then the page view
   // (no separate hook function, no closures and no second promise per request).
   const { analytics } = runtime;
   const middleware = async function telemetryMiddleware(ctx: Context, next: Next): Promise<void> {
-    if (!('session' in ctx)) return withoutSession(ctx, next);
     if (ctx.app !== preparedApp) prepareApp(ctx);
-    runtime.autoStart();
+    if (!preparedAppHasSession && !('session' in ctx)) return withoutSession(ctx, next);
+    if (startPending) startPending = runtime.autoStart();
     const state = new TemplateState(ctx, templateContext);
     ctx.state.telemetry = state;
     const pending = prepareSupport(ctx, state);

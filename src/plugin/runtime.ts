@@ -279,9 +279,11 @@ export class TelemetryRuntime {
   /**
    * Starts on behalf of a request or track() when the host did not call ready(). A failure is
    * logged once and retried at most once a minute, so a broken database costs no I/O per request.
+   * False once there is nothing left to start (started, or stopping): the caller may stop asking.
    */
-  autoStart(): void {
-    if (this.#isReady || this.#stopping || Date.now() < this.#autoStartAfter) return;
+  autoStart(): boolean {
+    if (this.#isReady || this.#stopping) return false;
+    if (Date.now() < this.#autoStartAfter) return true;
     this.#autoStartAfter = Number.POSITIVE_INFINITY;
     this.ready().then(
       () => this.#once.reset('auto-start', 'telemetry started after an earlier failure'),
@@ -290,6 +292,7 @@ export class TelemetryRuntime {
         this.#once.warn('auto-start', err, 'telemetry could not start; the host keeps working without it and it retries in the background');
       },
     );
+    return true;
   }
 
   async #start(): Promise<void> {

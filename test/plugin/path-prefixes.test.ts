@@ -10,8 +10,8 @@ import { tempDirFor } from '../helpers/tmp.js';
 const PREFIXES = ['/telemetry/api', '/telemetry', '/support', '/telemetry/assets'];
 
 /** Koa's own answer: ctx.path (parseurl) against each prefix and what lies below it. */
-function byKoaPath(path: string | null): boolean {
-  return typeof path === 'string' && PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+function byKoaPath(path: string | null, prefixes: readonly string[] = PREFIXES): boolean {
+  return typeof path === 'string' && prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 }
 
 const URLS = [
@@ -46,6 +46,19 @@ test('every URL gets the answer Koa\'s ctx.path gives', (t) => {
   for (const url of URLS) {
     const ctx = app.createContext({ url, method: 'GET', headers: {}, socket: {} } as never, {} as never);
     t.is(owns(ctx), byKoaPath(ctx.path), `${JSON.stringify(url)} (ctx.path ${JSON.stringify(ctx.path)})`);
+  }
+});
+
+// Mount paths the options allow that the defaults do not show: the root, one-character prefixes, digits.
+test('other mount paths (the root "/", one character, "_" and digits) get Koa\'s answer too, first character tests included', (t) => {
+  const app = new Koa();
+  const urls = [...URLS, '/a', '/a/', '/ab', '/a?x', '/_', '/_x/y', '/9', '/90', '/9/x', '/?q', '/#f', '/b', '/A'];
+  for (const prefixes of [['/'], ['/a', '/_x', '/9'], ['/', '/telemetry'], ['/a/b/c']]) {
+    const owns = pathPrefixTest(prefixes);
+    for (const url of urls) {
+      const ctx = app.createContext({ url, method: 'GET', headers: {}, socket: {} } as never, {} as never);
+      t.is(owns(ctx), byKoaPath(ctx.path, prefixes), `${JSON.stringify(prefixes)} ${JSON.stringify(url)} (ctx.path ${JSON.stringify(ctx.path)})`);
+    }
   }
 });
 

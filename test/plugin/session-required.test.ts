@@ -1,12 +1,16 @@
 // The plugin needs koa-session mounted before it. Without it the host keeps working: one clear error
 // in the log, the host's routes untouched, and the plugin's own routes a 503 that names the fix.
 // Mounted after the plugin, koa-session never commits the plugin's pages' sessions: one clear error too.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
+import Koa from 'koa';
+import session from 'koa-session';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { documented } from '../helpers/openapi.js';
 import { keptLogger } from '../helpers/fault-watch.js';
-import { SESSION_MISSING_MESSAGE } from '../../src/index.js';
+import { SESSION_MISSING_MESSAGE, telemetryPlugin } from '../../src/index.js';
 import { SESSION_AFTER_PLUGIN_MESSAGE } from '../../src/plugin/middleware/session-order.js';
 import { MOUNT_ORDER_HINT } from '../../src/plugin/middleware/auth.js';
 
@@ -104,4 +108,61 @@ test("plugin mounted before the host's user middleware: the admin 401 a signed-i
     t.is(body.error.message, `Sign in as an administrator to use this endpoint. ${MOUNT_ORDER_HINT}`);
   }
   t.regex(MOUNT_ORDER_HINT, /mounted before the middleware that sets the signed-in user: mount it after that middleware/);
+});
+
+/** A Koa app on 127.0.0.1:0 with the given middleware; resolves its base URL and a close(). */
+async function serve(app: Koa): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(app.callback());
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((done) => server.close(() => done())) };
+}
+
+const hello = (app: Koa) => app.use((ctx) => {
+  ctx.body = { hello: 'world' };
+});
+
+test('a session middleware that sets ctx.session on each request (not koa-session) counts as a session: no 503, no error logged', async (t) => {
+  const logger = keptLogger();
+  const telemetry = telemetryPlugin({ appName: 'Host', appVersion: '1.0.0', dataDir: await tempDirFor(t), env: {}, jobs: false, logger });
+  t.teardown(() => telemetry.stop());
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    (ctx as unknown as { session: object }).session = {};
+    await next();
+  });
+  app.use(telemetry);
+  hello(app);
+  const server = await serve(app);
+  t.teardown(() => server.close());
+
+  for (let i = 0; i < 2; i++) {
+    t.is((await fetch(`${server.url}/hello`)).status, 200);
+    // No signed-in admin: the plugin's own answer, not the missing-session one.
+    const own = await fetch(`${server.url}${API}/status`);
+    t.is(own.status, 401);
+  }
+  t.deepEqual(logger.lines.filter((line) => line.msg.includes(SESSION_MISSING_MESSAGE)), []);
+});
+
+test('one plugin serving an app with koa-session and one without: each app gets its own answer, request after request', async (t) => {
+  const logger = keptLogger();
+  const telemetry = telemetryPlugin({ appName: 'Host', appVersion: '1.0.0', dataDir: await tempDirFor(t), env: {}, jobs: false, logger });
+  t.teardown(() => telemetry.stop());
+  const withSession = new Koa();
+  withSession.keys = ['test-key'];
+  withSession.use(session(withSession));
+  withSession.use(telemetry);
+  hello(withSession);
+  const withoutSession = new Koa();
+  withoutSession.use(telemetry);
+  hello(withoutSession);
+  const [a, b] = await Promise.all([serve(withSession), serve(withoutSession)]);
+  t.teardown(() => Promise.all([a.close(), b.close()]).then(() => undefined));
+
+  const statusPath = `${API}/status`;
+  for (const [server, expected] of [[a, 401], [b, 503], [a, 401], [b, 503], [b, 503], [a, 401]] as const) {
+    t.is((await fetch(`${server.url}${statusPath}`)).status, expected, server.url);
+    t.is((await fetch(`${server.url}/hello`)).status, 200);
+  }
+  t.is(logger.lines.filter((line) => line.msg.includes(SESSION_MISSING_MESSAGE)).length, 1);
 });

@@ -12,6 +12,9 @@ export type PathPrefixTest = (ctx: Context) => boolean;
 
 export function pathPrefixTest(prefixes: readonly string[]): PathPrefixTest {
   const withSlash = prefixes.map((prefix) => `${prefix}/`);
+  // What may follow the first "/" of a URL that is ours: each prefix's second character, or for a
+  // prefix "/" whatever may end it (the URL's end, "/", "?", "#"). Most host URLs fail this one test.
+  const secondChars = new Set(prefixes.flatMap((prefix) => (prefix.length > 1 ? [prefix.charCodeAt(1)] : [Number.NaN, SLASH, QUESTION_MARK, HASH])));
   // Koa's ctx.path is null for an empty URL (a host middleware's doing; no client can send one).
   const fromPath = (path: string | null): boolean => {
     if (typeof path !== 'string') return false;
@@ -21,6 +24,7 @@ export function pathPrefixTest(prefixes: readonly string[]): PathPrefixTest {
   return (ctx) => {
     const url = ctx.req.url;
     if (url === undefined || url.charCodeAt(0) !== SLASH) return fromPath(ctx.path);
+    if (!secondChars.has(url.charCodeAt(1))) return false;
     for (let i = 0; i < prefixes.length; i++) {
       const prefix = prefixes[i]!;
       if (!url.startsWith(prefix)) continue;

@@ -84,7 +84,7 @@ export function supportTemplateState({ options, service, translatorFor }: Suppor
    * request but a signed-in user's page), otherwise a promise that never rejects. No closure per request.
    */
   const prepareSupportState = (ctx: Context, state: TemplateState): Promise<void> | null => {
-    if (!service.enabled || !isPageRequest(ctx, skip, skipWithSlash)) return null;
+    if (ctx.req.method !== 'GET' || !service.enabled || !isPageRequest(ctx, skip, skipWithSlash)) return null;
     const user = currentUser(ctx, options.getUser);
     return user ? prepare(ctx, state, user) : null;
   };
