@@ -438,3 +438,40 @@ test.serial("the host's getUser throwing: requests still answer and track() stil
   await assertStopsWithinCap(t, host);
   assertNoProcessFailures(t, failuresBefore);
 });
+
+test('attack: a host middleware that empties the URL of a signed-in user\'s page request: the host still answers, the plugin adds no error', async (t) => {
+  const { default: Koa } = await import('koa');
+  const { default: session } = await import('koa-session');
+  const { default: http } = await import('node:http');
+  const { telemetryPlugin } = await import('../../src/index.js');
+  const telemetry = telemetryPlugin({
+    appName: 'Host',
+    appVersion: '1.0.0',
+    dataDir: await tempDirFor(t),
+    env: {},
+    jobs: false,
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+    getUser: () => ({ id: 7, isAdmin: false }),
+  });
+  t.teardown(() => telemetry.stop());
+  const app = new Koa();
+  app.keys = ['test-key'];
+  app.use(session(app));
+  app.use(async (ctx, next) => {
+    ctx.req.url = ''; // Koa's ctx.path is null from here on
+    await next();
+  });
+  app.use(telemetry);
+  app.use((ctx) => {
+    ctx.body = 'the host page';
+  });
+  const errors: Error[] = [];
+  app.on('error', (err: Error) => errors.push(err));
+  const server = http.createServer(app.callback());
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  t.teardown(() => new Promise<void>((done) => server.close(() => done())));
+  const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/reports`, { headers: { accept: 'text/html' } });
+  t.is(response.status, 200);
+  t.is(await response.text(), 'the host page');
+  t.deepEqual(errors, []);
+});

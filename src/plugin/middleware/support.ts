@@ -30,15 +30,19 @@ export interface SupportDeps {
   translatorFor: (ctx: Context) => Translator;
 }
 
-/** Runs on every host request: reads the raw request (no Koa getter chain), cheapest test first. */
-function isPageRequest(ctx: Context, skip: readonly string[], skipWithSlash: readonly string[]): boolean {
-  const req = ctx.req;
+/** A GET that accepts HTML (a page): asked on every host request, so it reads the raw request, cheapest test first. */
+function wantsHtml(req: Context['req']): boolean {
   if (req.method !== 'GET') return false;
   const accept = req.headers.accept;
-  if (accept === undefined || !accept.includes('text/html')) return false;
-  const path = ctx.path;
-  for (let i = 0; i < skip.length; i++) if (path === skip[i] || path.startsWith(skipWithSlash[i]!)) return false;
-  return true;
+  return accept !== undefined && accept.includes('text/html');
+}
+
+/** Under one of the plugin's prefixes whose pages never show support prompts (API, donate, assets), or no path at all. */
+function underSkippedPrefix(path: string | null, skip: readonly string[], skipWithSlash: readonly string[]): boolean {
+  // Koa's ctx.path is null for an empty URL (only a host middleware can make one): not a page.
+  if (typeof path !== 'string') return true;
+  for (let i = 0; i < skip.length; i++) if (path === skip[i] || path.startsWith(skipWithSlash[i]!)) return true;
+  return false;
 }
 
 export function supportTemplateState({ options, service, translatorFor }: SupportDeps) {
@@ -84,7 +88,7 @@ export function supportTemplateState({ options, service, translatorFor }: Suppor
    * request but a signed-in user's page), otherwise a promise that never rejects. No closure per request.
    */
   const prepareSupportState = (ctx: Context, state: TemplateState): Promise<void> | null => {
-    if (ctx.req.method !== 'GET' || !service.enabled || !isPageRequest(ctx, skip, skipWithSlash)) return null;
+    if (!wantsHtml(ctx.req) || !service.enabled || underSkippedPrefix(ctx.path, skip, skipWithSlash)) return null;
     const user = currentUser(ctx, options.getUser);
     return user ? prepare(ctx, state, user) : null;
   };
