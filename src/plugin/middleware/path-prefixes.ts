@@ -12,9 +12,12 @@ export type PathPrefixTest = (ctx: Context) => boolean;
 
 export function pathPrefixTest(prefixes: readonly string[]): PathPrefixTest {
   const withSlash = prefixes.map((prefix) => `${prefix}/`);
-  // What may follow the first "/" of a URL that is ours: each prefix's second character, or for a
-  // prefix "/" whatever may end it (the URL's end, "/", "?", "#"). Most host URLs fail this one test.
-  const secondChars = new Set(prefixes.flatMap((prefix) => (prefix.length > 1 ? [prefix.charCodeAt(1)] : [Number.NaN, SLASH, QUESTION_MARK, HASH])));
+  // What may follow the first "/" of a URL that is ours: one of the prefixes' second characters. Most
+  // host URLs fail this one test, decided from numbers held here (no object to look up). Not with a
+  // root prefix "/" (anything may follow it), nor with more than four distinct second characters.
+  const seconds = [...new Set(prefixes.filter((prefix) => prefix.length > 1).map((prefix) => prefix.charCodeAt(1)))];
+  const quickReject = seconds.length <= 4 && prefixes.every((prefix) => prefix.length > 1);
+  const [c0 = -1, c1 = -1, c2 = -1, c3 = -1] = seconds;
   // Koa's ctx.path is null for an empty URL (a host middleware's doing; no client can send one).
   const fromPath = (path: string | null): boolean => {
     if (typeof path !== 'string') return false;
@@ -24,7 +27,10 @@ export function pathPrefixTest(prefixes: readonly string[]): PathPrefixTest {
   return (ctx) => {
     const url = ctx.req.url;
     if (url === undefined || url.charCodeAt(0) !== SLASH) return fromPath(ctx.path);
-    if (!secondChars.has(url.charCodeAt(1))) return false;
+    if (quickReject) {
+      const second = url.charCodeAt(1); // NaN for "/" alone: equal to none of them
+      if (second !== c0 && second !== c1 && second !== c2 && second !== c3) return false;
+    }
     for (let i = 0; i < prefixes.length; i++) {
       const prefix = prefixes[i]!;
       if (!url.startsWith(prefix)) continue;
