@@ -43,9 +43,11 @@ const LOADER = process.env.BENCH_LOADER === 'autocannon' ? 'autocannon' : 'keep-
 // Many short rounds on open connections (~0.1 s per mode), or fewer long ones for autocannon's reconnecting runs.
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (LOADER === 'keep-alive' ? 300 : 15));
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? (LOADER === 'keep-alive' ? 2_000 : 20_000));
-const WARM_UP_REQUESTS = 20_000;
+const WARM_UP_REQUESTS = LOADER === 'keep-alive' ? 10_000 : 20_000;
 // Server processes the rounds are shared out over (shared layout: each creates its apps in another order).
-const PROCESSES = Math.max(1, Number(process.env.BENCH_PROCESSES ?? 3));
+// With keep-alive rounds, what is left of the run-to-run spread is each process's own JIT luck: the
+// median ratio of one process ranged 0.971–0.998 for the same code, so 8 of them by default.
+const PROCESSES = Math.max(1, Number(process.env.BENCH_PROCESSES ?? (LOADER === 'keep-alive' ? 8 : 3)));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PIPELINING = Number(process.env.BENCH_PIPELINING ?? 1);
 const LAYOUT = process.env.BENCH_LAYOUT === 'separate' ? 'separate' : 'shared';
