@@ -62,29 +62,3 @@ test('with local statistics off, page views are counted from the request after o
   await host.request('/projects/8');
   t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0, 'opting out forgets the counts and stops counting');
 });
-
-// Detailed page views are queued and counted a batch at a time (analytics.ts, PAGEVIEW_BATCH).
-test('more page views than one counting batch: every one is counted once, with its own status class and browser', async (t) => {
-  const host = await optedInHost(t);
-  const firefox = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
-  const chrome = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
-  for (let i = 0; i < 300; i++) await host.request(`/projects/${i}`, { headers: { 'user-agent': i % 3 === 0 ? firefox : chrome } });
-  for (let i = 0; i < 5; i++) await host.request('/boom');
-  const counted = routes(host);
-  const projects = counted.filter((r) => r['http.route'] === '/projects/:id');
-  t.deepEqual(Object.fromEntries(projects.map((r) => [r['browser.family'], r.count])), { Firefox: 100, Chrome: 200 });
-  t.like(counted.find((r) => r['http.route'] === '/boom'), { count: 5, 'http.status_class': '5xx' });
-  // Read twice: counting the queue once more adds nothing.
-  t.deepEqual(routes(host), counted);
-});
-
-test('regression: page views queued before an opt-out are never counted after a later opt-in', async (t) => {
-  const host = await optedInHost(t);
-  for (let i = 0; i < 10; i++) await host.request(`/projects/${i}`);
-  await host.telemetry.consent.set({ analytics: false });
-  await host.telemetry.consent.set({ analytics: true });
-  await host.request('/hello');
-  const counted = routes(host);
-  t.is(counted.find((r) => r['http.route'] === '/projects/:id'), undefined, 'the ten views from before the opt-out are gone');
-  t.like(counted.find((r) => r['http.route'] === '/hello'), { count: 1 });
-});

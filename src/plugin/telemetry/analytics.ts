@@ -53,12 +53,6 @@ export interface AnalyticsDeps {
 }
 
 const PAGEVIEW_KEY_LIMIT = 5_000;
-/**
- * Detailed page views queued as they are (route, method, status, user agent) before they are
- * counted: a request stores four values, and the counting (user-agent lookup, two maps, the slot)
- * runs for a batch at once, on data still in the cache. Bounded: full means counted now.
- */
-const PAGEVIEW_BATCH = 128;
 /** Users whose pseudonym attribute is kept ready (the pseudonymizer caches as many). */
 const USER_ATTRIBUTES_LIMIT = 1_000;
 /** Distinct event names counted for the app.events metric; further names are not counted (memory stays bounded). */
@@ -93,12 +87,6 @@ export class AnalyticsLayer {
   // or object reused across requests, so counting a page view builds no string.
   readonly #pageviews = new Map<string, Map<UserAgentSummary, (PageviewEntry | undefined)[]>>();
   #pageviewKeys = 0;
-  // The queued page views (PAGEVIEW_BATCH at most), in parallel arrays: no object per request.
-  readonly #queuedRoutes: string[] = new Array<string>(PAGEVIEW_BATCH).fill('');
-  readonly #queuedMethods: string[] = new Array<string>(PAGEVIEW_BATCH).fill('');
-  readonly #queuedStatuses = new Uint16Array(PAGEVIEW_BATCH);
-  readonly #queuedAgents: (string | undefined)[] = new Array<string | undefined>(PAGEVIEW_BATCH).fill(undefined);
-  #queued = 0;
   readonly #badNames: BadEventNameWarnings;
 
   constructor(private readonly deps: AnalyticsDeps) {
@@ -144,7 +132,6 @@ export class AnalyticsLayer {
 
   /** Keys held for page-view and event counting (bounded; shown to tests and the status route). */
   get countingKeys(): { pageviewAgents: number; pageviewSlots: number; eventNames: number } {
-    this.#countQueuedPageViews();
     let agents = 0;
     for (const byAgent of this.#pageviews.values()) agents += byAgent.size;
     return { pageviewAgents: agents, pageviewSlots: this.#pageviewKeys, eventNames: this.#eventCounts.size };
@@ -174,33 +161,9 @@ export class AnalyticsLayer {
     return this.exporting;
   }
 
-  /**
-   * The detailed page view (opted in only): per route, method, status class, browser and device.
-   * Queued, and counted with the rest of its batch (when the batch is full, and before anything
-   * reads the counts); an opt-out forgets the queue with the counts.
-   */
+  /** The detailed page view (opted in only): per route, method, status class, browser and device. */
   exportPageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
     if (!this.exporting) return;
-    const i = this.#queued;
-    this.#queuedRoutes[i] = routeTemplate;
-    this.#queuedMethods[i] = method;
-    // Kept in a Uint16Array: a status outside 0–999 is counted as "other", as it was.
-    this.#queuedStatuses[i] = status >= 0 && status < 1000 ? status : 999;
-    this.#queuedAgents[i] = userAgent;
-    this.#queued = i + 1;
-    if (this.#queued === PAGEVIEW_BATCH) this.#countQueuedPageViews();
-  }
-
-  #countQueuedPageViews(): void {
-    const queued = this.#queued;
-    this.#queued = 0;
-    for (let i = 0; i < queued; i++) {
-      this.#countPageView(this.#queuedRoutes[i]!, this.#queuedMethods[i]!, this.#queuedStatuses[i]!, this.#queuedAgents[i]);
-      this.#queuedAgents[i] = undefined; // the raw user agent is not kept past its count
-    }
-  }
-
-  #countPageView(routeTemplate: string, method: string, status: number, userAgent: string | undefined): void {
     const ua = this.deps.userAgents.summarize(userAgent);
     let byAgent = this.#pageviews.get(routeTemplate);
     if (byAgent === undefined) {
@@ -251,7 +214,6 @@ export class AnalyticsLayer {
 
   /** Read at metric collection (once a minute), so flattening here keeps the request path cheap. */
   observation(): SinkObservation {
-    this.#countQueuedPageViews();
     const pageviews = new Map<string, PageviewEntry>();
     let n = 0;
     for (const byAgent of this.#pageviews.values()) for (const slots of byAgent.values()) for (const entry of slots) if (entry) pageviews.set(String(n++), entry);
@@ -314,8 +276,6 @@ export class AnalyticsLayer {
   }
 
   #forgetDetailed(): void {
-    this.#queued = 0;
-    this.#queuedAgents.fill(undefined);
     this.#eventCounts.clear();
     this.#pageviews.clear();
     this.#pageviewKeys = 0;
