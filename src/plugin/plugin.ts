@@ -27,7 +27,7 @@ import { hasPrivacySignal } from './middleware/privacy-signals.js';
 import { pathPrefixTest } from './middleware/path-prefixes.js';
 import { userPrivacyRouter } from './routes/user-privacy.js';
 import { supportRouter } from './routes/support.js';
-import { supportRequestApi, supportTemplateState } from './middleware/support.js';
+import { supportRequestApi, supportTemplateState, wantsHtml } from './middleware/support.js';
 import type { SupportApi } from './support/service.js';
 import { PACKAGE_VERSION } from '../core/version.js';
 import { ENGLISH, MessageCatalog, RequestLocalizer, localizedError, messageRenderer } from './i18n/index.js';
@@ -225,8 +225,11 @@ export function telemetryPlugin(input: TelemetryOptions): TelemetryHandle {
     if (startPending) startPending = runtime.autoStart();
     const state = new TemplateState(ctx, templateContext);
     ctx.state.telemetry = state;
-    const pending = prepareSupport(ctx, state);
-    if (pending !== null) await pending;
+    // Only a page (a GET that accepts HTML) may have a support state to prepare: asked here, without a call.
+    if (wantsHtml(ctx.req)) {
+      const pending = prepareSupport(ctx, state);
+      if (pending !== null) await pending;
+    }
     if (ownsRequest(ctx)) return routePlugin(ctx, next);
     // Nobody counts page views (local statistics off, not exporting): nothing after the host.
     if (!analytics.wantsPageViews) return next();

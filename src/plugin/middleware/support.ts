@@ -31,7 +31,7 @@ export interface SupportDeps {
 }
 
 /** A GET that accepts HTML (a page): asked on every host request, so it reads the raw request, cheapest test first. */
-function wantsHtml(req: Context['req']): boolean {
+export function wantsHtml(req: Context['req']): boolean {
   if (req.method !== 'GET') return false;
   const accept = req.headers.accept;
   return accept !== undefined && accept.includes('text/html');
