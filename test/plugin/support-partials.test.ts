@@ -249,3 +249,23 @@ test('the plugin serves support.css and support.js itself; neither references an
     t.true(js.includes(hook), hook);
   }
 });
+
+test("the host's support callbacks run for pages only: never for the plugin's API, donate or asset paths, nor a non-HTML request", async (t) => {
+  let calls = 0;
+  const rendered = await partialsHost(t, {
+    userStats: () => {
+      calls++;
+      return { hoursTracked: 1, entries: 1, hoursToday: 1 };
+    },
+  });
+  await rendered.get('/render', 'alice');
+  t.is(calls, 1, "a host page asks the host's callback");
+  for (const path of ['/api/v1/usage-stats/status', '/api/v1/usage-stats', '/donate/track-support-event', '/telemetry/assets/support.css']) {
+    await rendered.get(path, 'alice');
+    t.is(calls, 1, path);
+  }
+  await rendered.get('/render', 'alice', { headers: { accept: 'application/json' } });
+  t.is(calls, 1, 'a JSON request');
+  await rendered.get('/api/v1/usage-statsx', 'alice');
+  t.is(calls, 2, 'a look-alike host path is a host page');
+});

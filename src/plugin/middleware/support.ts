@@ -20,6 +20,7 @@ import { NO_PROMPT, promptHints, type SupportViewModel } from '../support/view-m
 import { markReportPending, peekSupportSession, sessionBagOf, supportSession } from '../support/session.js';
 import { hostSupportInputs, settle, supporterNow } from '../support/host-inputs.js';
 import { currentUser } from './auth.js';
+import { pathPrefixTest } from './path-prefixes.js';
 import type { TemplateState } from './template-state.js';
 import type { Translator } from '../i18n/catalog.js';
 
@@ -37,17 +38,10 @@ export function wantsHtml(req: Context['req']): boolean {
   return accept !== undefined && accept.includes('text/html');
 }
 
-/** Under one of the plugin's prefixes whose pages never show support prompts (API, donate, assets), or no path at all. */
-function underSkippedPrefix(path: string | null, skip: readonly string[], skipWithSlash: readonly string[]): boolean {
-  // Koa's ctx.path is null for an empty URL (only a host middleware can make one): not a page.
-  if (typeof path !== 'string') return true;
-  for (let i = 0; i < skip.length; i++) if (path === skip[i] || path.startsWith(skipWithSlash[i]!)) return true;
-  return false;
-}
-
 export function supportTemplateState({ options, service, translatorFor }: SupportDeps) {
-  const skip = [options.mountPath.api, options.mountPath.donate, options.mountPath.assets];
-  const skipWithSlash = skip.map((prefix) => `${prefix}/`);
+  // The plugin's prefixes whose answers never show support prompts (API, donate, assets): the
+  // same test the plugin uses for its own prefixes (Koa's answer, and no path is none of them).
+  const underSkippedPrefix = pathPrefixTest([options.mountPath.api, options.mountPath.donate, options.mountPath.assets]);
   const longSession = options.support.longSessionMinutes;
 
   /** The model from what is at hand (session, a synchronous isSupporter), without I/O. */
@@ -84,11 +78,12 @@ export function supportTemplateState({ options, service, translatorFor }: Suppor
   };
 
   /**
-   * Prepares the support model for this request: null when there is nothing to wait for (every
-   * request but a signed-in user's page), otherwise a promise that never rejects. No closure per request.
+   * Prepares the support model for a page request (the caller asks wantsHtml first, without a call):
+   * null when there is nothing to wait for (support off, no signed-in user, one of the plugin's own
+   * prefixes), otherwise a promise that never rejects. No closure per request.
    */
   const prepareSupportState = (ctx: Context, state: TemplateState): Promise<void> | null => {
-    if (!wantsHtml(ctx.req) || !service.enabled || underSkippedPrefix(ctx.path, skip, skipWithSlash)) return null;
+    if (!service.enabled || underSkippedPrefix(ctx)) return null;
     const user = currentUser(ctx, options.getUser);
     return user ? prepare(ctx, state, user) : null;
   };
