@@ -50,8 +50,6 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   /** Forgets the current hour at its end (hourTimer); unref'd. */
   #hourTimer: NodeJS.Timeout | null = null;
   #hourTimerEnd = 0;
-  /** options.hourTimer, on the object every page view touches anyway. */
-  readonly #keepsHour: boolean;
   #uptimeHours = new Set<number>();
   /** The last hour handed to a write: an idle host writes once an hour, not on every interval. */
   #uptimeNoted = -1;
@@ -70,7 +68,6 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     private readonly options: RecorderOptions,
   ) {
     this.#once = new OnceLogger(options.logger);
-    this.#keepsHour = options.hourTimer === true;
     this.#events = new RingBuffer(options.cap);
   }
 
@@ -104,7 +101,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   /** Counts one page view in the current hour. Hot path: with the hour timer, a Map increment and nothing else. */
   recordPageView(routeTemplate: string): void {
     if (this.#stopped) return;
-    const counts = this.#hourCounts !== null && this.#keepsHour ? this.#hourCounts : this.#currentHour(this.options.nowMs());
+    const counts = this.#hourCounts !== null && this.options.hourTimer ? this.#hourCounts : this.#currentHour(this.options.nowMs());
     this.#addPageviews(counts, routeTemplate, 1);
   }
 
@@ -114,7 +111,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
     const hour = now - (now % HOUR_MS);
     this.#hourEnd = hour + HOUR_MS;
     this.#hourCounts = this.#countsOf(hour);
-    if (this.#keepsHour && this.#hourTimerEnd !== this.#hourEnd) this.#armHourTimer(this.#hourEnd, this.#hourEnd - now);
+    if (this.options.hourTimer && this.#hourTimerEnd !== this.#hourEnd) this.#armHourTimer(this.#hourEnd, this.#hourEnd - now);
     return this.#hourCounts;
   }
 
