@@ -423,3 +423,45 @@ test("the example host's real actions (login, project, timers, report export, er
   const rows = await eventRows(runtimeOf(example.telemetry).knex);
   t.deepEqual(JSON.parse(rows.find((r) => r.event_type === 'app.error')!.metadata), { status_code: 400, route: '/reports' });
 });
+
+test('page views still waiting to be counted when their hour ends are counted in that hour', async (t) => {
+  const { db, repo } = await sqliteRepository(t);
+  const boundary = Date.UTC(2026, 0, 5, 11);
+  let now = boundary - 30;
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs: () => now, hourTimer: true });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  for (let i = 0; i < 5; i++) recorder.recordPageView('/projects/:id');
+  // The hour ends before any write: its timer (30 ms) counts what was batched in it.
+  now = boundary + 1;
+  await sleep(60);
+  for (let i = 0; i < 3; i++) recorder.recordPageView('/projects/:id');
+  await recorder.flush();
+  const rows = (await db.knex(TABLES.pageviewCounts).select('hour_start', 'count')) as { hour_start: unknown; count: number }[];
+  t.deepEqual(Object.fromEntries(rows.map((row) => [new Date(row.hour_start as number).getTime(), Number(row.count)])), { [boundary - HOUR]: 5, [boundary]: 3 });
+});
+
+test('delete-all also drops the page views not yet counted', async (t) => {
+  const { db, repo } = await sqliteRepository(t);
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs: () => Date.now(), hourTimer: true });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  for (let i = 0; i < 10; i++) recorder.recordPageView('/projects/:id');
+  recorder.clear();
+  await recorder.flush();
+  t.deepEqual(await db.knex(TABLES.pageviewCounts).select('route'), []);
+  recorder.recordPageView('/after');
+  await recorder.flush();
+  t.deepEqual((await db.knex(TABLES.pageviewCounts).select('route', 'count')).map((row: { route: string; count: number }) => [row.route, Number(row.count)]), [['/after', 1]]);
+});
+
+test('a matched route is kept only as its safe template: e-mails, long numbers, RegExp routes and overlong strings share the unmatched bucket', async (t) => {
+  const { db, repo } = await sqliteRepository(t);
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs: () => Date.now(), hourTimer: true });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  for (const matched of ['/users/jane@example.com', '/orders/12345678', /^\/legacy\/(\d+)$/, `/${'x'.repeat(10_000)}`, undefined, '/projects/:id', '/projects/:id']) recorder.recordPageView(matched);
+  await recorder.flush();
+  const rows = (await db.knex(TABLES.pageviewCounts).select('route', 'count')) as { route: string; count: number }[];
+  t.deepEqual(Object.fromEntries(rows.map((row) => [row.route, Number(row.count)])), { [UNMATCHED_ROUTE]: 5, '/projects/:id': 2 });
+});

@@ -3,7 +3,7 @@
 import type { Context } from 'koa';
 import type { AnalyticsLayer } from '../telemetry/analytics.js';
 
-import { routeTemplateOf } from '../../core/route-template.js';
+import { routeTemplateFrom } from '../../core/route-template.js';
 
 export { routeTemplateOf, UNMATCHED_ROUTE } from '../../core/route-template.js';
 
@@ -19,9 +19,11 @@ export type MayExportRequest = (ctx: Context) => boolean;
 
 export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport: MayExportRequest, error?: unknown): void {
   try {
-    const route = routeTemplateOf(ctx);
+    // The route as the router left it: the local count checks it when it tallies (a batch at a time),
+    // the detailed page view here.
+    const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
     // The raw request and response, not Koa's getters: the same values, without the delegation chain.
-    if (analytics.countPageView(route) && mayExport(ctx)) analytics.exportPageView(route, ctx.req.method ?? '', statusOf(ctx, error), ctx.req.headers['user-agent']);
+    if (analytics.countPageView(matched) && mayExport(ctx)) analytics.exportPageView(routeTemplateFrom(matched), ctx.req.method ?? '', statusOf(ctx, error), ctx.req.headers['user-agent']);
   } catch {
     // Counting a page view must never affect the response.
   }

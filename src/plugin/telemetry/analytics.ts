@@ -19,8 +19,8 @@ import { BadEventNameWarnings } from './bad-event-names.js';
 export interface LocalEventRecorder {
   /** `localOnly`: the event may never leave the installation (not even as a weekly count). */
   recordEvent(name: string, props: EventProps, occurredAt: Date, localOnly: boolean): void;
-  /** One page view now (the recorder keeps the hour: no clock read per request). */
-  recordPageView(routeTemplate: string): void;
+  /** One page view now, by the route the router matched (any value: the recorder keeps only its safe template, and the hour). */
+  recordPageView(matchedRoute: unknown): void;
 }
 
 interface IntakeItem {
@@ -155,9 +155,9 @@ export class AnalyticsLayer {
    * True when the detailed page view is wanted too (exportPageView): only then does the caller
    * read the method, status and user agent.
    */
-  countPageView(routeTemplate: string): boolean {
+  countPageView(matchedRoute: unknown): boolean {
     const local = this.#local;
-    if (local !== null) local.recordPageView(routeTemplate);
+    if (local !== null) local.recordPageView(matchedRoute);
     return this.exporting;
   }
 
