@@ -296,6 +296,30 @@ testEachDatabase('reload(): a change made by another store is announced as remot
   t.deepEqual(heard, ['maker true local cli', 'other true remote null']);
 });
 
+testEachDatabase('the request path\'s analytics flag is the effective consent at every step, before any listener runs: grant, remote withdrawal, local withdrawal the database refused', async (t, db) => {
+  const own = knex(db.config());
+  await migrateLatest(own);
+  const settings = new SettingsRepository(own);
+  const { store } = storeOn(await tempDirFor(t), { settings });
+  const other = storeOn(await tempDirFor(t), { settings }).store;
+  t.false(store.analyticsGranted, 'off before anything is loaded');
+  await store.load();
+  await other.load();
+  // What a listener sees of the flag at the moment it is told: already the new state.
+  const seen: boolean[] = [];
+  store.onChange(() => void seen.push(store.analyticsGranted));
+  await store.set({ analytics: true });
+  t.true(store.analyticsGranted);
+  await other.set({ analytics: false });
+  await store.reload();
+  t.false(store.analyticsGranted, 'a withdrawal made by another process, once reloaded');
+  await store.set({ analytics: true });
+  await own.destroy();
+  await t.throwsAsync(store.set({ analytics: false }));
+  t.false(store.analyticsGranted, 'a withdrawal the database could not store still applies here at once');
+  t.deepEqual(seen, [true, false, true, false]);
+});
+
 // ------------------------------------------------------------------------------------ kill switch
 
 const killCases: { env: Record<string, string | undefined>; disabled: boolean; reason: KillSwitchReason | null }[] = [

@@ -89,7 +89,14 @@ export class AnalyticsLayer {
   #pageviewKeys = 0;
   readonly #badNames: BadEventNameWarnings;
 
+  // Read on the request path straight from here: the consent store itself (its own field, assigned
+  // with its effective state, not a copy) and the kill switch, which is fixed at construction.
+  readonly #consent: ConsentStore;
+  readonly #killed: boolean;
+
   constructor(private readonly deps: AnalyticsDeps) {
+    this.#consent = deps.consent;
+    this.#killed = deps.killSwitch.disabled;
     this.#intake = new RingBuffer(deps.intakeCap);
     this.#badNames = new BadEventNameWarnings(deps.logger, (name) => deps.guard.nameProblem(name));
     deps.consent.onChange((consent) => {
@@ -113,7 +120,7 @@ export class AnalyticsLayer {
 
   /** Exporting detailed events is allowed right now: opted in, not killed, and a sink exists. */
   get exporting(): boolean {
-    return this.#sinkConfigured && this.deps.consent.isGranted('analytics') && !this.deps.killSwitch.disabled;
+    return this.#sinkConfigured && this.#consent.analyticsGranted && !this.#killed;
   }
 
   /** Someone counts page views: local statistics are on, or detailed export is allowed. */
