@@ -87,3 +87,21 @@ test.serial('opted out, as seen by a real receiver: base records arrive, no deta
   t.deepEqual(receiver.latestMetric('app.events'), []);
   t.is(receiver.latestMetric('app.install.active').length, 1);
 });
+
+test.serial('detailed page views still queued when analytics is withdrawn are dropped: opting in again does not export them', async (t) => {
+  const receiver = await startOtlpReceiver();
+  const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), otlp: { endpoint: receiver.url }, export: { intervalMs: 60_000, metricIntervalMs: 60_000 } } });
+  t.teardown(async () => {
+    await host.close();
+    await receiver.close();
+  });
+  await host.telemetry.consent.set({ analytics: true });
+  // Fewer than a batch: they wait in the queue, not yet counted.
+  for (let i = 0; i < 3; i++) await host.request('/projects/7', { user: 'alice' });
+  await host.telemetry.consent.set({ analytics: false });
+  await host.telemetry.consent.set({ analytics: true });
+  await host.request('/hello');
+  t.true(await host.telemetry.flush());
+  const points = receiver.latestMetric('app.pageviews').map((p) => [p.attributes['http.route'] ?? p.attributes.route, p.value]);
+  t.deepEqual(points, [['/hello', 1]], 'only the view made after opting in again');
+});

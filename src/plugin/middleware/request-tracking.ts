@@ -3,8 +3,6 @@
 import type { Context } from 'koa';
 import type { AnalyticsLayer } from '../telemetry/analytics.js';
 
-import { routeTemplateFrom } from '../../core/route-template.js';
-
 export { routeTemplateOf, UNMATCHED_ROUTE } from '../../core/route-template.js';
 
 /** While an error propagates Koa has not set the response status yet: take it from the error. */
@@ -19,11 +17,10 @@ export type MayExportRequest = (ctx: Context) => boolean;
 
 export function trackRequest(analytics: AnalyticsLayer, ctx: Context, mayExport: MayExportRequest, error?: unknown): void {
   try {
-    // The route as the router left it: the local count checks it when it tallies (a batch at a time),
-    // the detailed page view here.
+    // The route as the router left it: both counts check it when they count (a batch at a time).
     const matched = (ctx as unknown as { _matchedRoute?: unknown })._matchedRoute;
     // The raw request and response, not Koa's getters: the same values, without the delegation chain.
-    if (analytics.countPageView(matched) && mayExport(ctx)) analytics.exportPageView(routeTemplateFrom(matched), ctx.req.method ?? '', statusOf(ctx, error), ctx.req.headers['user-agent']);
+    if (analytics.countPageView(matched) && mayExport(ctx)) analytics.exportPageView(matched, ctx.req.method ?? '', statusOf(ctx, error), ctx.req.headers['user-agent']);
   } catch {
     // Counting a page view must never affect the response.
   }
