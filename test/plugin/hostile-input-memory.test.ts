@@ -6,7 +6,9 @@ import test from 'ava';
 import { startHostApp } from '../helpers/host-app.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { tempDirFor } from '../helpers/tmp.js';
-import { SUMMARY_LIMIT } from '../../src/plugin/telemetry/user-agent.js';
+import { SUMMARY_LIMIT, UserAgentCache, boundedUserAgent } from '../../src/plugin/telemetry/user-agent.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { EVENT_COUNT_KEY_LIMIT } from '../../src/plugin/telemetry/analytics.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
 
@@ -54,4 +56,29 @@ test('distinct event names do not grow the app.events counter beyond its cap', a
   for (let i = 0; i < EVENT_COUNT_KEY_LIMIT + 500; i++) host.telemetry.track(`flood.name_${i}`);
   runtimeOf(host.telemetry).analytics.drain();
   t.is(runtimeOf(host.telemetry).analytics.countingKeys.eventNames, EVENT_COUNT_KEY_LIMIT);
+});
+
+// The attack "long User-Agent headers kept alive": the parse cache kept the first 512 characters of
+// each as its key, but a slice of a V8 string points into the whole header, so 500 cached 16 KB
+// headers held ~9 MB (and the detailed page-view queue would hold 256 more). Now only a copy of the
+// first 512 characters is kept, by the cache and by the queue alike.
+test('long User-Agent headers are not kept alive by the parse cache or the page-view queue: only a copy of their first 512 characters', (t) => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const header = (i: number) => `Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.${i}.0 ${'x'.repeat(16_000)}`;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const cache = new UserAgentCache();
+  const queued: string[] = [];
+  for (let i = 0; i < 500; i++) {
+    cache.summarize(header(i));
+    queued.push(boundedUserAgent(header(i)));
+  }
+  gc();
+  gc();
+  const retainedMb = (process.memoryUsage().heapUsed - before) / 1e6;
+  t.is(cache.size, 500);
+  t.true(queued.every((ua) => ua.length === 512 && ua.startsWith('Mozilla/5.0')));
+  // 1,000 kept strings of 512 characters are ~1–2 MB; the whole headers would be ~16 MB.
+  t.true(retainedMb < 5, `retained ${retainedMb.toFixed(1)} MB`);
 });

@@ -9,7 +9,7 @@ import type { EventProps, KillSwitchState, Logger } from '../types.js';
 import type { RuntimeEnvironment } from './environment.js';
 import type { EventAttributes, SinkObservation, TelemetrySink } from './otlp-sink.js';
 import type { PrivacyGuard } from './privacy-guard.js';
-import type { UserAgentCache, UserAgentSummary } from './user-agent.js';
+import { boundedUserAgent, type UserAgentCache, type UserAgentSummary } from './user-agent.js';
 import { BASE_EVENT_PREFIX } from './base-schema.js';
 import { routeTemplateFrom } from '../../core/route-template.js';
 import { describeError } from '../../core/logging.js';
@@ -190,7 +190,7 @@ export class AnalyticsLayer {
     queue[at] = matchedRoute;
     queue[at + 1] = method;
     queue[at + 2] = status;
-    queue[at + 3] = userAgent;
+    queue[at + 3] = userAgent === undefined ? undefined : boundedUserAgent(userAgent);
     if (++this.#queuedViews === DETAILED_BATCH) this.#countQueued();
   }
 

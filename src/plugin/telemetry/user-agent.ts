@@ -18,6 +18,16 @@ const UNKNOWN: UserAgentSummary = { browser: 'unknown', os: 'unknown', device: '
 const OTHER: UserAgentSummary = { browser: 'other', os: 'other', device: 'other' };
 const BOT = /bot|crawl|spider|slurp|curl|wget|python-requests|httpclient|headless/i;
 
+/**
+ * What is kept of a User-Agent header: at most MAX_UA_LENGTH characters, copied. V8's slice of a long
+ * string points into it, so a slice kept as a cache key or in a queue would hold the whole header
+ * (up to Node's 16 KB header limit) alive.
+ */
+export function boundedUserAgent(userAgent: string): string {
+  if (userAgent.length <= MAX_UA_LENGTH) return userAgent;
+  return Buffer.from(userAgent.slice(0, MAX_UA_LENGTH), 'utf16le').toString('utf16le');
+}
+
 export class UserAgentCache {
   readonly #cache = new Map<string, UserAgentSummary>();
   // One object per distinct summary, kept across cache clears: callers key maps by these objects,
@@ -26,7 +36,7 @@ export class UserAgentCache {
 
   summarize(userAgent: string | undefined): UserAgentSummary {
     if (!userAgent) return UNKNOWN;
-    const key = userAgent.length > MAX_UA_LENGTH ? userAgent.slice(0, MAX_UA_LENGTH) : userAgent;
+    const key = boundedUserAgent(userAgent);
     let summary = this.#cache.get(key);
     if (summary === undefined) {
       summary = this.#intern(parse(key));
