@@ -3,6 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { startHostApp } from '../helpers/host-app.js';
 import { tempDirFor } from '../helpers/tmp.js';
 import { runtimeOf } from '../../src/plugin/internal.js';
+import { UserAgentCache } from '../../src/plugin/telemetry/user-agent.js';
 
 async function optedInHost(t: ExecutionContext) {
   const host = await startHostApp({ telemetry: { dataDir: await tempDirFor(t), debug: true, debugOutput: () => {}, logger: { debug() {}, info() {}, warn() {}, error() {} } } });
@@ -61,4 +62,43 @@ test('with local statistics off, page views are counted from the request after o
   await host.telemetry.consent.set({ analytics: false });
   await host.request('/projects/8');
   t.is(runtimeOf(host.telemetry).analytics.observation().pageviews.size, 0, 'opting out forgets the counts and stops counting');
+});
+
+test('a mixed stream of browsers, routes, methods and statuses is counted exactly, run by run and across queue batches', async (t) => {
+  const host = await optedInHost(t);
+  const { analytics } = runtimeOf(host.telemetry);
+  const firefox = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
+  const chrome = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36';
+  const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1';
+  const longAgent = `${chrome} ${'x'.repeat(2_000)}`;
+  const agents = [firefox, chrome, iphone, longAgent, undefined];
+  const routes = ['/projects/:id', '/hello', undefined, '/users/jane@example.com'];
+  const expectedRoute = (route: string | undefined) => (route === '/projects/:id' || route === '/hello' ? route : '(unmatched)');
+  const summaries = new UserAgentCache();
+  const expected = new Map<string, number>();
+  // Runs of one browser that change route, method or status mid-run, browsers alternating view by
+  // view, headers equal in text but new strings (as Node's parser makes them), and 700 views in all
+  // (the queue counts 256 at a time).
+  let seed = 7;
+  const next = (n: number) => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) % n;
+  for (let view = 0; view < 700; view++) {
+    const agentIndex = view % 50 < 25 ? Math.floor(view / 50) % agents.length : next(agents.length);
+    const agent = agents[agentIndex];
+    const header = agent === undefined ? undefined : Buffer.from(agent, 'latin1').toString('latin1');
+    const route = routes[next(10) < 7 ? 0 : next(routes.length)];
+    const method = next(10) < 8 ? 'GET' : 'POST';
+    const status = next(10) < 8 ? 200 : 404;
+    analytics.exportPageView(route === undefined ? undefined : `${route}`, method, status, header);
+    const summary = summaries.summarize(agent);
+    const key = [expectedRoute(route), method, status === 200 ? '2xx' : '4xx', summary.browser, summary.device].join(' ');
+    expected.set(key, (expected.get(key) ?? 0) + 1);
+  }
+  const counted = new Map(
+    [...analytics.observation().pageviews.values()].map((p) => [
+      [p.attributes['http.route'], p.attributes['http.method'], p.attributes['http.status_class'], p.attributes['browser.family'], p.attributes['device.class']].join(' '),
+      p.count,
+    ]),
+  );
+  t.deepEqual(Object.fromEntries([...counted].sort()), Object.fromEntries([...expected].sort()));
+  t.is([...counted.values()].reduce((a, b) => a + b, 0), 700);
 });

@@ -465,3 +465,26 @@ test('a matched route is kept only as its safe template: e-mails, long numbers, 
   const rows = (await db.knex(TABLES.pageviewCounts).select('route', 'count')) as { route: string; count: number }[];
   t.deepEqual(Object.fromEntries(rows.map((row) => [row.route, Number(row.count)])), { [UNMATCHED_ROUTE]: 5, '/projects/:id': 2 });
 });
+
+test('page views in runs and in alternation are counted exactly, across batches', async (t) => {
+  const { db, repo } = await sqliteRepository(t);
+  const recorder = new LocalStatsRecorder(repo, { batchSize: 1_000, intervalMs: 600_000, cap: 100, logger: recordingLogger(), nowMs: () => Date.now(), hourTimer: true });
+  recorder.start();
+  t.teardown(() => recorder.stop());
+  // Equal templates in new strings, the unmatched bucket reached by two values, runs of 1 to 40 views
+  // and single views in between; 1,000 views in all (a batch holds 256).
+  const matched: unknown[] = ['/projects/:id', ['/projects', ':id'].join('/'), '/hello', undefined, '/users/jane@example.com'];
+  const expectedRoute = ['/projects/:id', '/projects/:id', '/hello', UNMATCHED_ROUTE, UNMATCHED_ROUTE];
+  const expected: Record<string, number> = {};
+  let views = 0;
+  for (let run = 0; views < 1_000; run++) {
+    const which = (run * 7) % matched.length;
+    const length = Math.min(run % 3 === 0 ? 1 : 1 + ((run * 13) % 40), 1_000 - views);
+    for (let i = 0; i < length; i++) recorder.recordPageView(matched[which]);
+    expected[expectedRoute[which]!] = (expected[expectedRoute[which]!] ?? 0) + length;
+    views += length;
+  }
+  await recorder.flush();
+  const rows = (await db.knex(TABLES.pageviewCounts).select('route', 'count')) as { route: string; count: number }[];
+  t.deepEqual(Object.fromEntries(rows.map((row) => [row.route, Number(row.count)])), expected);
+});

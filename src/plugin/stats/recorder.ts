@@ -133,10 +133,21 @@ export class LocalStatsRecorder implements LocalEventRecorder {
       return;
     }
     const counts = this.#hourCounts !== null && this.options.hourTimer ? this.#hourCounts : this.#currentHour(this.options.nowMs());
+    // A run of views of one route (the router's own value, compared by identity first) is checked and counted once.
+    let run = batch[0];
+    let runLength = 0;
     for (let i = 0; i < n; i++) {
-      this.#addPageviews(counts, routeTemplateFrom(batch[i]), 1);
+      const matched = batch[i];
       batch[i] = undefined;
+      if (matched === run) {
+        runLength++;
+        continue;
+      }
+      this.#addPageviews(counts, routeTemplateFrom(run), runLength);
+      run = matched;
+      runLength = 1;
     }
+    this.#addPageviews(counts, routeTemplateFrom(run), runLength);
   }
 
   /** The counts of the hour `now` lies in, kept as the current hour until it ends or the next write. */

@@ -72,6 +72,14 @@ interface PageviewEntry {
  */
 const DETAILED_BATCH = 256;
 const QUEUED_FIELDS = 4;
+/**
+ * Queued in place of a user-agent header equal to the previous queued view's. The queue lives long
+ * (old space) and every request's header string is new: storing one costs a write-barrier entry and
+ * keeps the string alive through young collections, so a run of one browser stores a number instead.
+ */
+const SAME_AGENT = 0;
+/** No header queued yet in this batch: the first view of a batch always stores its own. */
+const NO_AGENT = null;
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
 
 export class AnalyticsLayer {
@@ -98,6 +106,8 @@ export class AnalyticsLayer {
   /** Detailed page views not yet counted: QUEUED_FIELDS values each (matched route, method, status, user agent). */
   readonly #queued: unknown[] = new Array<unknown>(DETAILED_BATCH * QUEUED_FIELDS).fill(undefined);
   #queuedViews = 0;
+  /** The user-agent header last queued (bounded copy), to mark a run of one browser with SAME_AGENT; NO_AGENT after each count. */
+  #queuedAgent: string | undefined | typeof NO_AGENT = NO_AGENT;
   readonly #badNames: BadEventNameWarnings;
 
   // Read on the request path straight from here: the consent store itself (its own field, assigned
@@ -190,7 +200,8 @@ export class AnalyticsLayer {
     queue[at] = matchedRoute;
     queue[at + 1] = method;
     queue[at + 2] = status;
-    queue[at + 3] = userAgent === undefined ? undefined : boundedUserAgent(userAgent);
+    if (userAgent === this.#queuedAgent) queue[at + 3] = SAME_AGENT;
+    else queue[at + 3] = this.#queuedAgent = userAgent === undefined ? undefined : boundedUserAgent(userAgent);
     if (++this.#queuedViews === DETAILED_BATCH) this.#countQueued();
   }
 
@@ -203,22 +214,35 @@ export class AnalyticsLayer {
     const n = this.#queuedViews;
     if (n === 0) return;
     this.#queuedViews = 0;
+    this.#queuedAgent = NO_AGENT;
     const queue = this.#queued;
     if (this.exporting) {
-      let lastAgent: unknown = null;
-      let lastSummary: UserAgentSummary | null = null;
+      // A run of equal views (one route, method, status and browser) is checked and counted once.
+      // The first view of a batch holds its own header (never SAME_AGENT), so it always starts a run.
+      let route: unknown;
+      let method = '';
+      let status = 0;
+      let summary: UserAgentSummary | null = null;
+      let runLength = 0;
       for (let at = 0; at < n * QUEUED_FIELDS; at += QUEUED_FIELDS) {
-        const agent = queue[at + 3] as string | undefined;
-        const summary: UserAgentSummary = lastSummary !== null && agent === lastAgent ? lastSummary : this.deps.userAgents.summarize(agent);
-        lastAgent = agent;
-        lastSummary = summary;
-        this.#countDetailed(routeTemplateFrom(queue[at]), queue[at + 1] as string, queue[at + 2] as number, summary);
+        const agent = queue[at + 3];
+        if (agent === SAME_AGENT && queue[at] === route && queue[at + 1] === method && queue[at + 2] === status) {
+          runLength++;
+          continue;
+        }
+        if (runLength > 0) this.#countDetailed(routeTemplateFrom(route), method, status, summary!, runLength);
+        route = queue[at];
+        method = queue[at + 1] as string;
+        status = queue[at + 2] as number;
+        if (agent !== SAME_AGENT) summary = this.deps.userAgents.summarize(agent as string | undefined);
+        runLength = 1;
       }
+      this.#countDetailed(routeTemplateFrom(route), method, status, summary!, runLength);
     }
     queue.fill(undefined, 0, n * QUEUED_FIELDS);
   }
 
-  #countDetailed(routeTemplate: string, method: string, status: number, ua: UserAgentSummary): void {
+  #countDetailed(routeTemplate: string, method: string, status: number, ua: UserAgentSummary, views: number): void {
     let byAgent = this.#pageviews.get(routeTemplate);
     if (byAgent === undefined) {
       if (this.#pageviewKeys >= PAGEVIEW_KEY_LIMIT) return;
@@ -237,7 +261,7 @@ export class AnalyticsLayer {
     const slot = methodIndex * STATUS_CLASSES.length + statusIndex;
     const entry = slots[slot];
     if (entry !== undefined) {
-      entry.count++;
+      entry.count += views;
     } else if (this.#pageviewKeys < PAGEVIEW_KEY_LIMIT) {
       this.#pageviewKeys++;
       slots[slot] = {
@@ -248,7 +272,7 @@ export class AnalyticsLayer {
           'browser.family': ua.browser,
           'device.class': ua.device,
         },
-        count: 1,
+        count: views,
       };
     }
   }
@@ -333,6 +357,7 @@ export class AnalyticsLayer {
   #forgetDetailed(): void {
     this.#queued.fill(undefined, 0, this.#queuedViews * QUEUED_FIELDS);
     this.#queuedViews = 0;
+    this.#queuedAgent = NO_AGENT;
     this.#eventCounts.clear();
     this.#pageviews.clear();
     this.#pageviewKeys = 0;
