@@ -12,11 +12,15 @@ import { routeTemplateFrom } from '../../core/route-template.js';
 const PAGEVIEW_KEY_CAP = 2_000;
 const HOUR_MS = 3_600_000;
 /**
- * Page views held as the router matched them before they are counted. Over real sockets a Map lookup
- * per request (the route check and the hour's count) cost ~1 % of a whole request; storing a reference
- * into this array costs next to nothing, and the lookups run 256 at a time, in a warm cache.
+ * Runs of page views held as the router matched them before they are counted. Over real sockets a
+ * Map lookup per request (the route check and the hour's count) cost ~1 % of a whole request, and
+ * so does memory a request touches that the one before did not: a view of the same route as the one
+ * before is one more in a number, a new route closes the run into this batch (two slots), and the
+ * lookups run a batch at a time.
  */
 export const PAGE_VIEW_BATCH = 256;
+/** The open run's route before any view (a value no router leaves in ctx._matchedRoute). */
+const NO_RUN: unique symbol = Symbol('no page-view run');
 
 /**
  * What went wrong, for the admin: knex prefixes driver errors with the full SQL (values included),
@@ -65,11 +69,18 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   #started = false;
   #stopped = false;
   readonly #once: OnceLogger;
-  /** Matched routes of page views not yet counted (see PAGE_VIEW_BATCH); tallied when full, at every write and at the hour's end. */
-  readonly #batch: unknown[] = new Array<unknown>(PAGE_VIEW_BATCH).fill(undefined);
+  /**
+   * Page views not yet counted, as runs: the open run (consecutive views of one matched route, counted
+   * by a number on this object) and up to PAGE_VIEW_BATCH closed runs, two slots each (matched route,
+   * views). Tallied when full, at every write and at the hour's end.
+   */
+  // One run more than the batch: the tally of a full batch closes the run opened by the view that filled it.
+  readonly #batch: unknown[] = new Array<unknown>((PAGE_VIEW_BATCH + 1) * 2).fill(undefined);
   #batched = 0;
+  #runRoute: unknown = NO_RUN;
+  #runViews = 0;
   /** With an injected clock, which may jump at any moment, every page view is counted at once. */
-  readonly #batchLimit: number;
+  readonly #countEachView: boolean;
   /** Page-view keys refused for want of room (events count their own drops). */
   #pageviewsDropped = 0;
   written = 0;
@@ -81,7 +92,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   ) {
     this.#once = new OnceLogger(options.logger);
     this.#events = new RingBuffer(options.cap);
-    this.#batchLimit = options.hourTimer ? PAGE_VIEW_BATCH : 1;
+    this.#countEachView = !options.hourTimer;
   }
 
   /** Events and page-view counts lost to the bounds while the database could not be written. */
@@ -116,38 +127,53 @@ export class LocalStatsRecorder implements LocalEventRecorder {
    * checked when counted, and only its safe template is ever kept). Counted in the current hour.
    */
   recordPageView(matchedRoute: unknown): void {
-    this.#batch[this.#batched++] = matchedRoute;
-    // Not knowing the hour (after a write, at the hour's end) the first view is counted at once: that
-    // reads the clock and arms the hour's timer, which counts the views batched until then in that hour.
-    if (this.#batched >= this.#batchLimit || this.#hourCounts === null) this.#tally();
+    // A view of the open run's route is one more in a number: no store, no check (see #newRun).
+    if (matchedRoute === this.#runRoute) this.#runViews++;
+    else this.#newRun(matchedRoute);
   }
 
-  /** Counts the batched page views in the current hour (with the hour timer, no clock read). */
+  #newRun(matchedRoute: unknown): void {
+    if (this.#runViews > 0) this.#closeRun();
+    this.#runRoute = matchedRoute;
+    this.#runViews = 1;
+    // Not knowing the hour (after a write, at the hour's end) the first view is counted at once: that
+    // reads the clock and arms the hour's timer, which counts the views batched until then in that hour.
+    if (this.#batched === PAGE_VIEW_BATCH || this.#hourCounts === null || this.#countEachView) this.#tally();
+  }
+
+  /** Moves the open run into the batch (the caller tallies a full batch before the next one closes). */
+  #closeRun(): void {
+    const at = this.#batched++ * 2;
+    this.#batch[at] = this.#runRoute;
+    this.#batch[at + 1] = this.#runViews;
+    this.#runRoute = NO_RUN;
+    this.#runViews = 0;
+  }
+
+  /** Drops the open run and the batch, uncounted. */
+  #dropBatch(): void {
+    this.#batch.fill(undefined, 0, this.#batched * 2);
+    this.#batched = 0;
+    this.#runRoute = NO_RUN;
+    this.#runViews = 0;
+  }
+
+  /** Counts the batched page views, the open run included, in the current hour (with the hour timer, no clock read). */
   #tally(): void {
+    if (this.#runViews > 0) this.#closeRun();
     const n = this.#batched;
     if (n === 0) return;
-    this.#batched = 0;
-    const batch = this.#batch;
     if (this.#stopped) {
-      batch.fill(undefined, 0, n);
+      this.#dropBatch();
       return;
     }
+    this.#batched = 0;
+    const batch = this.#batch;
     const counts = this.#hourCounts !== null && this.options.hourTimer ? this.#hourCounts : this.#currentHour(this.options.nowMs());
-    // A run of views of one route (the router's own value, compared by identity first) is checked and counted once.
-    let run = batch[0];
-    let runLength = 0;
-    for (let i = 0; i < n; i++) {
-      const matched = batch[i];
-      batch[i] = undefined;
-      if (matched === run) {
-        runLength++;
-        continue;
-      }
-      this.#addPageviews(counts, routeTemplateFrom(run), runLength);
-      run = matched;
-      runLength = 1;
+    for (let at = 0; at < n * 2; at += 2) {
+      this.#addPageviews(counts, routeTemplateFrom(batch[at]), batch[at + 1] as number);
+      batch[at] = undefined;
     }
-    this.#addPageviews(counts, routeTemplateFrom(run), runLength);
   }
 
   /** The counts of the hour `now` lies in, kept as the current hour until it ends or the next write. */
@@ -197,7 +223,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   flush(): Promise<void> {
     // Before start() the tables may not exist yet (migrations run in ready()): keep buffering.
     if (!this.#started) return Promise.resolve();
-    if (this.#flushing) return this.#flushing.then(() => (this.#events.size > 0 || this.#pageviews.size > 0 || this.#batched > 0 ? this.flush() : undefined));
+    if (this.#flushing) return this.#flushing.then(() => (this.#events.size > 0 || this.#pageviews.size > 0 || this.#batched > 0 || this.#runViews > 0 ? this.flush() : undefined));
     this.#flushing = this.#write().finally(() => {
       this.#flushing = null;
     });
@@ -217,8 +243,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
 
   /** Drops what is buffered (delete-all: nothing recorded before it may reappear after it). */
   clear(): void {
-    this.#batch.fill(undefined, 0, this.#batched);
-    this.#batched = 0;
+    this.#dropBatch();
     this.#events.clear();
     this.#resetPageviews();
     this.#uptimeNoted = -1; // delete-all emptied the uptime table: note this hour again

@@ -66,20 +66,16 @@ interface PageviewEntry {
   count: number;
 }
 /**
- * Detailed page views queued before they are counted: per request, four references stored; the
- * route check, the user-agent lookup and the nested counts (Map lookups that cost several times
- * more over real sockets than in a warm cache) run a batch at a time.
+ * Detailed page views queued before they are counted, as runs: consecutive views of one route,
+ * method, status and user-agent header are one more in a number on this object; a view that differs
+ * closes the run into the queue (QUEUED_FIELDS slots each). The route check, the user-agent lookup
+ * and the nested counts (Map lookups that cost several times more over real sockets than in a warm
+ * cache) run a queue at a time.
  */
 const DETAILED_BATCH = 256;
-const QUEUED_FIELDS = 4;
-/**
- * Queued in place of a user-agent header equal to the previous queued view's. The queue lives long
- * (old space) and every request's header string is new: storing one costs a write-barrier entry and
- * keeps the string alive through young collections, so a run of one browser stores a number instead.
- */
-const SAME_AGENT = 0;
-/** No header queued yet in this batch: the first view of a batch always stores its own. */
-const NO_AGENT = null;
+const QUEUED_FIELDS = 5;
+/** The open run's route before any view (a value no router leaves in ctx._matchedRoute). */
+const NO_RUN: unique symbol = Symbol('no detailed page-view run');
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
 
 export class AnalyticsLayer {
@@ -103,11 +99,15 @@ export class AnalyticsLayer {
   // or object reused across requests, so counting a page view builds no string.
   readonly #pageviews = new Map<string, Map<UserAgentSummary, (PageviewEntry | undefined)[]>>();
   #pageviewKeys = 0;
-  /** Detailed page views not yet counted: QUEUED_FIELDS values each (matched route, method, status, user agent). */
+  /** Closed runs of detailed page views not yet counted: QUEUED_FIELDS values each (matched route, method, status, user agent, views). */
   readonly #queued: unknown[] = new Array<unknown>(DETAILED_BATCH * QUEUED_FIELDS).fill(undefined);
-  #queuedViews = 0;
-  /** The user-agent header last queued (bounded copy), to mark a run of one browser with SAME_AGENT; NO_AGENT after each count. */
-  #queuedAgent: string | undefined | typeof NO_AGENT = NO_AGENT;
+  #queuedRuns = 0;
+  // The open run: its views share these four values (the header as a bounded copy).
+  #runRoute: unknown = NO_RUN;
+  #runMethod = '';
+  #runStatus = 0;
+  #runAgent: string | undefined = undefined;
+  #runViews = 0;
   readonly #badNames: BadEventNameWarnings;
 
   // Read on the request path straight from here: the consent store itself (its own field, assigned
@@ -192,52 +192,63 @@ export class AnalyticsLayer {
 
   /**
    * Hot path, opted in only: the detailed page view (per route, method, status class, browser and
-   * device), queued as the request left it and counted DETAILED_BATCH at a time (see #countQueued).
+   * device), kept as the request left it: one more view of the open run when all four values are the
+   * previous view's (no store, no string kept), else a new run (see #countQueued).
    */
   exportPageView(matchedRoute: unknown, method: string, status: number, userAgent: string | undefined): void {
+    if (matchedRoute === this.#runRoute && status === this.#runStatus && method === this.#runMethod && userAgent === this.#runAgent) this.#runViews++;
+    else this.#newRun(matchedRoute, method, status, userAgent);
+  }
+
+  #newRun(matchedRoute: unknown, method: string, status: number, userAgent: string | undefined): void {
+    if (this.#runViews > 0) {
+      this.#closeRun();
+      if (this.#queuedRuns === DETAILED_BATCH) this.#countQueued();
+    }
+    this.#runRoute = matchedRoute;
+    this.#runMethod = method;
+    this.#runStatus = status;
+    this.#runAgent = userAgent === undefined ? undefined : boundedUserAgent(userAgent);
+    this.#runViews = 1;
+  }
+
+  #closeRun(): void {
     const queue = this.#queued;
-    const at = this.#queuedViews * QUEUED_FIELDS;
-    queue[at] = matchedRoute;
-    queue[at + 1] = method;
-    queue[at + 2] = status;
-    if (userAgent === this.#queuedAgent) queue[at + 3] = SAME_AGENT;
-    else queue[at + 3] = this.#queuedAgent = userAgent === undefined ? undefined : boundedUserAgent(userAgent);
-    if (++this.#queuedViews === DETAILED_BATCH) this.#countQueued();
+    const at = this.#queuedRuns++ * QUEUED_FIELDS;
+    queue[at] = this.#runRoute;
+    queue[at + 1] = this.#runMethod;
+    queue[at + 2] = this.#runStatus;
+    queue[at + 3] = this.#runAgent;
+    queue[at + 4] = this.#runViews;
+    this.#dropRun();
+  }
+
+  #dropRun(): void {
+    this.#runRoute = NO_RUN;
+    this.#runAgent = undefined;
+    this.#runViews = 0;
   }
 
   /**
-   * Counts the queued detailed page views (when the queue is full, and before every read of the
-   * counts), or drops them when exporting is no longer allowed. A run of requests from one browser
-   * is summarized once: the same header text is compared, not hashed again.
+   * Counts the queued runs and the open one (when the queue is full, and before every read of the
+   * counts), or drops them when exporting is no longer allowed. Runs of one browser one after another
+   * are summarized once: the same header text is compared, not hashed again.
    */
   #countQueued(): void {
-    const n = this.#queuedViews;
+    if (this.#runViews > 0) this.#closeRun();
+    const n = this.#queuedRuns;
     if (n === 0) return;
-    this.#queuedViews = 0;
-    this.#queuedAgent = NO_AGENT;
+    this.#queuedRuns = 0;
     const queue = this.#queued;
     if (this.exporting) {
-      // A run of equal views (one route, method, status and browser) is checked and counted once.
-      // The first view of a batch holds its own header (never SAME_AGENT), so it always starts a run.
-      let route: unknown;
-      let method = '';
-      let status = 0;
+      let lastAgent: unknown = NO_RUN;
       let summary: UserAgentSummary | null = null;
-      let runLength = 0;
       for (let at = 0; at < n * QUEUED_FIELDS; at += QUEUED_FIELDS) {
-        const agent = queue[at + 3];
-        if (agent === SAME_AGENT && queue[at] === route && queue[at + 1] === method && queue[at + 2] === status) {
-          runLength++;
-          continue;
-        }
-        if (runLength > 0) this.#countDetailed(routeTemplateFrom(route), method, status, summary!, runLength);
-        route = queue[at];
-        method = queue[at + 1] as string;
-        status = queue[at + 2] as number;
-        if (agent !== SAME_AGENT) summary = this.deps.userAgents.summarize(agent as string | undefined);
-        runLength = 1;
+        const agent = queue[at + 3] as string | undefined;
+        if (summary === null || agent !== lastAgent) summary = this.deps.userAgents.summarize(agent);
+        lastAgent = agent;
+        this.#countDetailed(routeTemplateFrom(queue[at]), queue[at + 1] as string, queue[at + 2] as number, summary, queue[at + 4] as number);
       }
-      this.#countDetailed(routeTemplateFrom(route), method, status, summary!, runLength);
     }
     queue.fill(undefined, 0, n * QUEUED_FIELDS);
   }
@@ -355,9 +366,9 @@ export class AnalyticsLayer {
   }
 
   #forgetDetailed(): void {
-    this.#queued.fill(undefined, 0, this.#queuedViews * QUEUED_FIELDS);
-    this.#queuedViews = 0;
-    this.#queuedAgent = NO_AGENT;
+    this.#queued.fill(undefined, 0, this.#queuedRuns * QUEUED_FIELDS);
+    this.#queuedRuns = 0;
+    this.#dropRun();
     this.#eventCounts.clear();
     this.#pageviews.clear();
     this.#pageviewKeys = 0;
