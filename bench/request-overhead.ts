@@ -1,7 +1,7 @@
 // Request overhead of the plugin against bare Koa (docs/performance.md): server CPU time per request
 // (process.cpuUsage() delta ÷ requests served) for a fixed number of requests driven from this
-// process; modes alternate in adjacent rounds and the median of the per-round ratios is
-// reported, throughput beside it. Targets (SPEC §12): opted out ≥ 0.99 × one empty async middleware,
+// process; every round runs each mode once, in a shuffled order, and the median of the per-round
+// ratios is reported, throughput beside it. Targets (SPEC §12): opted out ≥ 0.99 × one empty async middleware,
 // opted in with a page view per request ≥ 0.97 × it, and the plugin's extra CPU per request (opted in
 // over bare) ≤ 0.05 × posthog-node's (one capture() per request, same sink, same run).
 //
@@ -26,6 +26,12 @@
 //   [0.998, 1.006]. The plugin's local write then keeps its natural 2 s cadence instead of one per
 //   round (one per round would charge a 2 s write to 0.1 s of requests): it lands in about one round
 //   of ten, which the median passes over — it costs ~0.35 ms per 2 s however busy the host is.
+// - A mode's round may also pay for what the mode before it in the same process left behind (work
+//   on V8's helper threads counts in the process's CPU time). With forward and reverse rounds the
+//   empty middleware of opted in's process never followed opted in, and its bare app followed it in
+//   every other round; that empty middleware read 1.005–1.014 of that bare app, a floor cheaper than
+//   doing nothing. Shuffled rounds give every mode every predecessor alike (the first shuffled run
+//   still read 1.004 there, so the order was not all of it).
 // - Per-round ratios swing by ±10 % on a shared VM, so every median is printed with its 95 %
 //   bootstrap interval, and a budget gets PASS or FAIL only when the whole interval is on one side
 //   of it and at least 9 rounds ran ("no verdict" otherwise).
@@ -50,7 +56,30 @@ const WARM_UP_REQUESTS = LOADER === 'keep-alive' ? 10_000 : 20_000;
 const PROCESSES = Math.max(1, Number(process.env.BENCH_PROCESSES ?? (LOADER === 'keep-alive' ? 8 : 3)));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PIPELINING = Number(process.env.BENCH_PIPELINING ?? 1);
+// Browsers sharing the connections (keep-alive loader): 1, or up to one per connection, so that
+// consecutive requests come from different browsers and no run of page views forms (the worst case).
+const AGENTS = Math.max(1, Number(process.env.BENCH_AGENTS ?? 1));
 const LAYOUT = process.env.BENCH_LAYOUT === 'separate' ? 'separate' : 'shared';
+// The modes' order in each round: shuffled (default; seeded by BENCH_SEED, so a run can be repeated),
+// or BENCH_ORDER=alternate, forward and reverse in turn (the method until 2026-12-07, night).
+const ORDER = process.env.BENCH_ORDER === 'alternate' ? 'alternate' : 'shuffled';
+let seed = Number(process.env.BENCH_SEED ?? 1) >>> 0;
+/** mulberry32: a small seeded generator, enough to shuffle a round's modes reproducibly. */
+function nextRandom(): number {
+  seed = (seed + 0x6d2b79f5) >>> 0;
+  let x = seed;
+  x = Math.imul(x ^ (x >>> 15), x | 1);
+  x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+  return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
+}
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(nextRandom() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
 const PIN = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2;
 // BENCH_MODES=bare,noop,… picks the apps (see bench/servers/hello-server.ts); `name#n` is another app of the same kind.
 const MODES = process.env.BENCH_MODES?.split(',') ?? ['bare', 'bare#2', 'noop', 'opted-out', 'opted-in', 'posthog'];
@@ -89,7 +118,7 @@ const loaders = new Map<number, KeepAliveLoad>();
 async function load(port: number, amount: number): Promise<LoadResult> {
   if (LOADER === 'keep-alive') {
     let loader = loaders.get(port);
-    if (!loader) loaders.set(port, (loader = await KeepAliveLoad.open(port, PATH, CONNECTIONS, PIPELINING)));
+    if (!loader) loaders.set(port, (loader = await KeepAliveLoad.open(port, PATH, CONNECTIONS, PIPELINING, AGENTS)));
     return loader.run(amount);
   }
   const result = (await autocannon({ url: `http://127.0.0.1:${port}${PATH}`, connections: CONNECTIONS, amount, pipelining: PIPELINING })) as unknown as autocannon.Result;
@@ -145,7 +174,7 @@ for (let p = 0; p < PROCESSES; p++) {
   for (const mode of MEASURED) await load(targets[mode]!.port, WARM_UP_REQUESTS); // JIT, caches, connections
   const rounds = Math.ceil((ROUNDS * (p + 1)) / PROCESSES) - Math.ceil((ROUNDS * p) / PROCESSES);
   for (let r = 0; r < rounds; r++, round++) {
-    const order = round % 2 === 0 ? MEASURED : [...MEASURED].reverse();
+    const order = ORDER === 'alternate' ? (round % 2 === 0 ? MEASURED : [...MEASURED].reverse()) : shuffled(MEASURED);
     for (const mode of order) {
       const { child, port } = targets[mode]!;
       await ask(child, 'reset', 'reset-done');
@@ -225,7 +254,7 @@ if (has('opted-in') && has('posthog')) {
   rows.push(targeted('opted-in extra CPU / posthog extra CPU', perRoundValues((i) => extra('opted-in', i) / extra('posthog', i)), '<=', 0.05, detail));
 }
 
-console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode over ${PROCESSES} server process(es), ${CONNECTIONS} connections (${LOADER}), alternating order, ${LAYOUT} server process${PIN ? ', pinned' : ''}`);
+console.log(`request overhead — ${ROUNDS} rounds × ${REQUESTS} requests per mode over ${PROCESSES} server process(es), ${CONNECTIONS} connections (${LOADER}${LOADER === 'keep-alive' && AGENTS > 1 ? `, ${AGENTS} browsers` : ''}), ${ORDER === 'alternate' ? 'alternating order' : `shuffled order (seed ${process.env.BENCH_SEED ?? 1})`}, ${LAYOUT} server process${PIN ? ', pinned' : ''}`);
 for (const mode of MEASURED) {
   console.log(`  ${mode.padEnd(12)} cpu/request ${median(cpuPerRequest[mode]!).toFixed(2)} µs (GC ${median(gcPerRequest[mode]!).toFixed(2)})   throughput ${Math.round(median(throughput[mode]!))} req/s`);
 }
@@ -234,6 +263,6 @@ if (process.env.BENCH_VERBOSE) {
   for (const mode of MEASURED.slice(1)) console.log(`    per round, bare / ${mode}: ${ratiosAgainst('bare', mode).map((r) => r.toFixed(3)).join(' ')}`);
 }
 
-report('request-overhead', rows, { layout: LAYOUT, pinned: PIN, rounds: ROUNDS, requests: REQUESTS, processes: PROCESSES, loader: LOADER });
+report('request-overhead', rows, { layout: LAYOUT, pinned: PIN, rounds: ROUNDS, requests: REQUESTS, processes: PROCESSES, loader: LOADER, order: ORDER, agents: AGENTS });
 
 sink.server.close();

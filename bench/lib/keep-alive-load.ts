@@ -15,6 +15,8 @@ export interface LoadResult {
 
 // A browser's request, as a host's JSON route would see it (the user agent is what opted in summarizes).
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+/** The user agent of browser `n` of `agents`: with more than one, each a build of its own, so no two connections' headers are equal. */
+const browser = (n: number, agents: number) => (agents <= 1 ? BROWSER : BROWSER.replace('131.0.0.0', `131.0.${n}.0`));
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /\r\ncontent-length:\s*(\d+)/i;
 
@@ -23,6 +25,7 @@ class Connection {
 
   constructor(
     readonly socket: net.Socket,
+    readonly request: Buffer,
     private readonly onResponse: (connection: Connection, ok: boolean) => void,
   ) {
     socket.setNoDelay(true);
@@ -48,7 +51,6 @@ class Connection {
 
 export class KeepAliveLoad {
   readonly #connections: Connection[] = [];
-  readonly #request: Buffer;
   #remaining = 0;
   #answered = 0;
   #failed = 0;
@@ -56,29 +58,28 @@ export class KeepAliveLoad {
   #done: (() => void) | null = null;
   #fail: ((error: Error) => void) | null = null;
 
-  private constructor(
-    port: number,
-    path: string,
-    private readonly depth: number,
-  ) {
-    this.#request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: ${BROWSER}\r\nAccept: application/json\r\n\r\n`, 'latin1');
-  }
+  private constructor(private readonly depth: number) {}
 
-  static async open(port: number, path: string, connections: number, depth = 1): Promise<KeepAliveLoad> {
-    const load = new KeepAliveLoad(port, path, depth);
+  /**
+   * `agents` browsers (1 by default) share the connections in turn: with as many as there are
+   * connections, consecutive requests at the server almost never come from the same browser.
+   */
+  static async open(port: number, path: string, connections: number, depth = 1, agents = 1): Promise<KeepAliveLoad> {
+    const load = new KeepAliveLoad(depth);
     for (let i = 0; i < connections; i++) {
+      const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: ${browser(i % agents, agents)}\r\nAccept: application/json\r\n\r\n`, 'latin1');
       const socket = net.connect(port, '127.0.0.1');
       await once(socket, 'connect');
       socket.on('error', () => undefined); // 'close' follows, and fails the run
       socket.on('close', () => load.#fail?.(new Error(`a connection to port ${port} closed during the run`)));
-      load.#connections.push(new Connection(socket, (connection, ok) => load.#onResponse(connection, ok)));
+      load.#connections.push(new Connection(socket, request, (connection, ok) => load.#onResponse(connection, ok)));
     }
     return load;
   }
 
   #send(connection: Connection): void {
     this.#remaining--;
-    connection.socket.write(this.#request);
+    connection.socket.write(connection.request);
   }
 
   #onResponse(connection: Connection, ok: boolean): void {
