@@ -11,6 +11,7 @@
 // (100,000 per mode and process), MICRO_MODES (bare,noop,opted-out,opted-in), MICRO_FLOOR (noop),
 // MICRO_OLD=<another checkout>: modes old-opted-out / old-opted-in load that checkout's plugin, for
 // an A/B of two versions in the same processes. MICRO_POLLUTE_KB (0): see pollute() below.
+// MICRO_AGENTS (1): see AGENTS below.
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +61,11 @@ async function appFor(name: string): Promise<{ handler: Handler; stop: () => Pro
   return { handler: app.callback() as Handler, stop: async () => void (await telemetry?.stop()) };
 }
 
+// MICRO_AGENTS (1): browsers taking turns request by request, each a build of its own (no two headers
+// equal), as many users at once would: the worst case for the page-view runs.
+const AGENTS = Math.max(1, Number(process.env.MICRO_AGENTS ?? 1));
+const AGENT_TEXTS = Array.from({ length: AGENTS }, (_, n) => (AGENTS === 1 ? UA : UA.replace('120.0', `120.${n}`)));
+let requests = 0;
 const socket = new Socket();
 function request(handler: Handler): Promise<void> | void {
   const req = new http.IncomingMessage(socket);
@@ -67,7 +73,7 @@ function request(handler: Handler): Promise<void> | void {
   req.url = '/hello/world?x=1';
   // A fresh header string per request, as Node's parser makes one: a reused string would carry its
   // hash from the first lookup, and the user-agent cache would cost less here than on a server.
-  req.headers = { host: 'localhost', 'user-agent': Buffer.from(UA, 'latin1').toString('latin1'), accept: '*/*' };
+  req.headers = { host: 'localhost', 'user-agent': Buffer.from(AGENT_TEXTS[requests++ % AGENTS]!, 'latin1').toString('latin1'), accept: '*/*' };
   const res = new http.ServerResponse(req);
   return handler(req, res);
 }
