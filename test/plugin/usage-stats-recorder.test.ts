@@ -472,14 +472,15 @@ test('page views in runs and in alternation are counted exactly, across batches'
   recorder.start();
   t.teardown(() => recorder.stop());
   // Equal templates in new strings, the unmatched bucket reached by two values, runs of 1 to 40 views
-  // and single views in between; 1,000 views in all (a batch holds 256).
+  // and single views in between, then routes alternating view by view (more runs than a batch of
+  // 256 holds); 1,600 views in all.
   const matched: unknown[] = ['/projects/:id', ['/projects', ':id'].join('/'), '/hello', undefined, '/users/jane@example.com'];
   const expectedRoute = ['/projects/:id', '/projects/:id', '/hello', UNMATCHED_ROUTE, UNMATCHED_ROUTE];
   const expected: Record<string, number> = {};
   let views = 0;
-  for (let run = 0; views < 1_000; run++) {
+  for (let run = 0; views < 1_600; run++) {
     const which = (run * 7) % matched.length;
-    const length = Math.min(run % 3 === 0 ? 1 : 1 + ((run * 13) % 40), 1_000 - views);
+    const length = views >= 1_000 ? 1 : Math.min(run % 3 === 0 ? 1 : 1 + ((run * 13) % 40), 1_000 - views);
     for (let i = 0; i < length; i++) recorder.recordPageView(matched[which]);
     expected[expectedRoute[which]!] = (expected[expectedRoute[which]!] ?? 0) + length;
     views += length;

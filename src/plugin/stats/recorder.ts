@@ -74,8 +74,7 @@ export class LocalStatsRecorder implements LocalEventRecorder {
    * by a number on this object) and up to PAGE_VIEW_BATCH closed runs, two slots each (matched route,
    * views). Tallied when full, at every write and at the hour's end.
    */
-  // One run more than the batch: the tally of a full batch closes the run opened by the view that filled it.
-  readonly #batch: unknown[] = new Array<unknown>((PAGE_VIEW_BATCH + 1) * 2).fill(undefined);
+  readonly #batch: unknown[] = new Array<unknown>(PAGE_VIEW_BATCH * 2).fill(undefined);
   #batched = 0;
   #runRoute: unknown = NO_RUN;
   #runViews = 0;
@@ -133,15 +132,18 @@ export class LocalStatsRecorder implements LocalEventRecorder {
   }
 
   #newRun(matchedRoute: unknown): void {
-    if (this.#runViews > 0) this.#closeRun();
+    if (this.#runViews > 0) {
+      this.#closeRun();
+      if (this.#batched === PAGE_VIEW_BATCH) this.#tally();
+    }
     this.#runRoute = matchedRoute;
     this.#runViews = 1;
     // Not knowing the hour (after a write, at the hour's end) the first view is counted at once: that
     // reads the clock and arms the hour's timer, which counts the views batched until then in that hour.
-    if (this.#batched === PAGE_VIEW_BATCH || this.#hourCounts === null || this.#countEachView) this.#tally();
+    if (this.#hourCounts === null || this.#countEachView) this.#tally();
   }
 
-  /** Moves the open run into the batch (the caller tallies a full batch before the next one closes). */
+  /** Moves the open run into the batch (a full batch is tallied at once, so there is always room). */
   #closeRun(): void {
     const at = this.#batched++ * 2;
     this.#batch[at] = this.#runRoute;
